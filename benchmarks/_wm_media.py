@@ -1,0 +1,172 @@
+"""Clips and attacks for the watermark benchmark: natural content, real PyAV encodes, geometric and colour edits."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from skimage import data as skdata
+
+BBB = Path(__file__).resolve().parents[2] / "shared" / "media" / "big_buck_bunny.mp4"
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina")
+
+Attack = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def photo(name: str) -> np.ndarray:
+    img = getattr(skdata, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def pan_zoom_clip(img: np.ndarray, height: int, width: int, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A slow pan and zoom over a photo: real texture, real motion, sub-pixel resampling every frame."""
+    ih, iw = img.shape[:2]
+    aspect = width / height
+    out = np.empty((frames, height, width, 3), np.uint8)
+    z0, z1 = rng.uniform(0.55, 0.9, 2)
+    c0 = rng.uniform(0.35, 0.65, 2)
+    c1 = c0 + rng.uniform(-0.08, 0.08, 2)
+    for t in range(frames):
+        a = t / max(frames - 1, 1)
+        z = z0 + (z1 - z0) * a
+        cy, cx = c0 + (c1 - c0) * a
+        ch = min(ih, iw / aspect) * z
+        cw = ch * aspect
+        y0 = np.clip(cy * ih - ch / 2, 0, ih - ch)
+        x0 = np.clip(cx * iw - cw / 2, 0, iw - cw)
+        m = np.array([[width / cw, 0, -x0 * width / cw], [0, height / ch, -y0 * height / ch]], np.float64)
+        out[t] = cv2.warpAffine(img, m, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    return out
+
+
+def read_video(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    frames = []
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i < start:
+                continue
+            if count is not None and len(frames) >= count:
+                break
+            frames.append(f.to_ndarray(format="rgb24"))
+    return np.stack(frames)
+
+
+def bbb_excerpt(rng: np.random.Generator, frames: int, cache: dict[str, np.ndarray]) -> np.ndarray:
+    if "bbb" not in cache:
+        cache["bbb"] = read_video(BBB)
+    v = cache["bbb"]
+    s = int(rng.integers(0, len(v) - frames))
+    return v[s : s + frames].copy()
+
+
+def encode(frames: np.ndarray, *, codec: str = "libx264", crf: int = 23, fps: int = 24, preset: str = "medium") -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height = frames.shape[2], frames.shape[1]
+        s.pix_fmt = "yuv420p"
+        opts = {"crf": str(crf), "preset": preset}
+        if codec == "libx265":
+            opts["x265-params"] = "log-level=error"
+        s.options = opts
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return buf.getvalue()
+
+
+def decode(blob: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(blob)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def reencode(frames: np.ndarray, **kw: object) -> np.ndarray:
+    return decode(encode(frames, **kw))  # type: ignore[arg-type]
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def resize(frames: np.ndarray, factor: float) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    size = (_even(w * factor), _even(h * factor))
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    return np.stack([cv2.resize(f, size, interpolation=interp) for f in frames])
+
+
+def crop(frames: np.ndarray, area: float, rng: np.random.Generator) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    side = np.sqrt(area)
+    ch, cw = int(h * side), int(w * side)
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return frames[:, y : y + ch, x : x + cw].copy()
+
+
+def brightness(frames: np.ndarray, factor: float) -> np.ndarray:
+    return np.clip(frames.astype(np.float32) * factor, 0, 255).round().astype(np.uint8)
+
+
+def contrast(frames: np.ndarray, factor: float) -> np.ndarray:
+    f = frames.astype(np.float32)
+    mean = f.mean(axis=(1, 2, 3), keepdims=True)
+    return np.clip((f - mean) * factor + mean, 0, 255).round().astype(np.uint8)
+
+
+def gamma(frames: np.ndarray, g: float) -> np.ndarray:
+    lut = np.clip(255.0 * (np.arange(256) / 255.0) ** g, 0, 255).round().astype(np.uint8)
+    return lut[frames]
+
+
+def change_fps(frames: np.ndarray, src: float, dst: float) -> np.ndarray:
+    """Nearest-frame resampling, as ffmpeg's fps filter does (duplicates or drops)."""
+    n = int(len(frames) * dst / src)
+    idx = np.minimum((np.arange(n) * src / dst + 0.5).astype(int), len(frames) - 1)
+    return frames[idx]
+
+
+def excerpt(frames: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    s = int(rng.integers(0, len(frames) - count + 1))
+    return frames[s : s + count]
+
+
+def attacks(fps: int = 24) -> dict[str, Attack]:
+    return {
+        "none": lambda v, r: v,
+        "H.264 CRF 18": lambda v, r: reencode(v, crf=18, fps=fps),
+        "H.264 CRF 23": lambda v, r: reencode(v, crf=23, fps=fps),
+        "H.264 CRF 28": lambda v, r: reencode(v, crf=28, fps=fps),
+        "H.264 CRF 35": lambda v, r: reencode(v, crf=35, fps=fps),
+        "H.265 CRF 28": lambda v, r: reencode(v, codec="libx265", crf=28, fps=fps, preset="fast"),
+        "downscale 50%": lambda v, r: resize(v, 0.5),
+        "downscale 75%": lambda v, r: resize(v, 0.75),
+        "upscale 150%": lambda v, r: resize(v, 1.5),
+        "crop 70% area": lambda v, r: crop(v, 0.7, r),
+        "brightness +30%": lambda v, r: brightness(v, 1.3),
+        "brightness -30%": lambda v, r: brightness(v, 0.7),
+        "contrast 0.7": lambda v, r: contrast(v, 0.7),
+        "contrast 1.3": lambda v, r: contrast(v, 1.3),
+        "gamma 0.8": lambda v, r: gamma(v, 0.8),
+        "gamma 1.2": lambda v, r: gamma(v, 1.2),
+        "fps 24->30": lambda v, r: change_fps(v, 24, 30),
+        "fps 24->15": lambda v, r: change_fps(v, 24, 15),
+        "1 s excerpt": lambda v, r: excerpt(v, fps, r),
+        "crop 80%+down 75%+bright +20%+CRF 28": lambda v, r: reencode(
+            brightness(resize(crop(v, 0.8, r), 0.75), 1.2), crf=28, fps=fps
+        ),
+    }
+
+
+def psnr_luma(a: np.ndarray, b: np.ndarray) -> float:
+    w = np.array([0.299, 0.587, 0.114], np.float32)
+    d = (a.astype(np.float32) @ w) - (b.astype(np.float32) @ w)
+    mse = float(np.mean(d * d))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)

@@ -1,0 +1,73 @@
+"""gen4sdk: provenance-aware video generation.
+
+A diffusers video pipeline between a policy filter (in front) and an output stage (behind) that embeds an
+invisible watermark and signs C2PA Content Credentials. Everything public is re-exported here::
+
+    import gen4sdk
+    client = gen4sdk.Client(model=..., signer=..., owner=..., store=...)
+    result = client.generate(prompt="...", output="clip.mp4")
+    report = gen4sdk.verify("clip.mp4", trust_anchors="root-ca.pem")
+"""
+
+from gen4sdk._version import __version__
+from gen4sdk.client import Client
+from gen4sdk.compliance import Store
+from gen4sdk.errors import (
+    Gen4Error,
+    GenerationCancelled,
+    GenerationFailed,
+    InvalidRequestError,
+    KeyMaterialError,
+    MediaError,
+    ModelLoadError,
+    OutputError,
+    PolicyPackError,
+    PolicyViolation,
+    SigningError,
+    StoreError,
+    WatermarkFailure,
+)
+from gen4sdk.policy import LikenessRegistry, Policy
+from gen4sdk.provenance import Signer, init_keys, verify
+from gen4sdk.types import (
+    Decision,
+    GenerationParams,
+    GenerationResult,
+    ModelInfo,
+    Owner,
+    PolicySummary,
+    ProgressEvent,
+    VerificationReport,
+)
+
+__all__ = [
+    "__version__",
+    "Client",
+    "Decision",
+    "Gen4Error",
+    "GenerationCancelled",
+    "GenerationFailed",
+    "GenerationParams",
+    "GenerationResult",
+    "InvalidRequestError",
+    "KeyMaterialError",
+    "LikenessRegistry",
+    "MediaError",
+    "ModelInfo",
+    "ModelLoadError",
+    "OutputError",
+    "Owner",
+    "Policy",
+    "PolicyPackError",
+    "PolicySummary",
+    "PolicyViolation",
+    "ProgressEvent",
+    "Signer",
+    "SigningError",
+    "Store",
+    "StoreError",
+    "VerificationReport",
+    "WatermarkFailure",
+    "init_keys",
+    "verify",
+]

@@ -1,0 +1,387 @@
+"""Client: the stages of DESIGN.md's data path, in order, and nothing more.
+
+policy.check_request -> model.generate -> policy.check_frames -> watermark.embed -> media.encode
+-> provenance.sign -> compliance.record -> move into place.
+
+The clip is written to temporary files beside ``output`` and moved to ``output`` only once it is signed and its
+audit record is stored, so a refusal or a failure at any stage leaves nothing at the output path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from gen4sdk import media
+from gen4sdk.compliance import Store, prompt_commitment
+from gen4sdk.errors import (
+    Gen4Error,
+    GenerationCancelled,
+    InvalidRequestError,
+    OutputError,
+    PolicyViolation,
+    StoreError,
+    WatermarkFailure,
+)
+from gen4sdk.models import DiffusersVideoModel, VideoModel
+from gen4sdk.policy import LikenessRegistry, Policy
+from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, TrainingUse, sign_file
+from gen4sdk.provenance.signer import Signer
+from gen4sdk.types import (
+    AuditRecord,
+    Decision,
+    GenerationRequest,
+    GenerationResult,
+    MemoryMode,
+    Owner,
+    ProgressEvent,
+)
+from watermark import Watermarker, WatermarkError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Client"]
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_output(output: Path) -> Path:
+    if output.suffix.lower() != ".mp4":
+        raise InvalidRequestError(f"output must be an .mp4 path, got {output.name!r}", field="output")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output directory {parent} is not writable")
+    if output.is_dir():
+        raise OutputError(f"output path {output} is a directory")
+    return output
+
+
+class Client:
+    """Generates watermarked, signed clips behind the policy filter.
+
+    ``model``: a :class:`~gen4sdk.models.VideoModel` or a local diffusers pipeline directory.
+    ``signer``: the operator's :class:`~gen4sdk.provenance.Signer`. ``owner``: the operator's organisation (a
+    string or :class:`~gen4sdk.types.Owner`). ``policy``: defaults to the shipped default pack. ``store``: a
+    :class:`~gen4sdk.compliance.Store` or a database path for the audit log, manifest store and likeness registry.
+    ``watermark_key``: an operator key; by default the public gen4sdk key, so any receiver can detect the mark.
+    ``disclose_prompts``: put the plaintext prompt in the credentials (default: only a salted commitment).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: VideoModel | str | Path,
+        signer: Signer,
+        owner: Owner | str,
+        policy: Policy | None = None,
+        store: Store | str | Path | None = None,
+        watermark_key: bytes | None = None,
+        disclose_prompts: bool = False,
+        training_mining: TrainingUse = "notAllowed",
+        crf: int = 18,
+        preset: str = "medium",
+        device: str = "cpu",
+        dtype: str = "float32",
+        memory_mode: MemoryMode = "none",
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        if isinstance(model, (str, Path)):
+            model = DiffusersVideoModel.from_pretrained(model, device=device, dtype=dtype, memory_mode=memory_mode)
+        if not isinstance(signer, Signer):
+            raise InvalidRequestError("signer must be a gen4sdk.provenance.Signer", field="signer")
+        if not 0 <= crf <= 51:
+            raise InvalidRequestError("crf must be between 0 and 51", field="crf")
+        self._model: VideoModel = model
+        self._signer = signer
+        self._owner = Owner(organization=owner) if isinstance(owner, str) else owner
+        self._policy = policy if policy is not None else Policy.default()
+        if store is not None and not isinstance(store, Store):
+            store = Store(store, signer=signer)
+        self._store: Store | None = store
+        self._likeness = LikenessRegistry(store.path) if store is not None else None
+        self._watermarker = Watermarker(key=watermark_key) if watermark_key else Watermarker.public()
+        self._disclose_prompts = disclose_prompts
+        self._training_mining: TrainingUse = training_mining
+        self._crf = crf
+        self._preset = preset
+        self._on_progress = on_progress
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def store(self) -> Store | None:
+        return self._store
+
+    @property
+    def likeness(self) -> LikenessRegistry | None:
+        """The likeness registry kept in the store (None without a store)."""
+        return self._likeness
+
+    def generate(
+        self,
+        *,
+        prompt: str,
+        output: str | Path,
+        image: str | Path | None = None,
+        negative_prompt: str | None = None,
+        num_frames: int = 17,
+        height: int = 144,
+        width: int = 256,
+        fps: float = 16.0,
+        steps: int = 30,
+        guidance_scale: float = 5.0,
+        seed: int | None = None,
+        user: str | None = None,
+        request_id: str | None = None,
+        cancel: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Generate one clip to ``output`` (an .mp4 path). Raises ``PolicyViolation`` on refusal and a
+        ``Gen4Error`` subclass on any other failure; in every failure case nothing is written at ``output``."""
+        rid = request_id or uuid.uuid4().hex
+        try:
+            request = GenerationRequest(
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                image=Path(image) if image is not None else None,
+                num_frames=num_frames,
+                height=height,
+                width=width,
+                fps=fps,
+                steps=steps,
+                guidance_scale=guidance_scale,
+                seed=seed if seed is not None else int.from_bytes(os.urandom(4), "big"),
+                user=user,
+                request_id=rid,
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err.get("loc", ())) or None
+            raise InvalidRequestError(f"invalid {field}: {err.get('msg')}", field=field) from exc
+        return _Run(self, request, Path(output), cancel, on_progress or self._on_progress).execute()
+
+
+class _Run:
+    """One request's trip through the stages; keeps what the audit record needs."""
+
+    def __init__(
+        self,
+        client: Client,
+        request: GenerationRequest,
+        output: Path,
+        cancel: threading.Event | None,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.c = client
+        self.request = request
+        self.output = output
+        self.cancel = cancel
+        self.on_progress = on_progress
+        self.timings: dict[str, float] = {}
+        self.decisions: list[Decision] = []
+        self.salt = os.urandom(16)
+        self.record_fields: dict[str, Any] = {}
+
+    def _progress(self, stage: str, step: int = 1, total: int = 1) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ProgressEvent(request_id=self.request.request_id, stage=stage, step=step, total=total))
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.perf_counter() - start
+        self._progress(name)
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise GenerationCancelled("generation cancelled by the caller; nothing was written")
+
+    def _refuse(self, decision: Decision) -> PolicyViolation:
+        return PolicyViolation(
+            decision.reason or f"refused by policy {decision.pack_id} {decision.pack_version}",
+            code=decision.code or "SAFETY.UNKNOWN",
+            categories=decision.categories,
+            pack_id=decision.pack_id,
+            pack_version=decision.pack_version,
+            decision=decision,
+            request_id=self.request.request_id,
+        )
+
+    def _record(self, outcome: str, exc: BaseException | None = None) -> None:
+        store = self.c._store
+        if store is None:
+            return
+        model = self.c._model.info
+        req = self.request
+        record = AuditRecord(
+            request_id=req.request_id,
+            caller=req.user,
+            outcome=outcome,  # type: ignore[arg-type]
+            prompt=req.prompt,
+            negative_prompt=req.negative_prompt,
+            prompt_salt=self.salt.hex(),
+            parameters=req.model_dump(mode="json", exclude={"prompt", "negative_prompt", "request_id", "user"}),
+            decisions=self.decisions,
+            model_id=model.model_id,
+            weights_sha256=model.weights_sha256,
+            timings=self.timings,
+            failure=str(exc) if exc is not None else None,
+            failure_code=getattr(exc, "code", None) or (type(exc).__name__ if exc is not None else None),
+            **self.record_fields,
+        )
+        store.append(record)
+
+    def execute(self) -> GenerationResult:
+        temps: list[Path] = []
+        try:
+            _check_output(self.output)
+            result = self._stages(temps)
+        except BaseException as exc:
+            outcome = (
+                "refused"
+                if isinstance(exc, PolicyViolation)
+                else "cancelled"
+                if isinstance(exc, (GenerationCancelled, KeyboardInterrupt))
+                else "failed"
+            )
+            try:
+                self._record(outcome, exc)
+            except Exception as store_exc:  # the request failed AND its record could not be kept: say both
+                logger.error("audit record for %s could not be written: %s", self.request.request_id, store_exc)
+                if isinstance(exc, Gen4Error):
+                    raise StoreError(f"{exc} (and its audit record could not be written: {store_exc})") from exc
+            raise
+        finally:
+            for t in temps:
+                t.unlink(missing_ok=True)
+        return result
+
+    def _stages(self, temps: list[Path]) -> GenerationResult:
+        c, req = self.c, self.request
+        image: np.ndarray | None = None
+        if req.image is not None:
+            image = media.load_image(req.image)
+
+        with self._stage("policy"):
+            decision = c._policy.check_request(req, image=image, likeness=c._likeness)
+            self.decisions.append(decision)
+        if not decision.allowed:
+            raise self._refuse(decision)
+        self._check_cancel()
+
+        with self._stage("generate"):
+            frames, params = c._model.generate(
+                req,
+                image=image,
+                on_step=lambda step, total: self._progress("generate", step, total),
+                cancel=self.cancel,
+            )
+        self._check_cancel()
+
+        with self._stage("frames_policy"):
+            frames_decision = c._policy.check_frames(frames, likeness=c._likeness)
+            self.decisions.append(frames_decision)
+        if not frames_decision.allowed:
+            raise self._refuse(frames_decision)
+
+        created_at = dt.datetime.now(dt.timezone.utc)
+        manifest_uuid = uuid.uuid4()
+        payload = manifest_uuid.bytes[: c._watermarker.payload_bytes]
+        with self._stage("watermark"):
+            try:
+                frames = c._watermarker.embed(frames, payload)
+            except WatermarkError as exc:
+                raise WatermarkFailure(f"cannot watermark a {req.width}x{req.height} clip: {exc}") from exc
+        self.record_fields["watermark_payload"] = payload.hex()
+        self._check_cancel()
+
+        stem = f".{self.output.name}.{req.request_id}"
+        unsigned = self.output.with_name(stem + ".unsigned.mp4")
+        signed = self.output.with_name(stem + ".signed.mp4")
+        temps += [unsigned, signed]
+        with self._stage("encode"):
+            media.encode_video(frames, unsigned, fps=params.fps, crf=c._crf, preset=c._preset)
+
+        grant_id = next((d.grant_id for d in self.decisions if d.grant_id), None)
+        spec = ManifestSpec(
+            manifest_uuid=manifest_uuid,
+            title=self.output.name,
+            owner=c._owner if req.user is None else c._owner.model_copy(update={"user": req.user}),
+            model=c._model.info,
+            params=params,
+            request_id=req.request_id,
+            created_at=created_at,
+            prompt_commitment=prompt_commitment(req.prompt, self.salt),
+            negative_prompt_commitment=(
+                prompt_commitment(req.negative_prompt, self.salt) if req.negative_prompt else None
+            ),
+            prompt=req.prompt if c._disclose_prompts else None,
+            negative_prompt=req.negative_prompt if c._disclose_prompts else None,
+            policy=[d.summary() for d in self.decisions],
+            grant_id=grant_id,
+            training_mining=c._training_mining,
+            soft_binding=SoftBinding(
+                algorithm=c._watermarker.algorithm,
+                payload=payload,
+                end_ms=int(round(1000 * params.num_frames / params.fps)),
+            ),
+            reference_image=req.image,
+        )
+        with self._stage("sign"):
+            manifest_store = sign_file(unsigned, signed, spec, c._signer)
+        sha256 = _sha256_file(signed)
+        self.record_fields.update(
+            output_path=str(self.output), output_sha256=sha256, manifest_id=spec.manifest_label
+        )
+
+        with self._stage("record"):
+            if c._store is not None:
+                c._store.put_manifest(
+                    payload=payload, manifest_id=spec.manifest_label, manifest_store=manifest_store, asset_sha256=sha256
+                )
+                self._record("allowed")
+        try:
+            os.replace(signed, self.output)
+        except OSError as exc:
+            raise OutputError(f"cannot move the signed clip into place at {self.output}: {exc}") from exc
+        logger.info("generated %s (%s)", self.output, spec.manifest_label)
+        return GenerationResult(
+            request_id=req.request_id,
+            path=self.output,
+            sha256=sha256,
+            manifest_id=spec.manifest_label,
+            watermark_payload=payload.hex(),
+            params=params,
+            model=c._model.info,
+            owner=spec.owner,
+            policy=spec.policy,
+            timings=self.timings,
+            created_at=created_at,
+        )

@@ -1,0 +1,36 @@
+"""Compliance: the operator's audit log and manifest store, batch audits with reports, and the soft-binding
+resolution service.
+
+```python
+from gen4sdk.compliance import Store
+store = Store("gen4sdk.db", signer=signer)     # SQLite (WAL); shared with the likeness registry
+seq = store.append(record)                      # hash-chained; checkpoints signed with the operator's key
+report = store.verify_log()                     # LogVerification: ok, problems (seq + kind)
+```
+"""
+
+from gen4sdk.compliance._store import (
+    Checkpoint,
+    LogEntry,
+    LogProblem,
+    LogSigner,
+    LogVerification,
+    Store,
+    StoredManifest,
+    open_commitment,
+    prompt_commitment,
+    verify_jsonl,
+)
+
+__all__ = [
+    "Store",
+    "LogSigner",
+    "LogEntry",
+    "LogProblem",
+    "LogVerification",
+    "Checkpoint",
+    "StoredManifest",
+    "prompt_commitment",
+    "open_commitment",
+    "verify_jsonl",
+]

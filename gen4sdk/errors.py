@@ -1,0 +1,138 @@
+"""One exception hierarchy for the whole SDK, rooted at :class:`Gen4Error`.
+
+Each failure kind has its own class with the details attached as attributes, so a partner
+application can branch on the type (or on ``PolicyViolation.code``) instead of parsing messages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gen4sdk.types import Decision
+
+__all__ = [
+    "Gen4Error",
+    "InvalidRequestError",
+    "ModelLoadError",
+    "GenerationCancelled",
+    "GenerationFailed",
+    "PolicyViolation",
+    "PolicyPackError",
+    "MediaError",
+    "KeyMaterialError",
+    "SigningError",
+    "OutputError",
+    "WatermarkFailure",
+    "StoreError",
+]
+
+
+class Gen4Error(Exception):
+    """Base class of every error gen4sdk raises on purpose."""
+
+
+class InvalidRequestError(Gen4Error, ValueError):
+    """A parameter has the wrong type or range, or the pipeline cannot honour it.
+
+    ``field`` names the offending parameter when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ModelLoadError(Gen4Error):
+    """A model directory is missing, malformed, or holds no usable diffusers video pipeline."""
+
+
+class GenerationCancelled(Gen4Error):
+    """The caller cancelled a generation; nothing was written."""
+
+
+class GenerationFailed(Gen4Error):
+    """The model raised during generation; nothing was written. The cause is chained."""
+
+
+class PolicyViolation(Gen4Error):
+    """The policy refused a request (before any GPU work) or its output frames.
+
+    ``code`` is machine readable (``SAFETY.INPUT.TEXT``, ``SAFETY.INPUT.IMAGE``, ``SAFETY.INPUT.LIKENESS``,
+    ``SAFETY.OUTPUT.FRAMES``, ...), like Runway's ``failureCode``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        categories: list[str] | tuple[str, ...] = (),
+        pack_id: str = "",
+        pack_version: str = "",
+        decision: Decision | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.categories = list(categories)
+        self.pack_id = pack_id
+        self.pack_version = pack_version
+        self.decision = decision
+        self.request_id = request_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the details when the error crosses a process boundary (batch audit, worker pools).
+        return (
+            _rebuild_policy_violation,
+            (str(self), self.code, self.categories, self.pack_id, self.pack_version, self.decision, self.request_id),
+        )
+
+
+def _rebuild_policy_violation(
+    message: str,
+    code: str,
+    categories: list[str],
+    pack_id: str,
+    pack_version: str,
+    decision: Decision | None,
+    request_id: str | None,
+) -> PolicyViolation:
+    return PolicyViolation(
+        message,
+        code=code,
+        categories=categories,
+        pack_id=pack_id,
+        pack_version=pack_version,
+        decision=decision,
+        request_id=request_id,
+    )
+
+
+class PolicyPackError(Gen4Error):
+    """A policy pack file is malformed; the message names the file, line and field."""
+
+
+class MediaError(Gen4Error):
+    """An image or video cannot be read, decoded or encoded."""
+
+
+class KeyMaterialError(Gen4Error):
+    """Keys or certificates are unusable: key/certificate mismatch, expired, a CA used as a signer, a wrong
+    passphrase, or a certificate outside the C2PA signing profile."""
+
+
+class SigningError(Gen4Error):
+    """Producing the C2PA manifest failed (signer callback, timestamp authority, c2pa library)."""
+
+
+class OutputError(Gen4Error):
+    """The output path cannot be written (missing directory, permissions, full disk)."""
+
+
+class WatermarkFailure(Gen4Error):
+    """Embedding the watermark failed (frames too small, wrong payload length)."""
+
+
+class StoreError(Gen4Error):
+    """The store (audit log, manifest store, likeness registry) is corrupt, foreign or unwritable."""

@@ -1,0 +1,11 @@
+"""Video model backends behind one small interface.
+
+``DiffusersVideoModel`` adapts any diffusers video pipeline (loaded from a local folder or passed as an object);
+``tiny_model()`` is a randomly initialised Wan pipeline built in code, for tests and the demo.
+"""
+
+from gen4sdk.models._base import VideoModel
+from gen4sdk.models._diffusers import DiffusersVideoModel
+from gen4sdk.models._tiny import TINY_MODEL_ID, tiny_model, tiny_pipeline
+
+__all__ = ["VideoModel", "DiffusersVideoModel", "tiny_pipeline", "tiny_model", "TINY_MODEL_ID"]

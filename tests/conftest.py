@@ -1,0 +1,70 @@
+"""Fixtures shared across the suite: development keys, small clips, the shared third-party video."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Belt and braces: nothing in the suite may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+BBB = SHARED / "media" / "big_buck_bunny.mp4"
+
+
+@pytest.fixture(scope="session")
+def dev_keys(tmp_path_factory: pytest.TempPathFactory):
+    from gen4sdk.provenance import init_keys
+
+    return init_keys(tmp_path_factory.mktemp("keys"), organization="Acme Studios")
+
+
+@pytest.fixture(scope="session")
+def signer(dev_keys):
+    from gen4sdk.provenance import Signer
+
+    return Signer.from_files(dev_keys.signer_cert, dev_keys.signer_key)
+
+
+def natural_frames(n: int = 16, height: int = 144, width: int = 256, seed: int = 0) -> np.ndarray:
+    """A slow pan over a real photograph, so codecs and watermark see natural texture and motion."""
+    from skimage import data, transform
+
+    photo = data.astronaut()
+    scale = max(height / photo.shape[0], (width + 2 * n) / photo.shape[1]) * 1.05
+    big = (transform.rescale(photo, scale, channel_axis=2, anti_aliasing=True) * 255).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    y0 = int(rng.integers(0, max(1, big.shape[0] - height)))
+    return np.stack([big[y0 : y0 + height, 2 * i : 2 * i + width] for i in range(n)])
+
+
+@pytest.fixture(scope="session")
+def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gen4sdk import media
+
+    path = tmp_path_factory.mktemp("clips") / "small.mp4"
+    media.encode_video(natural_frames(), path, fps=16, crf=20, preset="veryfast")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bbb_excerpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first two seconds of Big Buck Bunny, remuxed without re-encoding (a clip the SDK did not make)."""
+    import av
+
+    out = tmp_path_factory.mktemp("bbb") / "bbb_2s.mp4"
+    with av.open(str(BBB)) as src, av.open(str(out), "w") as dst:
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        for packet in src.demux(vin):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and float(packet.pts * vin.time_base) >= 2.0:
+                break
+            packet.stream = vout
+            dst.mux(packet)
+    return out

@@ -1,0 +1,186 @@
+"""gen4sdk's invisible video watermark: a keyed, static, periodic luma pattern that survives compression,
+resizing, cropping, colour changes, frame-rate changes and excerpts, and carries 64 bits.
+
+Usage::
+
+    from watermark import Watermarker
+    wm = Watermarker(key=b"operator secret")      # or Watermarker.public()
+    marked = wm.embed(frames, payload)            # uint8 (T, H, W, 3) RGB, payload of wm.payload_bytes
+    det = wm.detect(marked)                       # Detection(found=True, payload=..., confidence=...)
+
+Design. A tile of 32 x 32 smooth chips (Gaussian blobs, 4 px apart at 360p, 8 px at 720p, ...), derived
+from the key, is repeated over the whole frame and over every frame. 256 chips carry a known sync pattern,
+the other 768 carry the 192-bit codeword (4 chips per bit, spread over the tile). The same delta is added to
+R, G and B, i.e. only luma changes, scaled by a texture mask (little in flat areas). The detector band-passes
+and locally normalises each frame's luma, sums the residual over frames (a static mark adds up, moving
+content does not), estimates the tile period from the residual's autocorrelation (else a log-grid search),
+folds the residual into one tile, finds the shift by FFT cross-correlation with the sync chips, reads soft
+bits from the data chips, and decodes.
+
+Codeword: payload (8 bytes) || check (6 bytes = HMAC-SHA256(key-derived, payload) truncated to 48 bits)
+|| Reed-Solomon parity (10 bytes, GF(256), via ``reedsolo``), XORed with a key stream.
+
+False-positive bound. ``detect`` reports found only if, for one of its decode attempts, Reed-Solomon decoding
+succeeds and the 48-bit keyed check of the decoded payload matches. For a clip not marked with this key, the
+candidate payload of each attempt is a function of the content alone; modelling HMAC-SHA256 as a
+pseudo-random function whose key the content does not depend on, each attempt's check matches with
+probability 2^-48. One detect call makes at most ``MAX_DECODE_ATTEMPTS`` = 2 search stages x 3 alignments
+(scale + shift hypotheses; all other scale/shift hypotheses are only ranked by their sync score, never
+decoded) x 6 erasure patterns = 36 attempts, enforced by a counter. By the union bound,
+
+    P(found | unmarked or foreign-key clip) <= 36 * 2^-48 ~= 1.3e-13  (<= 1e-9),
+
+and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
+matching check). The bound does not depend on the content, the number of frames or the scale/shift search.
+
+Keys: ``Watermarker.public()`` uses a published key, so anyone can detect "made with gen4sdk" (and anyone
+can forge that mark); operator keys are secret bytes, and only their holder can embed or detect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._code import PAYLOAD_BYTES, PayloadCode
+from ._detect import MAX_DECODE_ATTEMPTS, Accumulator, search
+from ._embed import FramePattern
+from ._pattern import Layout
+
+__all__ = ["Watermarker", "Detection", "WatermarkError", "ALGORITHM", "MAX_DECODE_ATTEMPTS"]
+
+ALGORITHM = "com.gen4sdk.wm.v1"
+PUBLIC_KEY = b"gen4sdk public watermark key v1"
+MIN_SHORT_SIDE = 144
+MIN_LONG_SIDE = 256
+
+
+class WatermarkError(ValueError):
+    """Bad input to the watermark codec: wrong dtype or shape, frames too small, wrong payload length or key."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Result of :meth:`Watermarker.detect`.
+
+    ``confidence``: when found, the fraction of the 192 raw codeword bits read correctly before error
+    correction (1.0 = clean copy; ~0.7 = near the limit). When not found, a hint in [0, 0.5) from the best
+    sync score; it is never a reason to trust a payload.
+    """
+
+    found: bool
+    payload: bytes | None
+    confidence: float
+    frames: int = 0
+
+
+class Watermarker:
+    """Embeds and detects the gen4sdk video watermark under one key."""
+
+    algorithm: str = ALGORITHM
+    payload_bytes: int = PAYLOAD_BYTES
+
+    def __init__(self, key: bytes) -> None:
+        if isinstance(key, (bytearray, memoryview)):
+            key = bytes(key)
+        if not isinstance(key, bytes):
+            raise WatermarkError(f"key must be bytes, got {type(key).__name__}")
+        if not key:
+            raise WatermarkError("key must not be empty")
+        self._key = key
+        self._layout = Layout(key)
+        self._code = PayloadCode(key)
+
+    @classmethod
+    def public(cls) -> Watermarker:
+        """The default public-key instance: any receiver can detect "made with gen4sdk"."""
+        return cls(PUBLIC_KEY)
+
+    @property
+    def is_public(self) -> bool:
+        return self._key == PUBLIC_KEY
+
+    def __repr__(self) -> str:
+        return f"Watermarker({'public' if self.is_public else 'operator key'}, algorithm={self.algorithm!r})"
+
+    # -- embedding ---------------------------------------------------------------------------------
+
+    def _bits(self, payload: bytes) -> np.ndarray:
+        if isinstance(payload, (bytearray, memoryview)):
+            payload = bytes(payload)
+        if not isinstance(payload, bytes):
+            raise WatermarkError(f"payload must be bytes, got {type(payload).__name__}")
+        if len(payload) != self.payload_bytes:
+            raise WatermarkError(f"payload must be exactly {self.payload_bytes} bytes, got {len(payload)}")
+        return self._code.encode(payload)
+
+    def embed(self, frames: np.ndarray, payload: bytes) -> np.ndarray:
+        """Return a marked copy of ``frames`` (uint8 (T, H, W, 3) RGB)."""
+        _check_frames(frames, batch=True, embed=True)
+        out = np.empty_like(frames)
+        for i, frame in enumerate(self.embed_iter(iter(frames), payload)):
+            out[i] = frame
+        return out
+
+    def embed_iter(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
+        """Mark frames one by one ((H, W, 3) uint8 RGB each); memory stays bounded for any clip length."""
+        bits = self._bits(payload)  # fail on a bad payload before the first frame is pulled
+        return self._embed_gen(frames, bits)
+
+    def _embed_gen(self, frames: Iterable[np.ndarray], bits: np.ndarray) -> Iterator[np.ndarray]:
+        pattern: FramePattern | None = None
+        for frame in frames:
+            _check_frames(frame, batch=False, embed=True)
+            h, w = frame.shape[:2]
+            if pattern is None or (pattern.height, pattern.width) != (h, w):
+                pattern = FramePattern(self._layout, bits, h, w)
+            yield pattern.apply(frame)
+
+    # -- detection ---------------------------------------------------------------------------------
+
+    def detect(self, frames: np.ndarray) -> Detection:
+        """Look for this key's mark in uint8 RGB frames ((T, H, W, 3), or one (H, W, 3) frame)."""
+        if isinstance(frames, np.ndarray) and frames.ndim == 3:
+            frames = frames[None]
+        _check_frames(frames, batch=True, embed=False)
+        return self.detect_iter(iter(frames))
+
+    def detect_iter(self, frames: Iterable[np.ndarray], max_frames: int | None = None) -> Detection:
+        """Streaming detection over (H, W, 3) uint8 RGB frames; reads at most ``max_frames`` frames."""
+        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+            raise WatermarkError(f"max_frames must be a positive int or None, got {max_frames!r}")
+        acc = Accumulator()
+        for n, frame in enumerate(frames):
+            if max_frames is not None and n >= max_frames:
+                break
+            _check_frames(frame, batch=False, embed=False)
+            acc.add(frame)
+        result = search(acc.total, acc.frames, self._layout, self._code)
+        return Detection(
+            found=result.payload is not None,
+            payload=result.payload,
+            confidence=float(result.confidence),
+            frames=acc.frames,
+        )
+
+
+def _check_frames(frames: object, *, batch: bool, embed: bool) -> None:
+    what = "frames" if batch else "frame"
+    want = "(T, H, W, 3)" if batch else "(H, W, 3)"
+    if not isinstance(frames, np.ndarray):
+        raise WatermarkError(f"{what} must be a numpy array {want} of uint8 RGB, got {type(frames).__name__}")
+    if frames.dtype != np.uint8:
+        raise WatermarkError(f"{what} must be uint8 RGB, got dtype {frames.dtype}")
+    if frames.ndim != (4 if batch else 3) or frames.shape[-1] != 3:
+        raise WatermarkError(f"{what} must have shape {want} RGB, got {frames.shape}")
+    if batch and embed and frames.shape[0] == 0:
+        raise WatermarkError("frames must contain at least one frame")
+    if embed:
+        h, w = frames.shape[-3], frames.shape[-2]
+        if min(h, w) < MIN_SHORT_SIDE or max(h, w) < MIN_LONG_SIDE:
+            raise WatermarkError(
+                f"frames of {w}x{h} are too small to carry the watermark: need at least "
+                f"{MIN_LONG_SIDE}x{MIN_SHORT_SIDE} (or {MIN_SHORT_SIDE}x{MIN_LONG_SIDE} portrait)"
+            )

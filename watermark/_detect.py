@@ -1,0 +1,223 @@
+"""Detection: accumulate whitened luma over frames, find the tile's scale and shift, read the chips, decode."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._code import ERASURE_LEVELS, PayloadCode
+from ._filters import block_mean, box, luma
+from ._pattern import CHIP_PX, CHIPS, TILE_PX, Layout, gaussian_transfer
+
+logger = logging.getLogger(__name__)
+
+# Smallest frame side the detector looks at (a 70 % crop of the smallest embeddable frame is ~120 px).
+MIN_SIDE = 64
+# Observed tile period range, in pixels of the (decimated) detection grid.
+P_MIN, P_MAX = 40.0, 440.0
+# At most this many alignments are decoded per search stage, two stages; each tries len(ERASURE_LEVELS)
+# erasure patterns. MAX_DECODE_ATTEMPTS is the hypothesis count in the false-positive bound.
+ALIGNMENTS_PER_STAGE = 3
+STAGES = 2
+MAX_DECODE_ATTEMPTS = STAGES * ALIGNMENTS_PER_STAGE * len(ERASURE_LEVELS)
+
+_CENTRES = np.arange(CHIPS) * CHIP_PX + CHIP_PX // 2
+_PHI = gaussian_transfer(TILE_PX, CHIP_PX / 2.0)
+
+
+def decimation(height: int, width: int) -> int:
+    return max(1, int(min(height, width) / 360 + 0.5))
+
+
+def whiten(y: np.ndarray) -> np.ndarray:
+    """Band-pass (removes pixel noise and the image's low frequencies) then divide by local energy, so
+    each region votes with the weight of a matched filter for a texture-scaled mark, and clip outliers."""
+    r = box(y, 1) - box(y, 4)
+    e = box(r * r, 8)
+    r /= np.sqrt(e + 0.25)
+    np.clip(r, -4.0, 4.0, out=r)
+    return r
+
+
+@dataclass
+class Accumulator:
+    """Running sum of whitened luma; bounded memory whatever the clip length."""
+
+    total: np.ndarray | None = None
+    frames: int = 0
+    shape: tuple[int, int] | None = None
+    skipped: int = field(default=0)
+
+    def add(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        if self.shape is None:
+            self.shape = (h, w)
+        elif self.shape != (h, w):
+            self.skipped += 1
+            return
+        if min(h, w) < MIN_SIDE:
+            self.skipped += 1
+            return
+        y = block_mean(luma(frame), decimation(h, w))
+        r = whiten(y)
+        if self.total is None:
+            self.total = r
+        else:
+            self.total += r
+        self.frames += 1
+
+
+@dataclass(frozen=True)
+class Alignment:
+    z: float
+    ky: float
+    kx: float
+    shift: tuple[int, int]
+
+
+def fold(acc: np.ndarray, ky: float, kx: float) -> np.ndarray:
+    """Sum the residual into one canonical 128 x 128 tile, for a residual whose period is 128/k pixels."""
+    h, w = acc.shape
+    iy = (np.floor(np.arange(h) * ky).astype(np.int64)) % TILE_PX
+    ix = (np.floor(np.arange(w) * kx).astype(np.int64)) % TILE_PX
+    idx = (iy[:, None] * TILE_PX + ix[None, :]).ravel()
+    return np.bincount(idx, weights=acc.ravel(), minlength=TILE_PX * TILE_PX).reshape(TILE_PX, TILE_PX)
+
+
+def align(acc: np.ndarray, layout: Layout, ky: float, kx: float) -> Alignment:
+    t = fold(acc, ky, kx)
+    c = np.fft.irfft2(np.fft.rfft2(t) * np.conj(layout.sync_template_spectrum), s=t.shape)
+    i = int(np.argmax(c))
+    sd = float(c.std())
+    z = float((c.flat[i] - c.mean()) / sd) if sd > 0 else 0.0
+    return Alignment(z, ky, kx, (i // TILE_PX, i % TILE_PX))
+
+
+def soft_bits(acc: np.ndarray, layout: Layout, a: Alignment) -> np.ndarray:
+    t = fold(acc, a.ky, a.kx)
+    g = np.fft.irfft2(np.fft.rfft2(t) * _PHI, s=t.shape)
+    rows = (_CENTRES + a.shift[0]) % TILE_PX
+    cols = (_CENTRES + a.shift[1]) % TILE_PX
+    chips = g[np.ix_(rows, cols)].ravel()
+    soft = (chips[layout.data_index] * layout.data_signs).sum(axis=1)
+    scale = np.sqrt(np.mean(soft**2))
+    return soft / scale if scale > 0 else soft
+
+
+def _axis_autocorr(acc: np.ndarray, axis: int) -> np.ndarray:
+    """Autocorrelation along one axis, summed over the other, per overlapping sample (lags 0..n-1)."""
+    n = acc.shape[axis]
+    f = np.fft.rfft(acc, n=2 * n, axis=axis)
+    ac = np.fft.irfft(np.abs(f) ** 2, n=2 * n, axis=axis).sum(axis=1 - axis)[:n]
+    return ac / (n - np.arange(n))
+
+
+def period_candidates(acc: np.ndarray, limit: int = 4) -> list[float]:
+    """Tile periods suggested by autocorrelation peaks (the mark is periodic, the whitened content is not)."""
+    profiles = []
+    for axis in (0, 1):
+        n = acc.shape[axis]
+        hi = int(min(P_MAX, 0.8 * n))
+        if hi <= P_MIN + 4:
+            continue
+        ac = _axis_autocorr(acc, axis)
+        prof = np.full(int(P_MAX) + 2, np.nan)
+        seg = ac[int(P_MIN) : hi + 1]
+        med = np.median(seg)
+        mad = np.median(np.abs(seg - med)) * 1.4826 + 1e-12
+        prof[int(P_MIN) : hi + 1] = (seg - med) / mad
+        profiles.append(prof)
+    if not profiles:
+        return []
+    stack = np.vstack(profiles)
+    valid = ~np.isnan(stack)
+    score = np.where(valid.any(axis=0), np.nansum(stack, axis=0) / np.maximum(valid.sum(axis=0), 1), np.nan)
+    score = np.nan_to_num(score, nan=-np.inf)
+    peaks = [
+        p
+        for p in range(int(P_MIN) + 1, len(score) - 1)
+        if score[p] > 3.0 and score[p] >= score[p - 1] and score[p] >= score[p + 1]
+    ]
+    peaks.sort(key=lambda p: -score[p])
+    out: list[float] = []
+    for p in peaks[:limit]:
+        l, c, r = score[p - 1], score[p], score[p + 1]
+        den = l - 2 * c + r
+        off = 0.5 * (l - r) / den if np.isfinite(den) and den < 0 else 0.0
+        period = p + float(np.clip(off, -0.5, 0.5))
+        # A peak at a multiple of the period is as strong as the period itself; try the divisors too.
+        for m in (1, 2, 3):
+            if period / m >= P_MIN:
+                out.append(period / m)
+    return out
+
+
+def refine(acc: np.ndarray, layout: Layout, period: float, span: float, steps: int) -> Alignment:
+    best: Alignment | None = None
+    for e in np.linspace(-span, span, steps):
+        k = TILE_PX / (period * (1.0 + e))
+        a = align(acc, layout, k, k)
+        if best is None or a.z > best.z:
+            best = a
+    assert best is not None
+    return best
+
+
+def brute_force(acc: np.ndarray, layout: Layout) -> list[Alignment]:
+    """Scale search on a log grid fine enough that folding stays coherent over a 640-px-wide frame."""
+    hi = min(P_MAX, 1.25 * max(acc.shape))
+    periods = np.exp(np.arange(np.log(P_MIN), np.log(hi), 0.005))
+    found = [align(acc, layout, TILE_PX / p, TILE_PX / p) for p in periods]
+    found.sort(key=lambda a: -a.z)
+    out: list[Alignment] = []
+    for a in found:
+        if all(abs(np.log(a.kx / b.kx)) > 0.02 for b in out):
+            out.append(refine(acc, layout, TILE_PX / a.kx, 0.005, 5))
+        if len(out) == ALIGNMENTS_PER_STAGE:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    payload: bytes | None
+    confidence: float
+    attempts: int
+    z: float
+
+
+def search(acc: np.ndarray | None, frames: int, layout: Layout, code: PayloadCode) -> SearchResult:
+    if acc is None or frames == 0 or not np.isfinite(acc).all() or float(acc.std()) == 0.0:
+        return SearchResult(None, 0.0, 0, 0.0)
+    acc = acc - acc.mean()
+    attempts = 0
+    best_z = 0.0
+    tried: list[Alignment] = []
+
+    def try_decode(cands: list[Alignment]) -> SearchResult | None:
+        nonlocal attempts, best_z
+        for a in sorted(cands, key=lambda a: -a.z)[:ALIGNMENTS_PER_STAGE]:
+            best_z = max(best_z, a.z)
+            if any(a.shift == b.shift and abs(a.kx - b.kx) < 1e-9 for b in tried):
+                continue
+            tried.append(a)
+            budget = MAX_DECODE_ATTEMPTS - attempts
+            if budget <= 0:
+                return None
+            payload, used, agree = code.decode(soft_bits(acc, layout, a), budget)
+            attempts += used
+            logger.debug("alignment z=%.1f k=%.4f shift=%s -> %s", a.z, a.kx, a.shift, payload is not None)
+            if payload is not None:
+                return SearchResult(payload, agree, attempts, a.z)
+        return None
+
+    periods = period_candidates(acc)
+    stage1 = [refine(acc, layout, p, 0.01, 9) for p in periods]
+    hit = try_decode(stage1)
+    if hit is None:
+        hit = try_decode(brute_force(acc, layout))
+    if hit is not None:
+        return hit
+    return SearchResult(None, min(0.49, best_z / 20.0), attempts, best_z)

@@ -1,0 +1,92 @@
+"""The key-derived tile: a grid of smooth chips, some carrying a known sync pattern, the rest the codeword.
+
+The tile is CHIPS x CHIPS chips of CHIP_PX * scale pixels each (period TILE_PX * scale pixels), rendered
+as Gaussian blobs so the pattern's energy sits in the low-mid frequencies that survive H.264 and resizing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ._code import CODEWORD_BITS, rng
+
+CHIPS = 32
+CHIP_PX = 4
+TILE_PX = CHIPS * CHIP_PX  # 128: period at scale 1, also the canonical detection grid
+SYNC_CHIPS = 256
+DATA_CHIPS = CHIPS * CHIPS - SYNC_CHIPS
+CHIPS_PER_BIT = DATA_CHIPS // CODEWORD_BITS
+# Peaks above this are clipped so that no single pixel carries an outsized change.
+_PEAK = 2.5
+
+
+def gaussian_transfer(period: int, sigma: float) -> np.ndarray:
+    """rfft2-shaped transfer function of a cyclic Gaussian blur on a period x period torus."""
+    f0 = np.fft.fftfreq(period)
+    f1 = np.fft.rfftfreq(period)
+    return np.exp(-2.0 * np.pi**2 * sigma**2 * (f0[:, None] ** 2 + f1[None, :] ** 2))
+
+
+@dataclass(frozen=True)
+class Layout:
+    key: bytes
+
+    @cached_property
+    def _perm(self) -> np.ndarray:
+        return rng(self.key, "layout").permutation(CHIPS * CHIPS)
+
+    @cached_property
+    def sync_index(self) -> np.ndarray:
+        return np.sort(self._perm[:SYNC_CHIPS])
+
+    @cached_property
+    def sync_values(self) -> np.ndarray:
+        return rng(self.key, "sync").choice(np.array([-1.0, 1.0]), SYNC_CHIPS)
+
+    @cached_property
+    def data_index(self) -> np.ndarray:
+        """(CODEWORD_BITS, CHIPS_PER_BIT) flat chip indices; a random permutation spreads each bit's chips
+        over the whole tile, so a crop that loses part of the tile costs every bit a little, none all."""
+        return self._perm[SYNC_CHIPS : SYNC_CHIPS + CODEWORD_BITS * CHIPS_PER_BIT].reshape(
+            CODEWORD_BITS, CHIPS_PER_BIT
+        )
+
+    @cached_property
+    def data_signs(self) -> np.ndarray:
+        return rng(self.key, "signs").choice(np.array([-1.0, 1.0]), (CODEWORD_BITS, CHIPS_PER_BIT))
+
+    def chip_grid(self, bits: np.ndarray | None) -> np.ndarray:
+        """Chip values (CHIPS, CHIPS) in {-1, 0, +1}; bits=None gives the sync chips alone."""
+        grid = np.zeros(CHIPS * CHIPS)
+        grid[self.sync_index] = self.sync_values
+        if bits is not None:
+            bipolar = 2.0 * bits.astype(np.float64) - 1.0
+            grid[self.data_index.ravel()] = (self.data_signs * bipolar[:, None]).ravel()
+        return grid.reshape(CHIPS, CHIPS)
+
+    @cached_property
+    def sync_template_spectrum(self) -> np.ndarray:
+        """rfft2 of the sync chips rendered on the canonical 128 x 128 grid, for FFT cross-correlation."""
+        return np.fft.rfft2(render(self.chip_grid(None), 1, normalise=False))
+
+
+def render(grid: np.ndarray, scale: int, *, normalise: bool = True) -> np.ndarray:
+    """Chip grid -> one tile of (TILE_PX*scale)^2 float32 pixels, unit RMS when normalise."""
+    period = TILE_PX * scale
+    pitch = CHIP_PX * scale
+    impulses = np.zeros((period, period))
+    impulses[pitch // 2 :: pitch, pitch // 2 :: pitch] = grid
+    tile = np.fft.irfft2(np.fft.rfft2(impulses) * gaussian_transfer(period, pitch / 2.0), s=(period, period))
+    if normalise:
+        tile /= np.sqrt(np.mean(tile**2)) + 1e-12
+        np.clip(tile, -_PEAK, _PEAK, out=tile)
+    return tile.astype(np.float32)
+
+
+def embed_scale(height: int, width: int) -> int:
+    """Pattern scale for a frame size: chips of ~4 px at 360p, 8 px at 720p, 12 px at 1080p, so the
+    mark looks the same, and survives the same downscales, at every resolution."""
+    return max(1, int(min(height, width) / 360 + 0.5))
