@@ -51,7 +51,8 @@ def _print_report(report: VerificationReport) -> None:
         print(f"  lineage:  model {lin.model_id} (weights {str(lin.weights_sha256)[:16]}...), seed {lin.seed}")
         print(f"            prompt commitment {str(lin.prompt_commitment)[:16]}...  request {lin.request_id}")
     for p in report.policy:
-        print(f"  policy:   {p.pack_id} {p.pack_version}: {p.outcome}" + (f" {p.categories}" if p.categories else ""))
+        extra = (f" {p.categories}" if p.categories else "") + (f" warnings {p.warnings}" if p.warnings else "")
+        print(f"  policy ({p.stage}): {p.pack_id} {p.pack_version}: {p.outcome}{extra}")
     if report.training_mining:
         print(f"  training/mining: {', '.join(f'{k}={v}' for k, v in sorted(report.training_mining.items()))}")
     for ing in report.ingredients:
@@ -204,7 +205,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_log_verify(args: argparse.Namespace) -> int:
     store = gen4sdk.Store(args.store, create=False)
     result = store.verify_log()
-    print(result.summary())
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK if result.ok else EXIT_FAIL
+    verdict = "OK" if result.ok else "BROKEN"
+    print(f"{store.path}: {verdict}: {result.records} records, {result.checkpoints_valid}/{result.checkpoints} valid checkpoints")
+    if result.unprotected_tail:
+        print(f"  {result.unprotected_tail} records after the last signed checkpoint (their deletion is only partly detectable)")
+    for problem in result.problems:
+        where = f"record {problem.seq}" if problem.seq is not None else "log"
+        print(f"  {problem.kind}: {where}: {problem.message}")
+    for note in result.notes:
+        print(f"  note: {note}")
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
@@ -321,6 +333,7 @@ def _parser() -> argparse.ArgumentParser:
     log = sub.add_parser("log", help="the audit log").add_subparsers(dest="log_command", required=True)
     lv = log.add_parser("verify", help="check the hash chain and checkpoint signatures")
     lv.add_argument("--store", required=True)
+    lv.add_argument("--json", action="store_true")
     lv.set_defaults(func=cmd_log_verify)
     le = log.add_parser("export", help="write the log as JSON lines")
     le.add_argument("--store", required=True)

@@ -262,7 +262,11 @@ class _Run:
         temps: list[Path] = []
         try:
             _check_output(self.output)
-            result = self._stages(temps)
+            try:
+                result = self._stages(temps)
+            except OSError as exc:
+                # Disk full, permissions, a vanished directory: typed, and the temporaries are removed below.
+                raise OutputError(f"cannot write the clip beside {self.output}: {exc}") from exc
         except BaseException as exc:
             outcome = (
                 "refused"

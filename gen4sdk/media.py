@@ -281,7 +281,7 @@ def encode_video(
 ) -> None:
     """Encode uint8 RGB frames ((T, H, W, 3) array or an iterable of (H, W, 3)) to an MP4 at ``path``.
 
-    yuv420p, BT.601 tagged, ``+faststart``. Frames from an iterable are encoded as they arrive, so a long clip
+    yuv420p, BT.601 tagged. Frames from an iterable are encoded as they arrive, so a long clip
     never has to sit in memory. Raises MediaError for bad frames (wrong dtype/shape, odd size, sizes that change,
     none at all) or an encoder failure, OutputError when ``path`` cannot be written; in either case nothing is
     left at ``path`` and an existing file there is untouched.
@@ -333,7 +333,9 @@ def encode_video(
 
 
 def _encode_to(fh: Any, source: Iterable[Any], rate: Fraction, crf: int, preset: str, codec: str) -> None:
-    container = av.open(fh, mode="w", format="mp4", options={"movflags": "+faststart"})
+    # No "+faststart": its second pass reopens the output by name, which a file object does not have; C2PA signing
+    # rewrites the box layout afterwards anyway.
+    container = av.open(fh, mode="w", format="mp4")
     try:
         stream = None
         size: tuple[int, int] | None = None

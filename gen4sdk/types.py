@@ -147,6 +147,7 @@ class Decision(_Frozen):
         outcome: Literal["allowed", "allowed_with_warnings", "refused"]
         outcome = "refused" if not self.allowed else ("allowed_with_warnings" if self.action == "warn" else "allowed")
         return PolicySummary(
+            stage=self.stage,
             pack_id=self.pack_id,
             pack_version=self.pack_version,
             pack_sha256=self.pack_sha256,
@@ -154,10 +155,12 @@ class Decision(_Frozen):
             categories=list(self.categories),
             grant_id=self.grant_id,
             code=self.code,
+            warnings=list(self.warnings),
         )
 
 
 class PolicySummary(_Frozen):
+    stage: Literal["input", "output"] = "input"
     pack_id: str
     pack_version: str
     pack_sha256: str
@@ -165,6 +168,7 @@ class PolicySummary(_Frozen):
     categories: list[str] = Field(default_factory=list)
     grant_id: str | None = None
     code: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="e.g. frames.unchecked; never matched text")
 
 
 class GenerationResult(_Frozen):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._code import ERASURE_LEVELS, PayloadCode
 from ._filters import block_mean, box, luma
-from ._pattern import CHIP_PX, CHIPS, TILE_PX, Layout, gaussian_transfer
+from ._pattern import CHIP_PX, CHIPS, TILE_PX, Layout, chip_transfer
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ STAGES = 2
 MAX_DECODE_ATTEMPTS = STAGES * ALIGNMENTS_PER_STAGE * len(ERASURE_LEVELS)
 
 _CENTRES = np.arange(CHIPS) * CHIP_PX + CHIP_PX // 2
-_PHI = gaussian_transfer(TILE_PX, CHIP_PX / 2.0)
+_PHI = chip_transfer(TILE_PX, CHIP_PX)
 
 
 def decimation(height: int, width: int) -> int:
@@ -34,8 +34,10 @@ def decimation(height: int, width: int) -> int:
 def whiten(y: np.ndarray) -> np.ndarray:
     """Band-pass (removes pixel noise and the image's low frequencies) then divide by local energy, so
     each region votes with the weight of a matched filter for a texture-scaled mark, and clip outliers."""
-    r = box(y, 1) - box(y, 4)
-    e = box(r * r, 8)
+    import os
+    a, b, c = (int(x) for x in os.environ.get("WM_WHITE", "1,4,8").split(","))
+    r = box(y, a) - box(y, b)
+    e = box(r * r, c)
     r /= np.sqrt(e + 0.25)
     np.clip(r, -4.0, 4.0, out=r)
     return r

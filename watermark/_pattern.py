@@ -14,13 +14,26 @@ import numpy as np
 from ._code import CODEWORD_BITS, rng
 
 CHIPS = 32
-CHIP_PX = 4
+import os
+CHIP_PX = int(os.environ.get('WM_CHIP_PX', '4'))
 TILE_PX = CHIPS * CHIP_PX  # 128: period at scale 1, also the canonical detection grid
 SYNC_CHIPS = 256
 DATA_CHIPS = CHIPS * CHIPS - SYNC_CHIPS
 CHIPS_PER_BIT = DATA_CHIPS // CODEWORD_BITS
 # Peaks above this are clipped so that no single pixel carries an outsized change.
 _PEAK = 2.5
+
+
+_HP = float(os.environ.get("WM_HP", "0"))
+
+
+def chip_transfer(period: int, pitch: float) -> np.ndarray:
+    """rfft2-shaped transfer function of the chip shape: a Gaussian blob minus its wide surround, so the
+    pattern's energy sits in the band the detector keeps (below it the image itself drowns the mark)."""
+    t = gaussian_transfer(period, pitch / 2.0)
+    if _HP > 0:
+        t = t * (1.0 - gaussian_transfer(period, _HP * pitch))
+    return t
 
 
 def gaussian_transfer(period: int, sigma: float) -> np.ndarray:
@@ -79,7 +92,7 @@ def render(grid: np.ndarray, scale: int, *, normalise: bool = True) -> np.ndarra
     pitch = CHIP_PX * scale
     impulses = np.zeros((period, period))
     impulses[pitch // 2 :: pitch, pitch // 2 :: pitch] = grid
-    tile = np.fft.irfft2(np.fft.rfft2(impulses) * gaussian_transfer(period, pitch / 2.0), s=(period, period))
+    tile = np.fft.irfft2(np.fft.rfft2(impulses) * chip_transfer(period, pitch), s=(period, period))
     if normalise:
         tile /= np.sqrt(np.mean(tile**2)) + 1e-12
         np.clip(tile, -_PEAK, _PEAK, out=tile)

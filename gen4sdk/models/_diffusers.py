@@ -67,6 +67,15 @@ def _parse_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def _dtype_kwarg() -> str:
+    # diffusers renamed torch_dtype to dtype (the old name warns, and goes in 1.0); older releases know only torch_dtype
+    try:
+        from diffusers.utils import deprecation_utils
+    except ImportError:
+        return "torch_dtype"
+    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+
+
 def _call_parameters(pipeline: Any) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(pipeline.__call__).parameters)
 
@@ -169,6 +178,10 @@ class DiffusersVideoModel:
 
         if dtype is not None:
             pipeline.to(dtype=_parse_dtype(dtype))
+        for component in pipeline.components.values():
+            # Modules built in code start in training mode; dropout there makes a seed meaningless.
+            if isinstance(component, torch.nn.Module):
+                component.eval()
         dev = _parse_device(device) if device is not None else getattr(pipeline, "device", torch.device("cpu"))
         self._place(torch.device(dev))
         if hasattr(pipeline, "set_progress_bar_config"):
@@ -228,7 +241,7 @@ class DiffusersVideoModel:
         t0 = time.perf_counter()
         try:
             pipeline = pipeline_cls.from_pretrained(
-                str(directory.resolve()), torch_dtype=torch_dtype, local_files_only=True
+                str(directory.resolve()), **{_dtype_kwarg(): torch_dtype}, local_files_only=True
             )
         except Exception as e:  # diffusers/transformers raise many kinds for a broken folder
             raise ModelLoadError(f"could not load {class_name} from {directory}: {e}") from e

@@ -77,7 +77,7 @@ class MiniLMEncoder:
 
     id = "minilm-l6-v2"
 
-    def __init__(self, path: str | Path | None = None, *, max_tokens: int = 128, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, max_tokens: int = 128, threads: int | None = 1) -> None:
         self._path = Path(path) if path is not None else minilm_path()
         self._max_tokens = max_tokens
         self._threads = threads
@@ -113,9 +113,22 @@ class MiniLMEncoder:
         self._load()
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        if self._threads is not None:
+        # One short prompt gains nothing from intra-op threads, and on a busy machine they make latency far
+        # worse; the caller's thread setting (e.g. for the video model) is restored afterwards.
+        previous = torch.get_num_threads()
+        if self._threads is not None and previous != self._threads:
             torch.set_num_threads(self._threads)
         out = []
+        try:
+            self._encode_batches(texts, out)
+        finally:
+            if torch.get_num_threads() != previous:
+                torch.set_num_threads(previous)
+        return _unit(np.concatenate(out))
+
+    def _encode_batches(self, texts: Sequence[str], out: list[np.ndarray]) -> None:
+        import torch
+
         with torch.inference_mode():
             for i in range(0, len(texts), 64):
                 batch = self._tok(
@@ -129,7 +142,6 @@ class MiniLMEncoder:
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
                 out.append(pooled.float().numpy())
-        return _unit(np.concatenate(out))
 
     def windows(self, text: str, *, size: int = 48, stride: int = 32) -> list[str]:
         """Split a long text into overlapping word windows so nothing past the token limit goes unseen."""
@@ -188,6 +200,19 @@ class OpenClipEncoder:
         with self._lock, torch.inference_mode():
             feats = self._model.encode_image(batch)
         return _unit(feats.float().numpy())
+
+
+_SHARED_LOCK = threading.Lock()
+_SHARED: dict[str, MiniLMEncoder] = {}
+
+
+def shared_minilm() -> MiniLMEncoder:
+    """One MiniLM per process, shared by every Policy that uses the default sentence encoder."""
+    with _SHARED_LOCK:
+        enc = _SHARED.get("minilm")
+        if enc is None:
+            enc = _SHARED["minilm"] = MiniLMEncoder()
+        return enc
 
 
 def tiny_open_clip(seed: int = 0) -> OpenClipEncoder:

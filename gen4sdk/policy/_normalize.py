@@ -224,6 +224,11 @@ def _joined(chars: list[str], offs: list[int]) -> View:
         while j < len(words) and len(words[j][0]) == 1:
             j += 1
         if j - i >= 3:
+            # "a n a k e d": a leading one-letter English word is usually a word of its own
+            if j - i >= 4 and words[i][0][0] in ("a", "i"):
+                out_c.extend([words[i][0][0], " "])
+                out_o.extend([words[i][1][0], words[i][1][0]])
+                i += 1
             for k in range(i, j):
                 out_c.extend(words[k][0])
                 out_o.extend(words[k][1])

@@ -154,19 +154,31 @@ def words_between(text: str, a: Hit, b: Hit) -> int:
     return len(text[first.end : second.start].split())
 
 
-def any_within(text: str, groups: Sequence[Sequence[Hit]], window: int | None) -> list[Hit] | None:
-    """One hit per group, all within ``window`` words of the first group's hit; None if impossible."""
+def any_within(
+    text: str, groups: Sequence[Sequence[Hit]], window: int | None, *, ordered: bool = False
+) -> list[Hit] | None:
+    """One hit per group, each within ``window`` words of the previous one (and after it when ``ordered``)."""
     if any(not g for g in groups):
         return None
-    if window is None:
-        return [g[0] for g in groups]
-    for anchor in groups[0]:
-        chosen = [anchor]
-        for g in groups[1:]:
-            near = [h for h in g if words_between(text, anchor, h) <= window]
-            if not near:
-                break
-            chosen.append(near[0])
-        else:
+
+    def extend(chosen: list[Hit], rest: Sequence[Sequence[Hit]]) -> list[Hit] | None:
+        if not rest:
             return chosen
+        prev = chosen[-1]
+        for h in rest[0]:
+            if ordered and h.start < prev.end:
+                continue
+            if window is not None and words_between(text, prev, h) > window:
+                continue
+            if any(h.start < c.end and c.start < h.end for c in chosen):
+                continue  # the same words cannot serve two items ("kill" as both act and target)
+            found = extend([*chosen, h], rest[1:])
+            if found is not None:
+                return found
+        return None
+
+    for anchor in groups[0]:
+        found = extend([anchor], groups[1:])
+        if found is not None:
+            return found
     return None

@@ -72,6 +72,7 @@ class Combination(_Model):
 
     all_of: list[str] = Field(min_length=2)
     within: int | None = Field(default=None, ge=0, le=50)
+    ordered: bool = Field(default=False, description="items must occur in the order listed")
     note: str = ""
 
 
@@ -104,6 +105,17 @@ class CategorySpec(_Model):
     combinations: list[Combination] = Field(default_factory=list)
     semantic: SemanticSpec | None = None
     concepts: ConceptSpec | None = None
+
+    @model_validator(mode="after")
+    def _mandatory(self) -> CategorySpec:
+        if self.id == MANDATORY_CATEGORY and (
+            self.action != "block" or set(self.applies_to) != {"prompt", "image", "frames"}
+        ):
+            raise ValueError(
+                f"category {MANDATORY_CATEGORY!r} is not configurable: it must have action 'block' and apply to "
+                "prompt, image and frames"
+            )
+        return self
 
     @field_validator("terms", "exceptions")
     @classmethod
@@ -187,12 +199,6 @@ class PolicyPack(_Model):
         missing = [c for c in REQUIRED_CATEGORIES if c not in ids]
         if missing:
             raise ValueError(f"missing required categories: {missing}")
-        csam = self.categories[ids.index(MANDATORY_CATEGORY)]
-        if csam.action != "block" or set(csam.applies_to) != {"prompt", "image", "frames"}:
-            raise ValueError(
-                f"category {MANDATORY_CATEGORY!r} is not configurable: it must have action 'block' and apply to "
-                "prompt, image and frames"
-            )
         known = set(self.term_groups) | set(ids) | {"@person", "@minor_age"}
         for ci, c in enumerate(self.categories):
             for k, comb in enumerate(c.combinations):

@@ -1,0 +1,373 @@
+"""The C2PA Soft Binding Resolution API over the manifest store, for this SDK's watermark.
+
+Shapes follow the published OpenAPI document (C2PA Soft Binding Resolution API 1.1.0): ``/matches/byBinding``
+(GET and POST), ``/matches/byContent``, ``/manifests/{manifestId}``, ``/services/supportedAlgorithms``. The service
+is read-only and only ever serves manifest ids and the signed manifest stores (which carry prompt *commitments*,
+never prompts); the audit log is not reachable through it.
+"""
+
+# No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
+
+import base64
+import binascii
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gen4sdk.compliance._store import Store
+from gen4sdk.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["create_app", "resolve_by_binding", "SoftBindingQueryResult", "SoftBindingAlgList", "SoftBindingQuery"]
+
+API_TITLE = "C2PA Soft Binding Resolution API"
+API_VERSION = "1.1.0"
+DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024
+_CONTENT_TYPES = ("video/", "image/", "application/octet-stream")
+_MAX_RESULTS_CAP = 100
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SoftBindingMatch(_Model):
+    manifestId: str = Field(description="Unique identifier of a matched C2PA Manifest")
+    endpoint: str | None = Field(
+        default=None, description="Endpoint of a Soft Binding Resolution API holding the manifest (absent: this one)"
+    )
+    similarityScore: int | None = Field(default=None, ge=0, le=100, description="strength of match, 0-100")
+
+
+class SoftBindingQueryResult(_Model):
+    matches: list[SoftBindingMatch] = Field(default_factory=list)
+
+
+class SoftBindingAlg(_Model):
+    alg: str
+
+
+class SoftBindingAlgList(_Model):
+    watermarks: list[SoftBindingAlg] = Field(default_factory=list)
+    fingerprints: list[SoftBindingAlg] = Field(default_factory=list)
+
+
+class SoftBindingQuery(_Model):
+    alg: str = Field(description="soft binding algorithm name")
+    value: str = Field(description="base64 of the soft binding value")
+
+
+class _RateLimiter:
+    """A sliding-window request counter per client address (enough for one process; use a proxy for more)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> float | None:
+        """None when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(client, deque())
+            while hits and now - hits[0] >= self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return self.window - (now - hits[0])
+            hits.append(now)
+            if len(self._hits) > 10_000:  # forget idle clients so the table stays small
+                for key in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window]:
+                    del self._hits[key]
+            return None
+
+
+def _watermark_algorithm() -> str:
+    from watermark import Watermarker
+
+    return str(Watermarker.public().algorithm)
+
+
+def _detect_payload(path: Path, max_frames: int) -> tuple[bytes, float] | None:
+    """Run the public watermark detector on an uploaded video or image; None when nothing is found."""
+    from watermark import Watermarker
+
+    wm = Watermarker.public()
+    try:
+        from gen4sdk.media import iter_frames
+
+        frames = iter_frames(path, max_frames=max_frames)
+        det = wm.detect_iter(frames, max_frames=max_frames)
+    except Exception:  # noqa: BLE001 - not a video: try it as a still image
+        from gen4sdk.media import load_image
+
+        det = wm.detect_iter(iter([load_image(path)]), max_frames=1)
+    if not det.found or det.payload is None:
+        return None
+    return bytes(det.payload), float(det.confidence)
+
+
+def create_app(
+    store: Store | str | os.PathLike[str],
+    *,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+    rate_limit: int = 60,
+    rate_window: float = 60.0,
+    max_frames: int = 96,
+    detect: Callable[[Path, int], tuple[bytes, float] | None] | None = None,
+) -> Any:
+    """A FastAPI app serving the Soft Binding Resolution API from ``store`` (read-only).
+
+    ``max_upload_bytes``: larger requests get 413. ``rate_limit`` requests per ``rate_window`` seconds per client
+    address, then 429 with Retry-After. ``detect`` replaces the watermark detector (for other soft bindings).
+    Run it with ``uvicorn.run(create_app(store), host="127.0.0.1", port=8000)``.
+    """
+    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi.responses import JSONResponse, Response
+
+    if not isinstance(store, Store):
+        store = Store(store, create=False)
+    the_store = store
+    detector = detect or _detect_payload
+    limiter = _RateLimiter(rate_limit, rate_window)
+    # Watermark detection is CPU heavy: one upload at a time per process keeps the service responsive.
+    detect_lock = threading.Semaphore(1)
+
+    try:
+        algorithm = _watermark_algorithm()
+    except Exception as exc:  # noqa: BLE001 - the lookup endpoints still work without the codec
+        logger.warning("watermark codec unavailable (%s): byContent disabled", exc)
+        algorithm = "com.gen4sdk.wm.v1"
+
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description=(
+            "C2PA Soft Binding Resolution API for gen4sdk's video watermark: find the C2PA manifest store of a clip "
+            "whose embedded credentials were stripped. Read-only."
+        ),
+        license_info={"name": "Creative Commons Attribution 4.0 International",
+                      "url": "https://creativecommons.org/licenses/by/4.0/"},
+    )
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.check(client)
+        if wait is not None:
+            return JSONResponse(
+                {"detail": "rate limit exceeded"}, status_code=429, headers={"Retry-After": str(max(1, int(wait) + 1))}
+            )
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > max_upload_bytes
+            except ValueError:
+                return JSONResponse({"detail": "invalid Content-Length"}, status_code=400)
+            if too_big:
+                return JSONResponse(
+                    {"detail": f"request body larger than {max_upload_bytes} bytes"}, status_code=413
+                )
+        return await call_next(request)
+
+    def lookup(alg: str, value: str, max_results: int) -> SoftBindingQueryResult:
+        if alg != algorithm:
+            raise HTTPException(400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}")
+        try:
+            payload = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(400, "value is not base64") from None
+        if not payload:
+            raise HTTPException(400, "value is empty")
+        try:
+            found = the_store.find_manifests(payload, limit=min(max_results, _MAX_RESULTS_CAP))
+        except StoreError as exc:
+            logger.error("store lookup failed: %s", exc)
+            raise HTTPException(500, "service failure") from None
+        return SoftBindingQueryResult(
+            matches=[SoftBindingMatch(manifestId=m.manifest_id, similarityScore=100) for m in found]
+        )
+
+    @app.get(
+        "/matches/byBinding",
+        response_model=SoftBindingQueryResult,
+        response_model_exclude_none=True,
+        operation_id="queryByBinding",
+        tags=["query"],
+        summary="Returns C2PA Manifest identifiers corresponding to a soft binding.",
+        responses={400: {"description": "Invalid query value"}, 500: {"description": "Service failure"}},
+    )
+    def query_by_binding(
+        alg: str = Query(..., description="soft binding algorithm name"),
+        value: str = Query(..., description="base64-encoded soft binding value"),
+        maxResults: int = Query(10, ge=1, description="maximum number of manifest identifiers to return"),  # noqa: N803
+    ) -> SoftBindingQueryResult:
+        return lookup(alg, value, maxResults)
+
+    @app.post(
+        "/matches/byBinding",
+        response_model=SoftBindingQueryResult,
+        response_model_exclude_none=True,
+        operation_id="queryByLargeBinding",
+        tags=["query"],
+        summary="Returns C2PA Manifest identifiers corresponding to a large soft binding value.",
+        responses={400: {"description": "Invalid request body"}, 500: {"description": "Service failure"}},
+    )
+    def query_by_large_binding(
+        query: SoftBindingQuery,
+        maxResults: int = Query(10, ge=1),  # noqa: N803
+    ) -> SoftBindingQueryResult:
+        return lookup(query.alg, query.value, maxResults)
+
+    @app.post(
+        "/matches/byContent",
+        response_model=SoftBindingQueryResult,
+        response_model_exclude_none=True,
+        operation_id="uploadFile",
+        tags=["query"],
+        summary="Finds C2PA Manifest identifiers using a digital asset.",
+        responses={
+            400: {"description": "Invalid request body"},
+            413: {"description": "Asset too large"},
+            415: {"description": "Invalid asset type"},
+            500: {"description": "Service failure"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "description": "Asset to match to manifests.",
+                "required": True,
+                "content": {
+                    "video/*": {"schema": {"type": "string", "format": "binary"}},
+                    "image/*": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        },
+    )
+    async def upload_file(
+        request: Request,
+        alg: str | None = Query(None),
+        maxResults: int = Query(10, ge=1),  # noqa: N803
+        hintAlg: str | None = Query(None),  # noqa: N803
+        hintValue: str | None = Query(None),  # noqa: N803
+    ) -> SoftBindingQueryResult:
+        if alg is not None and alg != algorithm:
+            raise HTTPException(400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}")
+        ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if not ctype.startswith(_CONTENT_TYPES):
+            raise HTTPException(415, f"unsupported asset type {ctype or '(none)'}; send video/* or image/*")
+        suffix = {"video/quicktime": ".mov", "video/webm": ".webm", "image/png": ".png", "image/jpeg": ".jpg"}.get(
+            ctype, ".mp4"
+        )
+        fd, name = tempfile.mkstemp(prefix="gen4sdk-upload-", suffix=suffix)
+        path = Path(name)
+        try:
+            size = 0
+            with os.fdopen(fd, "wb") as fh:
+                # Content-Length can be absent (chunked upload): count what actually arrives.
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > max_upload_bytes:
+                        raise HTTPException(413, f"asset larger than {max_upload_bytes} bytes")
+                    fh.write(chunk)
+            if size == 0:
+                raise HTTPException(400, "empty request body")
+            from starlette.concurrency import run_in_threadpool
+
+            def run() -> tuple[bytes, float] | None:
+                with detect_lock:
+                    return detector(path, max_frames)
+
+            try:
+                found = await run_in_threadpool(run)
+            except Exception as exc:  # noqa: BLE001 - an undecodable upload is the client's problem
+                logger.info("byContent: cannot analyse upload: %s", exc)
+                raise HTTPException(415, "the asset could not be decoded as video or image") from None
+        finally:
+            path.unlink(missing_ok=True)
+        if found is None:
+            return SoftBindingQueryResult(matches=[])
+        payload, confidence = found
+        matches = the_store.find_manifests(payload, limit=min(maxResults, _MAX_RESULTS_CAP))
+        score = max(0, min(100, round(confidence * 100)))
+        return SoftBindingQueryResult(
+            matches=[SoftBindingMatch(manifestId=m.manifest_id, similarityScore=score) for m in matches]
+        )
+
+    @app.get(
+        "/manifests/{manifestId}",
+        operation_id="getManifestById",
+        tags=["fetch"],
+        summary="Returns a full C2PA Manifest Store.",
+        response_class=Response,
+        responses={
+            200: {"description": "Successful operation", "content": {"application/c2pa": {}}},
+            404: {"description": "C2PA Manifest Id not found"},
+        },
+    )
+    def get_manifest(
+        manifestId: str,  # noqa: N803
+        returnActiveManifest: bool = Query(  # noqa: N803
+            False, description="only the entire manifest store is kept; true is answered with the store too"
+        ),
+    ) -> Response:
+        try:
+            found = the_store.get_manifest(manifestId)
+        except StoreError as exc:
+            logger.error("store lookup failed: %s", exc)
+            raise HTTPException(500, "service failure") from None
+        if found is None:
+            raise HTTPException(404, "C2PA Manifest Id not found")
+        return Response(content=found.manifest_store, media_type="application/c2pa")
+
+    @app.get(
+        "/services/supportedAlgorithms",
+        response_model=SoftBindingAlgList,
+        operation_id="getSupportedBindings",
+        tags=["service"],
+        summary="Returns a list of the soft binding algorithms supported by the service.",
+    )
+    def supported_algorithms() -> SoftBindingAlgList:
+        return SoftBindingAlgList(watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[])
+
+    return app
+
+
+def resolve_by_binding(url: str, alg: str, value: bytes | str, *, timeout: float = 10.0) -> bytes | None:
+    """Ask a Soft Binding Resolution API at ``url`` for the manifest store of a soft binding value.
+
+    ``value`` is the raw binding (bytes) or its base64 text. Returns the first match's manifest store bytes,
+    None when the service knows no match; raises StoreError when the service cannot be reached or misbehaves.
+    """
+    import httpx
+
+    encoded = base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else value
+    base = url.rstrip("/")
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            r = client.get(f"{base}/matches/byBinding", params={"alg": alg, "value": encoded, "maxResults": 1})
+            r.raise_for_status()
+            matches = SoftBindingQueryResult.model_validate(r.json()).matches
+            if not matches:
+                return None
+            match = matches[0]
+            # Only follow an endpoint on the same scheme; a match pointing elsewhere is fetched from there.
+            where = (match.endpoint or base).rstrip("/")
+            if not where.startswith(("http://", "https://")):
+                where = base
+            m = client.get(f"{where}/manifests/{quote(match.manifestId, safe=':')}")
+            if m.status_code == 404:
+                return None
+            m.raise_for_status()
+            return m.content or None
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StoreError(f"resolution service {url} failed: {exc}") from exc

@@ -1,0 +1,101 @@
+"""Semantic scorer: a prompt's embedding against per-category exemplars and benign counter-exemplars.
+
+score(category) = max cosine to the category's exemplars - counter_weight * max cosine to its counter-exemplars,
+taken over the prompt's windows (long prompts are split so nothing past the encoder's limit goes unseen).
+A category is flagged when its score reaches the pack's threshold for the encoder in use; categories without
+a threshold for that encoder are not scored (the decision says so in a warning).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from gen4sdk.policy._encoders import TextEncoder
+from gen4sdk.policy._schema import PolicyPack
+
+__all__ = ["SemanticScorer", "lookup_threshold"]
+
+
+def lookup_threshold(table: dict[str, float], encoder_id: str) -> float | None:
+    """Threshold for an encoder: exact id, then its family (text before ':'), then 'default'."""
+    if encoder_id in table:
+        return table[encoder_id]
+    family = encoder_id.split(":", 1)[0]
+    if family in table:
+        return table[family]
+    return table.get("default")
+
+
+class SemanticScorer:
+    def __init__(self, pack: PolicyPack, encoder: TextEncoder) -> None:
+        self.encoder = encoder
+        self._pack = pack
+        self._lock = threading.Lock()
+        self._ready = False
+        self._pos: dict[str, np.ndarray] = {}
+        self._neg: dict[str, np.ndarray] = {}
+        self.thresholds: dict[str, float] = {}
+        self.untuned: list[str] = []
+        for c in pack.categories:
+            if c.semantic is None:
+                continue
+            t = lookup_threshold(c.semantic.threshold, encoder.id)
+            if t is None:
+                self.untuned.append(c.id)
+            else:
+                self.thresholds[c.id] = t
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            texts: list[str] = []
+            slices: dict[str, tuple[int, int, int]] = {}
+            for c in self._pack.categories:
+                if c.semantic is None or c.id not in self.thresholds:
+                    continue
+                a = len(texts)
+                texts.extend(c.semantic.exemplars)
+                b = len(texts)
+                texts.extend(c.semantic.counter_exemplars)
+                slices[c.id] = (a, b, len(texts))
+            emb = self.encoder.encode_texts(texts) if texts else np.zeros((0, 1), np.float32)
+            for cid, (a, b, e) in slices.items():
+                self._pos[cid] = emb[a:b]
+                self._neg[cid] = emb[b:e]
+            self._ready = True
+
+    def windows(self, text: str) -> list[str]:
+        split = getattr(self.encoder, "windows", None)
+        return list(split(text)) if split is not None else [text]
+
+    def embed(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Window embeddings for each text (batched through the encoder)."""
+        self._prepare()
+        flat: list[str] = []
+        owner: list[int] = []
+        for i, t in enumerate(texts):
+            for w in self.windows(t):
+                flat.append(w)
+                owner.append(i)
+        emb = self.encoder.encode_texts(flat)
+        out: list[list[np.ndarray]] = [[] for _ in texts]
+        for row, i in zip(emb, owner):
+            out[i].append(row)
+        return [np.stack(v) for v in out]
+
+    def scores(self, windows: np.ndarray) -> dict[str, float]:
+        self._prepare()
+        w = self._pack.counter_weight
+        result: dict[str, float] = {}
+        for cid, pos in self._pos.items():
+            p = (windows @ pos.T).max(axis=1)
+            neg = self._neg[cid]
+            n = (windows @ neg.T).max(axis=1) if len(neg) else np.zeros_like(p)
+            result[cid] = round(float((p - w * n).max()), 4)
+        return result

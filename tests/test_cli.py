@@ -1,0 +1,62 @@
+"""The gen4sdk command, run in-process through its entry point."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from gen4sdk.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(out)]) == 0
+    return out
+
+
+def test_demo_generates_a_trusted_clip_and_a_refusal(demo_dir, capsys):
+    assert (demo_dir / "demo.mp4").is_file()
+    assert not (demo_dir / "refused.mp4").exists()
+    assert (demo_dir / "keys" / "root-ca.pem").is_file()
+    code = main(["verify", str(demo_dir / "demo.mp4"), "--trust-anchors", str(demo_dir / "keys" / "root-ca.pem"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "trusted"
+    assert report["watermark"]["found"] and report["watermark"]["matches_credentials"]
+
+
+def test_demo_again_reuses_keys_and_appends_to_the_store(demo_dir, capsys):
+    db = demo_dir / "gen4sdk.db"
+    before = (demo_dir / "keys" / "signer.key").read_bytes()
+    with sqlite3.connect(db) as conn:
+        n_before = conn.execute("select count(*) from audit_records").fetchone()[0]
+    assert n_before >= 2  # one allowed, one refused
+    capsys.readouterr()
+    assert main(["demo", "--out", str(demo_dir)]) == 0
+    assert "reusing development keys" in capsys.readouterr().out
+    assert (demo_dir / "keys" / "signer.key").read_bytes() == before
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from audit_records").fetchone()[0] == n_before + 2
+    assert main(["log", "verify", "--store", str(db)]) == 0
+
+
+def test_verify_exit_codes(demo_dir, bbb_excerpt, tmp_path, capsys):
+    assert main(["verify", str(bbb_excerpt), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["status"] == "unsigned"
+    # Without the operator's anchor the demo clip is intact but untrusted: exit 1.
+    assert main(["verify", str(demo_dir / "demo.mp4")]) == 1
+    assert "UNTRUSTED" in capsys.readouterr().out
+    assert main(["verify", str(demo_dir / "demo.mp4"), "--trust-anchors", str(tmp_path / "none.pem")]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["verify"])
+    assert usage.value.code == 2
+
+
+def test_keys_init_and_policy_check(tmp_path, capsys):
+    assert main(["keys", "init", str(tmp_path / "k"), "--organization", "Acme"]) == 0
+    assert (tmp_path / "k" / "signer.key").stat().st_mode & 0o777 == 0o600
+    assert main(["keys", "init", str(tmp_path / "k")]) == 1  # refuses to overwrite
+    assert main(["policy", "check", "a watercolor of a lighthouse"]) == 0
+    assert main(["policy", "check", "a sexual video of a 12 year old child"]) == 1

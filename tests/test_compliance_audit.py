@@ -1,0 +1,269 @@
+"""Batch audit: discovery, worker failures (hang, crash), JSON/CSV writers, and the HTML report in real chromium."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from gen4sdk.compliance import AuditReport, audit_directory, find_videos
+from gen4sdk.compliance import _audit
+from gen4sdk.types import VerificationReport
+
+SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "big_buck_bunny.mp4"
+
+
+def _encode(path: Path, frames: int = 12, size: tuple[int, int] = (256, 144)) -> None:
+    """A short real H.264 clip: an excerpt of the shared Big Buck Bunny clip, or a synthetic gradient."""
+    w, h = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        if SHARED_CLIP.exists():
+            with av.open(str(SHARED_CLIP)) as src:
+                n = 0
+                for frame in src.decode(video=0):
+                    if frame.time is not None and frame.time < 12:
+                        continue
+                    small = frame.reformat(w, h, "yuv420p")
+                    small.pts = None  # let the encoder number frames at its own rate
+                    for packet in stream.encode(small):
+                        out.mux(packet)
+                    n += 1
+                    if n >= frames:
+                        break
+        else:
+            for t in range(frames):
+                img = np.zeros((h, w, 3), np.uint8)
+                img[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
+                img[..., 1] = (t * 20) % 255
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+@pytest.fixture(scope="module")
+def audit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("audit")
+    _encode(root / "clip_a.mp4")
+    (root / "sub").mkdir()
+    _encode(root / "sub" / "clip_b.mov")
+    shutil.copy(root / "clip_a.mp4", root / "sub" / "no_extension")  # found by sniffing
+    (root / "junk.mp4").write_bytes(os.urandom(3000))  # a video by name only
+    data = (root / "clip_a.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (root / "notes.txt").write_text("not a video")
+    (root / ".hidden.mp4").write_bytes(b"")
+    return root
+
+
+def test_find_videos_by_extension_and_content(audit_dir: Path) -> None:
+    names = sorted(p.relative_to(audit_dir).as_posix() for p in find_videos(audit_dir))
+    assert names == ["clip_a.mp4", "junk.mp4", "sub/clip_b.mov", "sub/no_extension", "truncated.mp4"]
+
+
+def test_audit_directory_reports_every_file(audit_dir: Path) -> None:
+    report = audit_directory(audit_dir, workers=2, timeout=60, progress=False)
+    by_name = {Path(e.path).name: e for e in report.entries}
+    assert set(by_name) == {"clip_a.mp4", "clip_b.mov", "no_extension", "junk.mp4", "truncated.mp4"}
+    assert by_name["junk.mp4"].status == "unreadable" and by_name["junk.mp4"].reason
+    for name in ("clip_a.mp4", "clip_b.mov", "no_extension"):
+        assert by_name[name].status == "unsigned", by_name[name]
+        assert by_name[name].thumbnail and by_name[name].thumbnail.startswith("data:image/jpeg;base64,")
+    assert sum(report.counts.values()) == 5
+    assert set(report.counts) == {"trusted", "untrusted", "tampered", "recovered", "watermarked", "unsigned",
+                                  "unreadable"}
+    assert not report.ok
+
+
+def test_hung_and_crashing_workers_become_entries(audit_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "bad"
+    root.mkdir()
+    for name in ("hang.mp4", "crash.mp4", "fine1.mp4", "fine2.mp4", "fine3.mp4"):
+        shutil.copy(audit_dir / "clip_a.mp4", root / name)
+
+    def fake_verify(path: str, trust_anchors: object, store: object) -> VerificationReport:
+        if Path(path).name == "hang.mp4":
+            time.sleep(600)
+        if Path(path).name == "crash.mp4":
+            os._exit(3)  # a segfault in a native decoder looks the same to the pool
+        return VerificationReport(path=path, status="unsigned", reason="fake")
+
+    monkeypatch.setattr(_audit, "_verify_file", fake_verify)
+    t0 = time.monotonic()
+    report = audit_directory(root, workers=2, timeout=2.0, progress=False, thumbnails=False)
+    assert time.monotonic() - t0 < 30
+    by_name = {Path(e.path).name: e for e in report.entries}
+    assert by_name["hang.mp4"].status == "unreadable" and "timed out" in by_name["hang.mp4"].reason
+    assert by_name["crash.mp4"].status == "unreadable" and "crashed" in by_name["crash.mp4"].reason
+    for name in ("fine1.mp4", "fine2.mp4", "fine3.mp4"):
+        assert by_name[name].status == "unsigned", by_name[name]
+
+
+def test_json_and_csv_writers(audit_dir: Path, tmp_path: Path) -> None:
+    report = audit_directory(audit_dir, workers=1, progress=False, thumbnails=False)
+    report.write_json(tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert len(data["entries"]) == 5
+    first = data["entries"][0]
+    for key in ("path", "status", "signer", "owner", "lineage", "policy_outcome", "watermark", "problems"):
+        assert key in first
+    assert "thumbnail" not in first
+    assert AuditReport.model_validate(data).counts == report.counts
+
+    report.write_csv(tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["path"] for r in rows] == [e.path for e in report.entries]
+    assert [r["status"] for r in rows] == [e.status for e in report.entries]
+
+    with pytest.raises(Exception, match="cannot write"):
+        report.write_csv(tmp_path / "missing" / "r.csv")
+    assert not (tmp_path / "missing").exists()
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise AssertionError("headless chromium is required for this test: apt-get install -y chromium")
+
+
+def _chromium_args(user_dir: str) -> list[str]:
+    return [
+        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={user_dir}",
+    ]
+
+
+def test_html_report_renders_in_headless_chromium(audit_dir: Path, tmp_path: Path) -> None:
+    report = audit_directory(audit_dir, workers=2, progress=False)
+    html_path = tmp_path / "report.html"
+    report.write_html(html_path)
+    html = html_path.read_text()
+    # Self-contained: no external fetches of any kind.
+    assert not re.search(r'(src|href)="(?!data:)', html)
+    assert "<details>" in html
+
+    with tempfile.TemporaryDirectory() as user_dir:
+        dom = subprocess.run(
+            [*_chromium_args(user_dir), "--dump-dom", html_path.as_uri()],
+            capture_output=True, text=True, timeout=90,
+        )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rows = re.findall(r'<tr class="clip" data-status="([a-z]+)"', dom.stdout)
+    assert sorted(rows) == sorted(e.status for e in report.entries)
+    assert len(re.findall(r'<img alt="frame of', dom.stdout)) == 3
+    for status, n in report.counts.items():
+        assert re.search(rf'data-status="{status}"><div class="n">{n}</div>', dom.stdout)
+
+    with tempfile.TemporaryDirectory() as user_dir:
+        shot = tmp_path / "shot.png"
+        subprocess.run([*_chromium_args(user_dir), f"--screenshot={shot}", "--window-size=1280,900",
+                        html_path.as_uri()], capture_output=True, timeout=90, check=True)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    assert pixels.shape[:2] == (900, 1280)
+    assert pixels.std() > 10  # not a blank page
+
+
+def test_html_escapes_hostile_file_names(tmp_path: Path, audit_dir: Path) -> None:
+    root = tmp_path / "x"
+    root.mkdir()
+    shutil.copy(audit_dir / "junk.mp4", root / "<img src=x onerror=alert(1)>.mp4")
+    report = audit_directory(root, workers=1, progress=False)
+    html = _audit.render_html(report)
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_unreadable_file_gets_an_entry(tmp_path: Path, audit_dir: Path) -> None:
+    root = tmp_path / "perm"
+    root.mkdir()
+    target = root / "locked.mp4"
+    shutil.copy(audit_dir / "clip_a.mp4", target)
+    if os.geteuid() == 0:
+        # root reads anything: make the file vanish between discovery and verification instead.
+        real_find = _audit.find_videos
+        files = real_find(root)
+        target.unlink()
+        _audit_find = lambda _root: files  # noqa: E731
+        mp = pytest.MonkeyPatch()
+        mp.setattr(_audit, "find_videos", _audit_find)
+        try:
+            report = audit_directory(root, workers=1, progress=False)
+        finally:
+            mp.undo()
+    else:
+        target.chmod(0)
+        report = audit_directory(root, workers=1, progress=False)
+    (entry,) = report.entries
+    assert entry.status == "unreadable" and "cannot read" in entry.reason
+
+
+def test_audit_of_signed_tampered_and_stripped_clips(tmp_path: Path, dev_keys, signer) -> None:  # type: ignore[no-untyped-def]
+    """End to end with real credentials: trusted, tampered, recovered (via the store) and unsigned in one folder."""
+    import datetime as dt
+
+    from watermark import Watermarker
+
+    from gen4sdk.compliance import Store
+    from gen4sdk.media import encode_video, read_frames
+    from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, sign_file
+    from gen4sdk.types import GenerationParams, ModelInfo, Owner
+
+    wm = Watermarker.public()
+    spec = ManifestSpec(
+        title="signed.mp4",
+        owner=Owner(organization="Acme Studios", user="alice"),
+        model=ModelInfo(model_id="gen4sdk/tiny", pipeline_class="WanPipeline", weights_sha256="ab" * 32),
+        params=GenerationParams(num_frames=24, height=360, width=640, fps=12, steps=2, guidance_scale=5, seed=1,
+                                device="cpu", dtype="float32", memory_mode="none", scheduler="euler",
+                                pipeline_class="WanPipeline", image_to_video=False),
+        request_id="req-1",
+        created_at=dt.datetime.now(dt.timezone.utc),
+        prompt_commitment="00" * 32,
+    )
+    spec = spec.model_copy(update={"soft_binding": SoftBinding(algorithm=wm.algorithm, payload=spec.short_id,
+                                                                end_ms=2000)})
+    frames = read_frames(SHARED_CLIP, max_frames=24, start_seconds=10)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    marked = tmp_path / "marked.mp4"
+    encode_video(wm.embed(frames, spec.short_id), marked, fps=12, preset="veryfast")
+    jumbf = sign_file(marked, clips / "signed.mp4", spec, signer)
+    shutil.copy(marked, clips / "stripped.mp4")
+    data = bytearray((clips / "signed.mp4").read_bytes())
+    data[-500] ^= 0xFF
+    (clips / "tampered.mp4").write_bytes(bytes(data))
+    encode_video(frames[:8], clips / "plain.mp4", fps=12, preset="veryfast")
+    store = Store(tmp_path / "store.db")
+    store.put_manifest(payload=spec.short_id, manifest_id=spec.manifest_label, manifest_store=jumbf,
+                       asset_sha256="00" * 32)
+
+    report = audit_directory(clips, trust_anchors=str(dev_keys.root_cert), store=store, progress=False)
+    by_name = {Path(e.path).name: e for e in report.entries}
+    assert {n: e.status for n, e in by_name.items()} == {
+        "signed.mp4": "trusted", "tampered.mp4": "tampered", "stripped.mp4": "recovered", "plain.mp4": "unsigned",
+    }
+    signed = by_name["signed.mp4"]
+    assert signed.owner == "Acme Studios / alice" and signed.model == "gen4sdk/tiny"
+    assert signed.manifest_id == spec.manifest_label and signed.watermark.startswith("found")
+    assert "request req-1" in signed.lineage and signed.ai_generated
+    assert str(store.path) in by_name["stripped.mp4"].lineage
+    html = _audit.render_html(report)
+    assert html.count('<tr class="clip"') == 4 and "Acme Studios / alice" in html
