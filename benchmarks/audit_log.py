@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gen4sdk.compliance import Store  # noqa: E402
-from gen4sdk.types import AuditRecord, Decision  # noqa: E402
+from gen4sdk.compliance import Store
+from gen4sdk.types import AuditRecord, Decision
 
 _DECISION = Decision(allowed=True, action="allow", pack_id="gen4sdk.default", pack_version="1.0.0",
                      pack_sha256="0" * 64, scores={"sexual": 0.01, "violence": 0.02})

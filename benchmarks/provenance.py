@@ -178,15 +178,15 @@ def bench_big(work: Path, megabytes: int) -> None:
     big = work / "big.mp4"
     rng = np.random.default_rng(0)
     # Lossless noise grows a file fast, so a ~100 MB MP4 takes seconds to make.
+    written = 0
     with av.open(str(big), "w") as c:
         s = c.add_stream("libx264", rate=24, options={"crf": "0", "preset": "ultrafast"})
         s.width, s.height, s.pix_fmt = 1280, 720, "yuv420p"
-        while True:
+        while written < megabytes * 1_000_000:
             f = av.VideoFrame.from_ndarray(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), format="rgb24")
             for p in s.encode(f):
+                written += p.size
                 c.mux(p)
-            if big.stat().st_size >= megabytes * 1_000_000:
-                break
         for p in s.encode():
             c.mux(p)
     size = big.stat().st_size / 1e6

@@ -35,7 +35,7 @@ def main() -> None:
 
     report = audit_directory(args.clips, trust_anchors=args.trust_anchors, store=store)
     report.write_html(args.report)
-    print(f"audit of {args.clips}: {report.counts()} -> {args.report}")
+    print(f"audit of {args.clips}: {report.counts} -> {args.report}")
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         report.write_json(args.json)
     if args.csv:
         report.write_csv(args.csv)
-    counts = report.counts()
+    counts = {k: v for k, v in report.counts.items() if v}
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no videos found")
     return EXIT_OK if counts and set(counts) == {"trusted"} else EXIT_FAIL
 
@@ -244,15 +244,9 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 def cmd_policy_test(args: argparse.Namespace) -> int:
     from gen4sdk.policy import run_pack_tests
 
-    policy = gen4sdk.Policy.load(args.pack) if args.pack not in {"default", "strict"} else getattr(
-        gen4sdk.Policy, args.pack
-    )()
-    results = run_pack_tests(policy)
-    failed = [r for r in results if not r.passed]
-    for r in failed:
-        print(f"FAIL {r.describe()}")
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return EXIT_OK if not failed else EXIT_FAIL
+    report = run_pack_tests(args.pack)
+    print(report.table())
+    return EXIT_OK if report.passed else EXIT_FAIL
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -347,7 +341,7 @@ def _parser() -> argparse.ArgumentParser:
     pc.add_argument("--json", action="store_true")
     pc.set_defaults(func=cmd_policy_check)
     pt = pol.add_parser("test", help="run a pack's own test cases")
-    pt.add_argument("pack", help="'default', 'strict' or a YAML path")
+    pt.add_argument("pack", help="a shipped pack name ('default', 'strict') or a YAML path")
     pt.set_defaults(func=cmd_policy_test)
 
     srv = sub.add_parser("serve", help="C2PA soft-binding resolution service over a store")

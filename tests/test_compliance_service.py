@@ -91,9 +91,8 @@ def test_openapi_matches_the_published_shapes(store: Store) -> None:
 
 
 def _watermarked_clip(path: Path) -> None:
-    from watermark import Watermarker
-
     from gen4sdk.media import encode_video, read_frames
+    from watermark import Watermarker
 
     if SHARED_CLIP.exists():
         frames = read_frames(SHARED_CLIP, max_frames=24, start_seconds=10)

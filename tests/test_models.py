@@ -18,8 +18,7 @@ from gen4sdk.errors import (
     InvalidRequestError,
     ModelLoadError,
 )
-from gen4sdk.models import DiffusersVideoModel, VideoModel, tiny_model, tiny_pipeline
-from gen4sdk.models import _weights
+from gen4sdk.models import DiffusersVideoModel, VideoModel, _weights, tiny_model, tiny_pipeline
 from gen4sdk.models._rules import check_shape, rules_for
 from gen4sdk.types import GenerationRequest
 
@@ -69,7 +68,12 @@ def test_demo_size_shape_params_and_texture(t2v: DiffusersVideoModel) -> None:
     assert (params.num_frames, params.height, params.width, params.steps, params.seed) == (17, 144, 256, 4, 7)
     assert params.pipeline_class == "WanPipeline"
     assert params.scheduler == "FlowMatchEulerDiscreteScheduler"
-    assert (params.device, params.dtype, params.memory_mode, params.image_to_video) == ("cpu", "float32", "none", False)
+    assert (params.device, params.dtype, params.memory_mode, params.image_to_video) == (
+        "cpu",
+        "float32",
+        "none",
+        False,
+    )
     # the watermark and the output checks need texture, not the flat grey a random VAE usually decodes to
     per_frame_std = frames.reshape(17, -1).std(axis=1)
     assert np.median(per_frame_std) > 10
@@ -173,7 +177,9 @@ def test_cancel_from_another_thread(t2v: DiffusersVideoModel) -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], GenerationCancelled)
 
 
-def test_model_exception_becomes_generation_failed(t2v: DiffusersVideoModel, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_exception_becomes_generation_failed(
+    t2v: DiffusersVideoModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*a, **k):
         raise RuntimeError("CUDA out of memory (simulated)")
 
@@ -270,7 +276,8 @@ def test_bad_device_dtype_memory_mode(saved_dir: Path, kw: dict, field: str) -> 
 
 def test_not_a_video_pipeline_object() -> None:
     class ImagePipeline:
-        components: dict = {}
+        def __init__(self) -> None:
+            self.components: dict = {}
 
         def __call__(self, prompt: str, height: int = 512, width: int = 512) -> None: ...
 
@@ -443,6 +450,8 @@ def test_rules_ltx_cogvideox_hunyuan_generic() -> None:
     assert generic.family == "generic"
     assert _ok(generic, num_frames=16, height=144, width=256)
     assert not _ok(generic, num_frames=16, height=140, width=256)
-    generic_t = rules_for(_fake("OtherVideoPipeline", vae_scale_factor_temporal=4, vae_scale_factor_spatial=8))
+    generic_t = rules_for(
+        _fake("OtherVideoPipeline", vae_scale_factor_temporal=4, vae_scale_factor_spatial=8)
+    )
     assert not _ok(generic_t, num_frames=16, height=144, width=256)
     assert _ok(generic_t, num_frames=17, height=144, width=256)

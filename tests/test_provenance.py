@@ -205,3 +205,56 @@ def test_keypaths_layout(tmp_path):
     assert not p.exist()
     assert p.signer_cert.name == "signer.pem" and p.root_cert.name == "root-ca.pem"
     shutil.rmtree(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def marked_clip(tmp_path_factory):
+    """A natural clip carrying the public watermark with payload 0xAA.. and one with an operator key."""
+    from conftest import natural_frames
+    from gen4sdk import media
+    from watermark import Watermarker
+
+    work = tmp_path_factory.mktemp("marked")
+    frames = natural_frames(24, 360, 640)  # wiring test; the codec's size limits are tested in test_watermark
+    public, operator = Watermarker.public(), Watermarker(key=b"operator secret")
+    paths = {}
+    for name, wm in (("public", public), ("operator", operator)):
+        paths[name] = work / f"{name}.mp4"
+        media.encode_video(wm.embed(frames, b"\xaa" * wm.payload_bytes), paths[name], fps=16, crf=18, preset="veryfast")
+    return paths
+
+
+def test_watermark_disagreeing_with_soft_binding_is_reported(tmp_path, marked_clip, signer, dev_keys):
+    out = tmp_path / "signed.mp4"
+    sign_file(marked_clip["public"], out, _spec(), signer)  # the spec's soft binding says 0102030405060708
+    report = verify(out, trust_anchors=dev_keys.root_cert)
+    assert report.status == "trusted"  # the credentials themselves are intact
+    assert report.watermark is not None and report.watermark.found
+    assert report.watermark.payload == "aa" * 8 and report.watermark.matches_credentials is False
+    assert any("does not match" in p for p in report.problems)
+
+    agreeing = tmp_path / "agreeing.mp4"
+    sb = SoftBinding(algorithm="com.gen4sdk.wm.v1", payload=b"\xaa" * 8, end_ms=1500)
+    sign_file(marked_clip["public"], agreeing, _spec(soft_binding=sb), signer)
+    good = verify(agreeing, trust_anchors=dev_keys.root_cert)
+    assert good.watermark is not None and good.watermark.matches_credentials is True and not good.problems
+
+
+def test_operator_watermark_needs_the_operator_key(marked_clip):
+    assert verify(marked_clip["operator"]).status == "unsigned"  # the public key does not see it
+    report = verify(marked_clip["operator"], watermark_keys=[b"operator secret"])
+    assert report.status == "watermarked"
+    assert report.watermark is not None and report.watermark.key == "operator" and report.watermark.payload == "aa" * 8
+    assert verify(marked_clip["public"]).status == "watermarked"
+
+
+def test_altered_manifest_is_tampered(tmp_path, small_clip, signer, dev_keys):
+    out = tmp_path / "signed.mp4"
+    sign_file(small_clip, out, _spec(), signer)
+    data = out.read_bytes()
+    commitment = ("cd" * 32).encode()
+    assert data.count(commitment) == 1
+    forged = tmp_path / "forged.mp4"
+    forged.write_bytes(data.replace(commitment, ("ce" * 32).encode()))  # someone rewrites the lineage
+    report = verify(forged, trust_anchors=dev_keys.root_cert, detect_watermark=False)
+    assert report.status == "tampered", report.reason

@@ -17,21 +17,21 @@ content does not), estimates the tile period from the residual's autocorrelation
 folds the residual into one tile, finds the shift by FFT cross-correlation with the sync chips, reads soft
 bits from the data chips, and decodes.
 
-Codeword: payload (8 bytes) || check (6 bytes = HMAC-SHA256(key-derived, payload) truncated to 48 bits)
-|| Reed-Solomon parity (10 bytes, GF(256), via ``reedsolo``), XORed with a key stream.
+Codeword: payload (8 bytes) || check (5 bytes = HMAC-SHA256(key-derived, payload) truncated to 40 bits)
+|| Reed-Solomon parity (11 bytes, GF(256), via ``reedsolo``), XORed with a key stream.
 
 False-positive bound. ``detect`` reports found only if, for one of its decode attempts, Reed-Solomon decoding
-succeeds and the 48-bit keyed check of the decoded payload matches. For a clip not marked with this key, the
+succeeds and the 40-bit keyed check of the decoded payload matches. For a clip not marked with this key, the
 candidate payload of each attempt is a function of the content alone; modelling HMAC-SHA256 as a
 pseudo-random function whose key the content does not depend on, each attempt's check matches with
-probability 2^-48. One detect call makes at most ``MAX_DECODE_ATTEMPTS`` = 2 search stages x 3 alignments
-(scale + shift hypotheses; all other scale/shift hypotheses are only ranked by their sync score, never
-decoded) x 6 erasure patterns = 36 attempts, enforced by a counter. By the union bound,
+probability at most 2^-40. One detect call makes at most ``MAX_DECODE_ATTEMPTS`` = 2 search stages
+x 3 alignments (scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync
+score, never decoded) x 7 erasure patterns = 42 attempts, enforced by a counter. By the union bound,
 
-    P(found | unmarked or foreign-key clip) <= 36 * 2^-48 ~= 1.3e-13  (<= 1e-9),
+    P(found | clip unmarked, or marked under another key) <= 42 * 2^-40 ~= 3.8e-11  (<= 1e-9),
 
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
-matching check). The bound does not depend on the content, the number of frames or the scale/shift search.
+matching check). It holds for any content, clip length and scale/shift search size.
 
 Keys: ``Watermarker.public()`` uses a published key, so anyone can detect "made with gen4sdk" (and anyone
 can forge that mark); operator keys are secret bytes, and only their holder can embed or detect.

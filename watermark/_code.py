@@ -1,7 +1,7 @@
 """Payload coding: keyed check, Reed-Solomon parity, keyed scrambling, and soft-decision decoding.
 
-Codeword layout (bytes): payload (8) || check (6) || RS parity (10) = 24 bytes = 192 bits. The check is
-HMAC-SHA256(key, payload) truncated to 48 bits; the bits are XORed with a key stream so that an unmarked or
+Codeword layout (bytes): payload (8) || check (5) || RS parity (11) = 24 bytes = 192 bits. The check is
+HMAC-SHA256(key, payload) truncated to 40 bits; the bits are XORed with a key stream so that an unmarked or
 foreign clip decodes to noise rather than to a structured codeword.
 """
 
@@ -15,15 +15,15 @@ import numpy as np
 from reedsolo import ReedSolomonError, RSCodec
 
 PAYLOAD_BYTES = 8
-CHECK_BYTES = 6
-PARITY_BYTES = 10
+CHECK_BYTES = 5
+PARITY_BYTES = 11
 MESSAGE_BYTES = PAYLOAD_BYTES + CHECK_BYTES
 CODEWORD_BYTES = MESSAGE_BYTES + PARITY_BYTES
 CODEWORD_BITS = 8 * CODEWORD_BYTES
 
 # Erasure counts tried, in order, for one alignment hypothesis; each is one decode attempt in the
 # false-positive bound (see the package docstring).
-ERASURE_LEVELS = (0, 2, 4, 6, 8, 10)
+ERASURE_LEVELS = (0, 2, 4, 6, 8, 10, 11)
 
 _RS = RSCodec(PARITY_BYTES)
 

@@ -32,12 +32,10 @@ def decimation(height: int, width: int) -> int:
 
 
 def whiten(y: np.ndarray) -> np.ndarray:
-    """Band-pass (removes pixel noise and the image's low frequencies) then divide by local energy, so
+    """High-pass (removes the image's low frequencies, where the mark has no energy) then divide by local energy, so
     each region votes with the weight of a matched filter for a texture-scaled mark, and clip outliers."""
-    import os
-    a, b, c = (int(x) for x in os.environ.get("WM_WHITE", "1,4,8").split(","))
-    r = box(y, a) - box(y, b)
-    e = box(r * r, c)
+    r = y - box(y, 3)
+    e = box(r * r, 8)
     r /= np.sqrt(e + 0.25)
     np.clip(r, -4.0, 4.0, out=r)
     return r

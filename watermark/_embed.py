@@ -11,8 +11,9 @@ from ._pattern import Layout, embed_scale, render
 _BLOCK = 4
 # Strength in 8-bit luma levels per unit of the (unit-RMS) pattern: floor in flat areas, slope with the
 # local standard deviation (texture hides the mark), ceiling so edges do not carry visible ringing.
-import os
-_FLOOR, _SLOPE, _CEIL = (float(x) for x in os.environ.get("WM_MASK", "0.9,0.22,4.0").split(","))
+_FLOOR = 1.0
+_SLOPE = 0.08
+_CEIL = 2.2
 
 
 class FramePattern:

@@ -14,8 +14,7 @@ import numpy as np
 from ._code import CODEWORD_BITS, rng
 
 CHIPS = 32
-import os
-CHIP_PX = int(os.environ.get('WM_CHIP_PX', '4'))
+CHIP_PX = 4
 TILE_PX = CHIPS * CHIP_PX  # 128: period at scale 1, also the canonical detection grid
 SYNC_CHIPS = 256
 DATA_CHIPS = CHIPS * CHIPS - SYNC_CHIPS
@@ -24,16 +23,15 @@ CHIPS_PER_BIT = DATA_CHIPS // CODEWORD_BITS
 _PEAK = 2.5
 
 
-_HP = float(os.environ.get("WM_HP", "0"))
+# Width of the subtracted surround, in chip pitches.
+_SURROUND = 1.5
 
 
 def chip_transfer(period: int, pitch: float) -> np.ndarray:
     """rfft2-shaped transfer function of the chip shape: a Gaussian blob minus its wide surround, so the
     pattern's energy sits in the band the detector keeps (below it the image itself drowns the mark)."""
     t = gaussian_transfer(period, pitch / 2.0)
-    if _HP > 0:
-        t = t * (1.0 - gaussian_transfer(period, _HP * pitch))
-    return t
+    return t * (1.0 - gaussian_transfer(period, _SURROUND * pitch))
 
 
 def gaussian_transfer(period: int, sigma: float) -> np.ndarray:

@@ -32,7 +32,7 @@ from gen4sdk.types import VerificationReport, VerificationStatus
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AuditEntry", "AuditReport", "audit_directory", "find_videos", "STATUSES"]
+__all__ = ["STATUSES", "AuditEntry", "AuditReport", "audit_directory", "find_videos"]
 
 STATUSES: tuple[VerificationStatus, ...] = (
     "trusted",
@@ -140,7 +140,7 @@ def render_html(report: AuditReport) -> str:
     template_text = resources.files("gen4sdk.compliance").joinpath("report.html").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     root = report.root.rstrip("/\\") + os.sep
-    env.filters["rel"] = lambda p: p[len(root):] if p.startswith(root) else p
+    env.filters["rel"] = lambda p: p.removeprefix(root)
     env.filters["when"] = _when
     return env.from_string(template_text).render(
         report=report, statuses=STATUSES, generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -212,10 +212,7 @@ def find_videos(root: str | os.PathLike[str]) -> list[Path]:
 def _verify_file(path: str, trust_anchors: Any, store: Any) -> VerificationReport:
     import gen4sdk
 
-    verify = getattr(gen4sdk, "verify", None)
-    if verify is None:  # the package root did not import its full surface (partial install)
-        from gen4sdk.provenance import verify
-    return verify(path, trust_anchors=trust_anchors, store=store)  # type: ignore[no-any-return]
+    return gen4sdk.verify(path, trust_anchors=trust_anchors, store=store)
 
 
 def _thumbnail(path: str) -> str | None:
@@ -466,7 +463,7 @@ def audit_directory(
             ):
                 entries[i] = entry
     done = [e for e in entries if e is not None]
-    counts = {s: 0 for s in STATUSES}
+    counts: dict[str, int] = {s: 0 for s in STATUSES}
     counts.update(Counter(e.status for e in done))
     return AuditReport(
         root=str(base),

@@ -28,7 +28,7 @@ from gen4sdk.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["create_app", "resolve_by_binding", "SoftBindingQueryResult", "SoftBindingAlgList", "SoftBindingQuery"]
+__all__ = ["SoftBindingAlgList", "SoftBindingQuery", "SoftBindingQueryResult", "create_app", "resolve_by_binding"]
 
 API_TITLE = "C2PA Soft Binding Resolution API"
 API_VERSION = "1.1.0"
@@ -210,7 +210,7 @@ def create_app(
     def query_by_binding(
         alg: str = Query(..., description="soft binding algorithm name"),
         value: str = Query(..., description="base64-encoded soft binding value"),
-        maxResults: int = Query(10, ge=1, description="maximum number of manifest identifiers to return"),  # noqa: N803
+        maxResults: int = Query(10, ge=1, description="maximum number of manifest identifiers to return"),
     ) -> SoftBindingQueryResult:
         return lookup(alg, value, maxResults)
 
@@ -225,7 +225,7 @@ def create_app(
     )
     def query_by_large_binding(
         query: SoftBindingQuery,
-        maxResults: int = Query(10, ge=1),  # noqa: N803
+        maxResults: int = Query(10, ge=1),
     ) -> SoftBindingQueryResult:
         return lookup(query.alg, query.value, maxResults)
 
@@ -256,9 +256,9 @@ def create_app(
     async def upload_file(
         request: Request,
         alg: str | None = Query(None),
-        maxResults: int = Query(10, ge=1),  # noqa: N803
-        hintAlg: str | None = Query(None),  # noqa: N803
-        hintValue: str | None = Query(None),  # noqa: N803
+        maxResults: int = Query(10, ge=1),
+        hintAlg: str | None = Query(None),
+        hintValue: str | None = Query(None),
     ) -> SoftBindingQueryResult:
         if alg is not None and alg != algorithm:
             raise HTTPException(400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}")
@@ -315,8 +315,8 @@ def create_app(
         },
     )
     def get_manifest(
-        manifestId: str,  # noqa: N803
-        returnActiveManifest: bool = Query(  # noqa: N803
+        manifestId: str,
+        returnActiveManifest: bool = Query(
             False, description="only the entire manifest store is kept; true is answered with the store too"
         ),
     ) -> Response:

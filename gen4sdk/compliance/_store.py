@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, runtime_checkable
 
@@ -34,15 +34,15 @@ from gen4sdk.types import AuditRecord
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "Store",
-    "LogSigner",
+    "Checkpoint",
     "LogEntry",
     "LogProblem",
+    "LogSigner",
     "LogVerification",
-    "Checkpoint",
+    "Store",
     "StoredManifest",
-    "prompt_commitment",
     "open_commitment",
+    "prompt_commitment",
     "verify_jsonl",
 ]
 
@@ -210,17 +210,16 @@ def _sha256() -> Any:
 
 
 def _verify_signature(cert_pem: bytes, data: bytes, signature: bytes) -> bool:
-    """Check a checkpoint signature with the lead's verifier when present; otherwise with `cryptography`."""
+    """Check a checkpoint signature with gen4sdk.provenance's verifier; with `cryptography` if it cannot load."""
+    verifier: Callable[[bytes, bytes, bytes], bool]
     try:
-        from gen4sdk.provenance import verify_signature  # type: ignore[attr-defined]
-    except ImportError:
-        verify_signature = None
-    if verify_signature is not None:
-        try:
-            return bool(verify_signature(cert_pem, data, signature))
-        except Exception:  # noqa: BLE001 - a verifier that raises has not verified anything
-            return False
-    return _fallback_verify(cert_pem, data, signature)
+        from gen4sdk.provenance import verify_signature as verifier
+    except ImportError:  # provenance needs c2pa; reading the log must not
+        verifier = _fallback_verify
+    try:
+        return bool(verifier(cert_pem, data, signature))
+    except Exception:  # noqa: BLE001 - a verifier that raises has not verified anything
+        return False
 
 
 def _fallback_verify(cert_pem: bytes, data: bytes, signature: bytes) -> bool:
@@ -401,7 +400,7 @@ class Store:
             conn.close()
             self._local.conn = None
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Store:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -439,6 +438,16 @@ class Store:
             raise StoreError(f"cannot read store {self.path}: {exc}") from exc
 
     def _init_schema(self) -> str:
+        # Fast path without a write lock, so readers (workers, the service) also work on a read-only file.
+        try:
+            row = self._conn().execute("SELECT value FROM audit_meta WHERE key = 'log_id'").fetchone()
+            meta = dict(self._conn().execute("SELECT key, value FROM audit_meta").fetchall())
+            if row and meta.get("schema") == SCHEMA_ID and meta.get("version") == SCHEMA_VERSION:
+                return str(row[0])
+        except sqlite3.OperationalError:
+            pass  # no such table yet (or locked): the checked path below decides
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable gen4sdk store: {exc}") from exc
         try:
             with self._write() as conn:
                 tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -769,8 +778,8 @@ _Row = tuple[int, str, str, str, "tuple[Any, ...] | None"]
 
 
 def _verify_rows(
-    rows: list[_Row],
-    checkpoints: list[tuple[int, str, str, bytes, bytes]],
+    rows: Sequence[_Row],
+    checkpoints: Sequence[tuple[int, str, str, bytes, bytes]],
     *,
     log_id: str,
     head_marker: str | None,
@@ -907,15 +916,15 @@ def _verify_rows(
         if trusted is not None and fp not in trusted:
             report(seq, "untrusted_checkpoint_signer", f"the checkpoint at seq {seq} was signed by another key ({fp})")
             continue
-        i = index_of.get(seq)
-        if i is None:
+        at = index_of.get(seq)
+        if at is None:
             if not rows or seq > seqs[-1]:
                 report(seq, "truncated", f"a signed checkpoint covers seq {seq}, but the log ends at "
                        f"{seqs[-1] if rows else 0}: records were removed from its end")
             else:
                 report(seq, "deleted", f"the record at signed checkpoint seq {seq} is missing")
             continue
-        if rows[i][3] != head_hash:
+        if rows[at][3] != head_hash:
             report(seq, "checkpoint_mismatch",
                    f"the chain at seq {seq} no longer matches the signed checkpoint ({t}): records up to it were "
                    "rewritten")
@@ -924,8 +933,10 @@ def _verify_rows(
         valid_upto = seq if valid_upto is None else max(valid_upto, seq)
 
     notes = [
-        "records appended after the last checkpoint can be removed or rewritten consistently by someone with "
-        "write access to the database; only a naive deletion (head marker left behind) is detected",
+        (
+            "records appended after the last checkpoint can be removed or rewritten consistently by someone with "
+            "write access to the database; only a naive deletion (head marker left behind) is detected"
+        ),
     ]
     if not checkpoints:
         notes.append("the log has no signed checkpoints: the chain shows accidents and naive edits, not forgery")

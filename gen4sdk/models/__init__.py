@@ -8,4 +8,4 @@ from gen4sdk.models._base import VideoModel
 from gen4sdk.models._diffusers import DiffusersVideoModel
 from gen4sdk.models._tiny import TINY_MODEL_ID, tiny_model, tiny_pipeline
 
-__all__ = ["VideoModel", "DiffusersVideoModel", "tiny_pipeline", "tiny_model", "TINY_MODEL_ID"]
+__all__ = ["TINY_MODEL_ID", "DiffusersVideoModel", "VideoModel", "tiny_model", "tiny_pipeline"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from gen4sdk.types import GenerationParams, GenerationRequest, ModelInfo
 
-__all__ = ["VideoModel", "StepCallback"]
+__all__ = ["StepCallback", "VideoModel"]
 
 StepCallback = Callable[[int, int], None]
 

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DiffusersVideoModel"]
 
-_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 _MEMORY_MODES: tuple[str, ...] = ("none", "cpu_offload", "vae_tiling")
 
 
@@ -53,7 +57,9 @@ def _parse_device(device: str | torch.device) -> torch.device:
         return dev
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise InvalidRequestError(f"device {device!r} requested but CUDA is not available here", field="device")
+            raise InvalidRequestError(
+                f"device {device!r} requested but CUDA is not available here", field="device"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise InvalidRequestError(
                 f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist",
@@ -81,12 +87,9 @@ def _call_parameters(pipeline: Any) -> dict[str, inspect.Parameter]:
 
 
 def _is_video_pipeline_class(cls: type) -> bool:
-    call = getattr(cls, "__call__", None)
-    if call is None:
-        return False
     try:
-        return "num_frames" in inspect.signature(call).parameters
-    except (TypeError, ValueError):
+        return "num_frames" in inspect.signature(cls.__call__).parameters
+    except (AttributeError, TypeError, ValueError):
         return False
 
 
@@ -135,7 +138,9 @@ def _check_image(image: np.ndarray) -> Any:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", None)
         dtype = getattr(image, "dtype", type(image).__name__)
-        raise InvalidRequestError(f"image must be a uint8 (H, W, 3) RGB array, got {dtype} {shape}", field="image")
+        raise InvalidRequestError(
+            f"image must be a uint8 (H, W, 3) RGB array, got {dtype} {shape}", field="image"
+        )
     if min(image.shape[:2]) < 2:
         raise InvalidRequestError(f"image is too small: {image.shape[1]}x{image.shape[0]}", field="image")
     return Image.fromarray(np.ascontiguousarray(image), mode="RGB")
@@ -182,7 +187,9 @@ class DiffusersVideoModel:
             # Modules built in code start in training mode; dropout there makes a seed meaningless.
             if isinstance(component, torch.nn.Module):
                 component.eval()
-        dev = _parse_device(device) if device is not None else getattr(pipeline, "device", torch.device("cpu"))
+        dev = (
+            _parse_device(device) if device is not None else getattr(pipeline, "device", torch.device("cpu"))
+        )
         self._place(torch.device(dev))
         if hasattr(pipeline, "set_progress_bar_config"):
             pipeline.set_progress_bar_config(disable=True)  # progress goes to on_step, not to stderr
@@ -220,7 +227,9 @@ class DiffusersVideoModel:
         if not directory.exists():
             raise ModelLoadError(f"model directory {directory} does not exist")
         if not directory.is_dir():
-            raise ModelLoadError(f"{directory} is not a directory (expected a diffusers save_pretrained folder)")
+            raise ModelLoadError(
+                f"{directory} is not a directory (expected a diffusers save_pretrained folder)"
+            )
         index = directory / "model_index.json"
         if not index.is_file():
             raise ModelLoadError(f"{directory} has no model_index.json; not a diffusers pipeline folder")
@@ -231,16 +240,18 @@ class DiffusersVideoModel:
         class_name = meta.get("_class_name") if isinstance(meta, dict) else None
         if not isinstance(class_name, str):
             raise ModelLoadError(f"{index} has no _class_name; not a diffusers pipeline folder")
-        pipeline_cls = getattr(diffusers, class_name, None)
-        if not isinstance(pipeline_cls, type):
+        pipeline_cls: Any = getattr(diffusers, class_name, None)
+        if not inspect.isclass(pipeline_cls):
             raise ModelLoadError(
                 f"{index} names pipeline class {class_name!r}, which diffusers {diffusers.__version__} does not have"
             )
         if not _is_video_pipeline_class(pipeline_cls):
-            raise ModelLoadError(f"{class_name} in {directory} is not a video pipeline (it takes no num_frames)")
+            raise ModelLoadError(
+                f"{class_name} in {directory} is not a video pipeline (it takes no num_frames)"
+            )
         t0 = time.perf_counter()
         try:
-            pipeline = pipeline_cls.from_pretrained(
+            pipeline = cast(Any, pipeline_cls).from_pretrained(
                 str(directory.resolve()), **{_dtype_kwarg(): torch_dtype}, local_files_only=True
             )
         except Exception as e:  # diffusers/transformers raise many kinds for a broken folder
@@ -311,11 +322,13 @@ class DiffusersVideoModel:
             image = load_image(request.image)
         if image is not None and not self.accepts_image:
             raise InvalidRequestError(
-                f"{type(self._pipeline).__name__} is text-to-video; it takes no reference image", field="image"
+                f"{type(self._pipeline).__name__} is text-to-video; it takes no reference image",
+                field="image",
             )
         if image is None and self.requires_image:
             raise InvalidRequestError(
-                f"{type(self._pipeline).__name__} is image-to-video; a reference image is required", field="image"
+                f"{type(self._pipeline).__name__} is image-to-video; a reference image is required",
+                field="image",
             )
         if request.negative_prompt and "negative_prompt" not in self._params:
             raise InvalidRequestError(
@@ -401,7 +414,9 @@ class DiffusersVideoModel:
         if cancel is not None and cancel.is_set():
             raise GenerationCancelled(f"request {request.request_id} cancelled")
         try:
-            frames = _to_uint8_frames(getattr(output, "frames", output[0] if isinstance(output, tuple) else output))
+            frames = _to_uint8_frames(
+                getattr(output, "frames", output[0] if isinstance(output, tuple) else output)
+            )
         except (ValueError, IndexError, TypeError) as e:
             raise GenerationFailed(f"{type(pipe).__name__} returned unusable frames: {e}") from e
         expected = (request.num_frames, request.height, request.width)
@@ -412,7 +427,11 @@ class DiffusersVideoModel:
             )
         logger.info(
             "generated %dx%dx%d in %.2fs (%d steps)",
-            request.num_frames, request.width, request.height, time.perf_counter() - t0, request.steps,
+            request.num_frames,
+            request.width,
+            request.height,
+            time.perf_counter() - t0,
+            request.steps,
         )
         denoiser = _denoiser(pipe)
         params = GenerationParams(
@@ -424,7 +443,9 @@ class DiffusersVideoModel:
             guidance_scale=request.guidance_scale,
             seed=request.seed,
             device=str(device),
-            dtype=_dtype_name(denoiser.dtype) if denoiser is not None else _dtype_name(pipe.dtype),
+            dtype=_dtype_name(cast(torch.dtype, denoiser.dtype))
+            if denoiser is not None
+            else _dtype_name(pipe.dtype),
             memory_mode=self._memory_mode,
             scheduler=type(getattr(pipe, "scheduler", None)).__name__,
             pipeline_class=type(pipe).__name__,

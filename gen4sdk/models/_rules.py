@@ -12,12 +12,13 @@ demands. Families we do not know fall back to the same derivation with conservat
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from gen4sdk.errors import InvalidRequestError
 
-__all__ = ["FrameRules", "rules_for", "check_shape"]
+__all__ = ["FrameRules", "check_shape", "rules_for"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,12 @@ def _patch_t(pipe: Any) -> int:
 
 
 def _derive(
-    pipe: Any, family: str, *, temporal_default: int, spatial_default: int, check_inputs_multiple: int,
+    pipe: Any,
+    family: str,
+    *,
+    temporal_default: int,
+    spatial_default: int,
+    check_inputs_multiple: int,
     use_patch_t: bool = False,
 ) -> FrameRules:
     s = _spatial(pipe, spatial_default)
@@ -164,18 +170,22 @@ def _generic(pipe: Any) -> FrameRules:
             getattr(_config(vae), "scale_factor_temporal", None),
         )
     )
-    return _derive(
-        pipe,
-        "generic",
-        temporal_default=1,
-        spatial_default=8,
-        check_inputs_multiple=8,
-    ) if has_temporal else FrameRules(
-        family="generic",
-        pipeline_class=type(pipe).__name__,
-        temporal=1,
-        height_multiple=math.lcm(8, _spatial(pipe, 8) * _patch_hw(pipe)[0]),
-        width_multiple=math.lcm(8, _spatial(pipe, 8) * _patch_hw(pipe)[1]),
+    return (
+        _derive(
+            pipe,
+            "generic",
+            temporal_default=1,
+            spatial_default=8,
+            check_inputs_multiple=8,
+        )
+        if has_temporal
+        else FrameRules(
+            family="generic",
+            pipeline_class=type(pipe).__name__,
+            temporal=1,
+            height_multiple=math.lcm(8, _spatial(pipe, 8) * _patch_hw(pipe)[0]),
+            width_multiple=math.lcm(8, _spatial(pipe, 8) * _patch_hw(pipe)[1]),
+        )
     )
 
 
@@ -193,6 +203,10 @@ def _nearest(value: int, ok: Callable[[int], bool], lo: int = 1) -> list[int]:
     return [v for v in (below, above) if v is not None]
 
 
+def _multiple_of(m: int) -> Callable[[int], bool]:
+    return lambda v: v % m == 0
+
+
 def check_shape(rules: FrameRules, *, num_frames: int, height: int, width: int) -> None:
     """Raise InvalidRequestError(field=...) unless the pipeline would produce exactly this shape."""
     if not rules.frames_ok(num_frames):
@@ -201,9 +215,12 @@ def check_shape(rules: FrameRules, *, num_frames: int, height: int, width: int) 
             f"num_frames={num_frames} is not valid for {rules.describe()}; nearest valid: {near}",
             field="num_frames",
         )
-    for field, value, multiple in (("height", height, rules.height_multiple), ("width", width, rules.width_multiple)):
+    for field, value, multiple in (
+        ("height", height, rules.height_multiple),
+        ("width", width, rules.width_multiple),
+    ):
         if value % multiple != 0:
-            near = " or ".join(str(v) for v in _nearest(value, lambda v, m=multiple: v % m == 0, lo=multiple))
+            near = " or ".join(str(v) for v in _nearest(value, _multiple_of(multiple), lo=multiple))
             raise InvalidRequestError(
                 f"{field}={value} is not valid for {rules.describe()}; nearest valid: {near}",
                 field=field,

@@ -12,14 +12,14 @@ import functools
 import gzip
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from gen4sdk.errors import ModelLoadError
 from gen4sdk.models._diffusers import DiffusersVideoModel
 
-__all__ = ["tiny_pipeline", "tiny_model", "TINY_MODEL_ID"]
+__all__ = ["TINY_MODEL_ID", "tiny_model", "tiny_pipeline"]
 
 TINY_MODEL_ID = "gen4sdk/tiny-wan-random"
 
@@ -33,7 +33,9 @@ _DECODER_GAIN = 2.5
 def _clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
     spec = importlib.util.find_spec("open_clip")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("open_clip is not installed; the tiny pipeline takes its tokenizer vocabulary from it")
+        raise ModelLoadError(
+            "open_clip is not installed; the tiny pipeline takes its tokenizer vocabulary from it"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
     try:
         with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -55,7 +57,8 @@ def _tokenizer() -> Any:
     from transformers import CLIPTokenizer
 
     vocab, merges = _clip_bpe()
-    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=77)
+    merge_list: list[Any] = list(merges)
+    return CLIPTokenizer(vocab=dict(vocab), merges=merge_list, model_max_length=77)
 
 
 def tiny_pipeline(image_to_video: bool = False, seed: int = 0) -> Any:
@@ -84,10 +87,15 @@ def tiny_pipeline(image_to_video: bool = False, seed: int = 0) -> Any:
     with torch.random.fork_rng(devices=[]):  # do not disturb the caller's global RNG
         torch.manual_seed(seed)
         vae = AutoencoderKLWan(
-            base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+            base_dim=3,
+            z_dim=16,
+            dim_mult=[1, 1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[False, True, True],
         )
         with torch.no_grad():
-            vae.decoder.conv_out.weight.mul_(_DECODER_GAIN)
+            conv_out = cast(torch.nn.Module, vae).get_submodule("decoder.conv_out")
+            cast(torch.Tensor, conv_out.weight).mul_(_DECODER_GAIN)
         text_encoder = UMT5EncoderModel(
             UMT5Config(
                 vocab_size=len(tokenizer),
@@ -121,10 +129,14 @@ def tiny_pipeline(image_to_video: bool = False, seed: int = 0) -> Any:
         )
         scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
         for module in (vae, text_encoder, transformer):
-            module.eval()  # built in code, so still in training mode (dropout on)
+            cast(torch.nn.Module, module).eval()  # built in code, so still in training mode (dropout on)
         if not image_to_video:
             return WanPipeline(
-                tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+                tokenizer=tokenizer,
+                text_encoder=text_encoder,
+                vae=vae,
+                scheduler=scheduler,
+                transformer=transformer,
             )
         image_encoder = CLIPVisionModelWithProjection(
             CLIPVisionConfig(

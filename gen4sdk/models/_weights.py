@@ -27,7 +27,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["pipeline_weights_sha256", "directory_weights_sha256", "cache_path"]
+__all__ = ["cache_path", "directory_weights_sha256", "pipeline_weights_sha256"]
 
 _SCHEME = b"gen4sdk.weights.v1"
 _CACHE_FILE = "weights-sha256.json"

@@ -350,6 +350,7 @@ class LikenessRegistry:
             raise InvalidRequestError("a grant needs at least one use", field="uses")
         if not identity_id.startswith("public:") and self.get(identity_id) is None:
             raise InvalidRequestError(f"no identity {identity_id!r}", field="identity_id")
+        _iso(valid_from), _iso(expires_at)  # rejects naive datetimes before they are compared
         created = _now()
         start = valid_from or created
         if expires_at is not None and expires_at <= start:

@@ -42,7 +42,11 @@ _C2PA_ALG = {
     "ps512": c2pa.C2paSigningAlg.PS512,
     "ed25519": c2pa.C2paSigningAlg.ED25519,
 }
-_HASH = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_HASH: dict[str, type[hashes.SHA256] | type[hashes.SHA384] | type[hashes.SHA512]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
 
 
 def _algorithm_for(key: PrivateKeyTypes) -> Algorithm:
@@ -61,7 +65,7 @@ def _unsupported(what: str) -> Algorithm:
 
 
 def _sign_with(key: PrivateKeyTypes, algorithm: Algorithm, data: bytes) -> bytes:
-    digest = _HASH.get(algorithm[-3:], hashes.SHA256)()
+    digest: hashes.HashAlgorithm = _HASH.get(algorithm[-3:], hashes.SHA256)()
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(data, ec.ECDSA(digest))
     if isinstance(key, rsa.RSAPrivateKey):
@@ -77,8 +81,8 @@ def verify_signature(certificate_pem: bytes, data: bytes, signature: bytes) -> b
     pub = cert.public_key()
     try:
         if isinstance(pub, ec.EllipticCurvePublicKey):
-            digest = {256: hashes.SHA256, 384: hashes.SHA384, 521: hashes.SHA512}[pub.curve.key_size]()
-            pub.verify(signature, data, ec.ECDSA(digest))
+            curve_hash = {256: "256", 384: "384", 521: "512"}[pub.curve.key_size]
+            pub.verify(signature, data, ec.ECDSA(_HASH[curve_hash]()))
         elif isinstance(pub, rsa.RSAPublicKey):
             pub.verify(signature, data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
         elif isinstance(pub, ed25519.Ed25519PublicKey):

@@ -1,0 +1,197 @@
+"""The watermark codec on real content: round trips, real H.264, geometry, keys, bad input, streaming."""
+
+from __future__ import annotations
+
+import io
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from watermark import Detection, Watermarker, WatermarkError
+
+KEY = b"operator test key"
+H, W, T = 216, 384, 20
+
+
+def _pan(img: np.ndarray, frames: int, h: int, w: int, step: tuple[int, int]) -> np.ndarray:
+    """A camera pan over a photo: real texture and real motion, whole-pixel steps."""
+    return np.stack([img[t * step[0] : t * step[0] + h, t * step[1] : t * step[1] + w] for t in range(frames)])
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return np.ascontiguousarray(_pan(skdata.astronaut(), T, H, W, (3, 5)))
+
+
+@pytest.fixture(scope="module")
+def other_clip() -> np.ndarray:
+    img = np.asarray(Image.fromarray(skdata.coffee()).resize((600, 400)))
+    return np.ascontiguousarray(_pan(img, T, H, W, (2, -4))[:, :, ::-1][:, :, :, :])
+
+
+@pytest.fixture(scope="module")
+def wm() -> Watermarker:
+    return Watermarker(key=KEY)
+
+
+@pytest.fixture(scope="module")
+def payload() -> bytes:
+    return bytes.fromhex("8badf00ddeadbeef")
+
+
+@pytest.fixture(scope="module")
+def marked(wm: Watermarker, clip: np.ndarray, payload: bytes) -> np.ndarray:
+    return wm.embed(clip, payload)
+
+
+def _luma_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    w = np.array([0.299, 0.587, 0.114])
+    d = a.astype(np.float64) @ w - b.astype(np.float64) @ w
+    return float(10 * np.log10(255.0**2 / np.mean(d * d)))
+
+
+def _h264(frames: np.ndarray, crf: int) -> np.ndarray:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        s.options = {"crf": str(crf), "preset": "veryfast"}
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with av.open(io.BytesIO(buf.getvalue())) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def test_round_trip_is_invisible_and_exact(wm: Watermarker, clip: np.ndarray, marked: np.ndarray, payload: bytes) -> None:
+    assert marked.shape == clip.shape and marked.dtype == np.uint8
+    assert not np.array_equal(marked, clip)
+    assert _luma_psnr(clip, marked) >= 42.0
+    # Chroma is untouched: the same delta went to R, G and B.
+    diff = marked.astype(np.int16) - clip.astype(np.int16)
+    unclipped = (clip > 3).all(axis=-1) & (clip < 252).all(axis=-1)
+    assert np.array_equal(diff[..., 0][unclipped], diff[..., 1][unclipped])
+    det = wm.detect(marked)
+    assert det == Detection(found=True, payload=payload, confidence=det.confidence, frames=T)
+    assert det.confidence > 0.9
+
+
+def test_survives_real_h264(wm: Watermarker, marked: np.ndarray, payload: bytes) -> None:
+    decoded = _h264(marked, crf=23)
+    assert decoded.shape == marked.shape
+    det = wm.detect(decoded)
+    assert det.found and det.payload == payload
+
+
+def test_survives_crop_and_resize(wm: Watermarker, marked: np.ndarray, payload: bytes) -> None:
+    # Keep ~72% of the area at an offset that is not a multiple of any block size, then shrink by 20%.
+    y, x, h, w = 13, 37, 182, 326
+    out = np.stack(
+        [np.asarray(Image.fromarray(f[y : y + h, x : x + w]).resize((261, 146), Image.BICUBIC)) for f in marked]
+    )
+    det = wm.detect(out)
+    assert det.found and det.payload == payload
+
+
+def test_colour_and_frame_changes(wm: Watermarker, marked: np.ndarray, payload: bytes) -> None:
+    brighter = np.clip(marked.astype(np.float32) * 1.25, 0, 255).astype(np.uint8)
+    assert wm.detect(brighter).payload == payload
+    excerpt = marked[5:14]
+    assert wm.detect(excerpt).payload == payload
+
+
+def test_wrong_key_and_public_key_do_not_find(marked: np.ndarray) -> None:
+    assert Watermarker(key=b"another operator").detect(marked) == Detection(False, None, pytest.approx(0.0, abs=0.5), T)
+    assert not Watermarker.public().detect(marked).found
+
+
+def test_public_key_round_trip(other_clip: np.ndarray, payload: bytes) -> None:
+    pub = Watermarker.public()
+    assert pub.is_public and not Watermarker(key=KEY).is_public
+    det = pub.detect(pub.embed(other_clip, payload))
+    assert det.found and det.payload == payload
+
+
+def test_unmarked_content_is_not_found(wm: Watermarker, clip: np.ndarray, other_clip: np.ndarray) -> None:
+    for frames in (clip, other_clip, _h264(clip, crf=28)):
+        det = wm.detect(frames)
+        assert not det.found and det.payload is None and 0.0 <= det.confidence < 0.5
+
+
+def test_degenerate_content_returns_not_found(wm: Watermarker, marked: np.ndarray) -> None:
+    rng = np.random.default_rng(7)
+    cases = {
+        "noise": rng.integers(0, 256, (8, H, W, 3), dtype=np.uint8),
+        "black": np.zeros((4, H, W, 3), np.uint8),
+        "white": np.full((4, H, W, 3), 255, np.uint8),
+        "one unmarked frame": rng.integers(0, 256, (1, H, W, 3), dtype=np.uint8),
+        "tiny": np.zeros((3, 20, 30, 3), np.uint8),
+        "empty": np.zeros((0, H, W, 3), np.uint8),
+    }
+    for name, frames in cases.items():
+        det = wm.detect(frames)
+        assert det.found is False and det.payload is None, name
+    # A single (H, W, 3) frame is accepted as a one-frame clip.
+    assert wm.detect(marked[0]).frames == 1
+
+
+def test_bad_input_raises_clear_errors(wm: Watermarker, clip: np.ndarray, payload: bytes) -> None:
+    with pytest.raises(WatermarkError, match="uint8"):
+        wm.embed(clip.astype(np.float32), payload)
+    with pytest.raises(WatermarkError, match="shape"):
+        wm.embed(clip[..., 0], payload)
+    with pytest.raises(WatermarkError, match="too small"):
+        wm.embed(np.zeros((2, 100, 200, 3), np.uint8), payload)
+    with pytest.raises(WatermarkError, match="exactly 8 bytes"):
+        wm.embed(clip, payload[:7])
+    with pytest.raises(WatermarkError, match="bytes"):
+        wm.embed(clip, "8badf00d")  # type: ignore[arg-type]
+    with pytest.raises(WatermarkError, match="key must be bytes"):
+        Watermarker(key="secret")  # type: ignore[arg-type]
+    with pytest.raises(WatermarkError, match="empty"):
+        Watermarker(key=b"")
+    with pytest.raises(WatermarkError, match="uint8"):
+        wm.detect(clip.astype(np.int32))
+    with pytest.raises(WatermarkError, match="numpy array"):
+        wm.detect([clip[0]])  # type: ignore[arg-type]
+    with pytest.raises(WatermarkError, match="max_frames"):
+        wm.detect_iter(iter(clip), max_frames=0)
+    assert isinstance(WatermarkError("x"), ValueError)
+    # A bad payload fails before any frame is consumed.
+    pulled: list[int] = []
+
+    def frames():  # type: ignore[no-untyped-def]
+        for i, f in enumerate(clip):
+            pulled.append(i)
+            yield f
+
+    with pytest.raises(WatermarkError):
+        wm.embed_iter(frames(), b"short")
+    assert pulled == []
+
+
+def test_portrait_frames(payload: bytes) -> None:
+    img = skdata.astronaut()
+    frames = np.ascontiguousarray(_pan(img, 12, 256, 144, (2, 3)))
+    wm = Watermarker(key=KEY)
+    det = wm.detect(wm.embed(frames, payload))
+    assert det.found and det.payload == payload
+
+
+def test_streaming_equals_batch(wm: Watermarker, clip: np.ndarray, marked: np.ndarray, payload: bytes) -> None:
+    streamed = np.stack(list(wm.embed_iter(iter(clip), payload)))
+    assert np.array_equal(streamed, marked)
+    assert wm.detect_iter(iter(marked)) == wm.detect(marked)
+    det = wm.detect_iter(iter(marked), max_frames=8)
+    assert det.frames == 8 and det.payload == payload
+
+
+def test_public_surface() -> None:
+    wm = Watermarker(key=KEY)
+    assert wm.payload_bytes == 8
+    assert wm.algorithm == "com.gen4sdk.wm.v1"
