@@ -170,3 +170,20 @@ def psnr_luma(a: np.ndarray, b: np.ndarray) -> float:
     d = (a.astype(np.float32) @ w) - (b.astype(np.float32) @ w)
     mse = float(np.mean(d * d))
     return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def encode_threads(frames: np.ndarray, *, crf: int, fps: int, preset: str, threads: int) -> bytes:
+    """Like encode(), with the encoder's thread count fixed (for one-core speed figures)."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height = frames.shape[2], frames.shape[1]
+        s.pix_fmt = "yuv420p"
+        s.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
+        s.thread_count = threads
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return buf.getvalue()

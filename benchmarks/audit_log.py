@@ -22,8 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gen4sdk.compliance import Store
 from gen4sdk.types import AuditRecord, Decision
 
-_DECISION = Decision(allowed=True, action="allow", pack_id="gen4sdk.default", pack_version="1.0.0",
-                     pack_sha256="0" * 64, scores={"sexual": 0.01, "violence": 0.02})
+_DECISION = Decision(
+    allowed=True,
+    action="allow",
+    pack_id="gen4sdk.default",
+    pack_version="1.0.0",
+    pack_sha256="0" * 64,
+    scores={"sexual": 0.01, "violence": 0.02},
+)
 
 
 def _record(i: int, caller: str) -> AuditRecord:
@@ -103,8 +109,10 @@ def main() -> None:
         normal = appends_per_second(procs, args.appends, durable=False)
         print(f"{procs:>9} | {full:>11.0f} /s   | {normal:>11.0f} /s")
     build, elapsed, size = verify_time(args.records)
-    print(f"\nlog verify of {args.records} records: {elapsed:.2f} s "
-          f"({args.records / elapsed:,.0f} records/s; file {size / 1e6:.0f} MB; built in {build:.0f} s)")
+    print(
+        f"\nlog verify of {args.records} records: {elapsed:.2f} s "
+        f"({args.records / elapsed:,.0f} records/s; file {size / 1e6:.0f} MB; built in {build:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

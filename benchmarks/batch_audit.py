@@ -36,9 +36,21 @@ def make_clips(directory: Path, n: int) -> tuple[Path, Path]:
     wm = Watermarker.public()
     clips = directory / "clips"
     clips.mkdir()
-    params = GenerationParams(num_frames=48, height=360, width=640, fps=24, steps=30, guidance_scale=5, seed=0,
-                              device="cpu", dtype="float32", memory_mode="none", scheduler="euler",
-                              pipeline_class="WanPipeline", image_to_video=False)
+    params = GenerationParams(
+        num_frames=48,
+        height=360,
+        width=640,
+        fps=24,
+        steps=30,
+        guidance_scale=5,
+        seed=0,
+        device="cpu",
+        dtype="float32",
+        memory_mode="none",
+        scheduler="euler",
+        pipeline_class="WanPipeline",
+        image_to_video=False,
+    )
     for i in range(n):
         frames = read_frames(SHARED_CLIP, max_frames=48, start_seconds=5 + 4 * i)
         spec = ManifestSpec(
@@ -74,6 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clips", type=int, default=12)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=2, help="runs per method; the fastest is reported")
     args = ap.parse_args()
     if not SHARED_CLIP.exists():
         sys.exit(f"needs {SHARED_CLIP}")
@@ -86,27 +99,36 @@ def main() -> None:
         print(f"made {args.clips} signed 2 s 640x360 clips in {time.perf_counter() - t0:.1f} s")
         files = sorted(clips.glob("*.mp4"))
 
-        c2pa_s = c2pa_one_by_one(files)
-        t0 = time.perf_counter()
-        for f in files:
-            gen4sdk.verify(f, trust_anchors=str(root_ca))
-        verify_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+            # The machine is shared: the fastest of a few runs is the least disturbed one.
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            return min(times)
+
+        def audit(thumbnails: bool) -> None:
+            report = audit_directory(
+                clips, trust_anchors=str(root_ca), workers=args.workers, progress=False, thumbnails=thumbnails
+            )
+            assert report.counts["trusted"] == args.clips, report.counts
+
+        c2pa_s = best(lambda: c2pa_one_by_one(files), 3)
+        verify_s = best(lambda: [gen4sdk.verify(f, trust_anchors=str(root_ca)) for f in files], args.repeat)
+        audit_s = best(lambda: audit(True), args.repeat)
+        audit_nt_s = best(lambda: audit(False), args.repeat)
         report = audit_directory(clips, trust_anchors=str(root_ca), workers=args.workers, progress=False)
-        audit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        report_nothumb = audit_directory(clips, trust_anchors=str(root_ca), workers=args.workers, progress=False,
-                                         thumbnails=False)
-        audit_nt_s = time.perf_counter() - t0
-        assert report.counts["trusted"] == args.clips, report.counts
-        assert report_nothumb.counts["trusted"] == args.clips
         html = Path(d) / "r.html"
         t0 = time.perf_counter()
         report.write_html(html)
         html_s = time.perf_counter() - t0
 
         n = len(files)
-        print(f"\nBatch audit of {n} clips on {os.cpu_count()} CPUs")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(
+            f"\nBatch audit of {n} clips on {os.cpu_count()} CPUs (load average {load:.1f}; best of {args.repeat})"
+        )
         print(f"{'method':<58} | {'seconds':>8} | {'clips/s':>8}")
         rows = [
             ("c2pa-python Reader, one by one (credentials only)", c2pa_s),
@@ -116,7 +138,9 @@ def main() -> None:
         ]
         for name, s in rows:
             print(f"{name:<58} | {s:>8.2f} | {n / s:>8.2f}")
-        print(f"HTML report written in {html_s:.2f} s ({html.stat().st_size / 1e3:.0f} kB, thumbnails inline)")
+        print(
+            f"HTML report written in {html_s:.2f} s ({html.stat().st_size / 1e3:.0f} kB, thumbnails inline)"
+        )
 
 
 if __name__ == "__main__":

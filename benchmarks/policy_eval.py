@@ -33,6 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+# This script's folder holds other benchmarks (watermark.py, ...) that must not shadow the packages.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 DATA = ROOT.parent / "shared" / "prompts"
 
 I2P_CATEGORIES = ["sexual", "violence", "self-harm", "hate", "harassment", "illegal activity", "shocking"]
@@ -62,8 +64,17 @@ def _f(x: str) -> float:
 
 # ---------------------------------------------------------------- perturbation
 _LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
-_HOMO = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441", "x": "\u0445", "y": "\u0443",
-         "i": "\u0456", "s": "\u0455"}
+_HOMO = {
+    "a": "\u0430",
+    "e": "\u0435",
+    "o": "\u043e",
+    "p": "\u0440",
+    "c": "\u0441",
+    "x": "\u0445",
+    "y": "\u0443",
+    "i": "\u0456",
+    "s": "\u0455",
+}
 _ZW = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
 
 
@@ -95,7 +106,9 @@ def perturb(prompt: str, rng: random.Random) -> str:
 
 
 # ---------------------------------------------------------------- evaluation
-def refused(policy: object, prompts: Sequence[str], batch: int = 256) -> tuple[np.ndarray, list[dict[str, float]]]:
+def refused(
+    policy: object, prompts: Sequence[str], batch: int = 256
+) -> tuple[np.ndarray, list[dict[str, float]]]:
     from gen4sdk.errors import InvalidRequestError
 
     flags: list[bool] = []
@@ -141,25 +154,33 @@ def tune(
     positive: list[str],
     budget: float,
 ) -> dict[str, float]:
-    """Greedy per-category thresholds: lower the one with the best recall gain per false positive until the
-    benign false-positive rate (rules included) reaches ``budget``. Uses only the rows it is given (tune half)."""
+    """Greedy per-category thresholds: repeatedly lower the one with the best recall gain per false positive
+    while every benign set's false-positive rate (rules included) stays within ``budget``. Uses only the rows
+    it is given (the tuning half)."""
     cats = sorted({c for name in scores for s in scores[name] for c in s})
 
     def matrix(name: str) -> np.ndarray:
-        return np.array([[s.get(c, -9.0) for c in cats] for s in scores[name]], dtype=np.float32)
+        return np.array([[s.get(c, -9.0) for c in cats] for s in scores[name]], dtype=np.float32).reshape(
+            -1, len(cats)
+        )
 
-    ben = np.concatenate([matrix(n) for n in benign])
-    ben_rules = np.concatenate([rule_flags[n] for n in benign])
+    bens = [(matrix(n), rule_flags[n]) for n in benign]
     pos = np.concatenate([matrix(n) for n in positive])
     pos_rules = np.concatenate([rule_flags[n] for n in positive])
     thr = np.full(len(cats), 1.0, dtype=np.float32)
-    grid = np.round(np.arange(0.95, 0.25, -0.01), 2)
+    grid = np.round(np.arange(0.95, 0.2, -0.01), 2)
 
     def flagged(m: np.ndarray, rules: np.ndarray, t: np.ndarray) -> np.ndarray:
         return rules | (m >= t).any(axis=1)
 
+    def fp(t: np.ndarray) -> float:
+        return max(float(flagged(m, r, t).mean()) for m, r in bens)
+
+    def mean_fp(t: np.ndarray) -> float:
+        return float(np.mean([flagged(m, r, t).mean() for m, r in bens]))
+
     while True:
-        cur_fp = flagged(ben, ben_rules, thr).mean()
+        cur_fp = mean_fp(thr)
         cur_tp = flagged(pos, pos_rules, thr).mean()
         best = None
         for j in range(len(cats)):
@@ -168,11 +189,10 @@ def tune(
                     continue
                 t2 = thr.copy()
                 t2[j] = g
-                fp = flagged(ben, ben_rules, t2).mean()
-                if fp > budget:
+                if fp(t2) > budget:
                     break
                 tp = flagged(pos, pos_rules, t2).mean()
-                gain = (tp - cur_tp) / max(fp - cur_fp, 1e-6)
+                gain = (tp - cur_tp) / max(mean_fp(t2) - cur_fp, 1e-5)
                 if tp > cur_tp and (best is None or gain > best[0]):
                     best = (gain, j, g)
         if best is None:
@@ -184,9 +204,13 @@ def tune(
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pack", default="default", help="shipped pack name or pack file (default: default)")
-    ap.add_argument("--quick", action="store_true", help="subsample COCO (4,000 captions) and latency prompts")
+    ap.add_argument(
+        "--quick", action="store_true", help="subsample COCO (4,000 captions) and latency prompts"
+    )
     ap.add_argument("--tune", action="store_true", help="print thresholds suggested by the tuning half")
-    ap.add_argument("--budget", type=float, default=0.004, help="false-positive budget for --tune (0.004 = 0.4%%)")
+    ap.add_argument(
+        "--budget", type=float, default=0.004, help="false-positive budget for --tune (0.004 = 0.4%%)"
+    )
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -196,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         sys.path.insert(0, str(ROOT))  # a source checkout without installation
     try:
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})  # one core
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # one core
     except (AttributeError, OSError):
         pass
     import torch
@@ -227,8 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sem = Policy.load(args.pack)
     kw = Policy.load(args.pack, semantic=False)
-    print(f"pack {sem.id} {sem.version} sha256 {sem.sha256[:16]}  encoder {sem.text_encoder.id if sem.text_encoder else '-'}")
-    print(f"mode {'quick' if args.quick else 'full'}; split by sha256(prompt)[0] parity; reporting the test half")
+    print(
+        f"pack {sem.id} {sem.version} sha256 {sem.sha256[:16]}  encoder {sem.text_encoder.id if sem.text_encoder else '-'}"
+    )
+    print(
+        f"mode {'quick' if args.quick else 'full'}; split by sha256(prompt)[0] parity; reporting the test half"
+    )
 
     flags_sem: dict[str, np.ndarray] = {}
     flags_kw: dict[str, np.ndarray] = {}
@@ -251,19 +279,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     ben_kw = np.concatenate([flags_kw[n][halves[n] == "test"] for n in ("coco", "parti")])
     ben_sem = np.concatenate([flags_sem[n][halves[n] == "test"] for n in ("coco", "parti")])
     print(f"{'FP  COCO+Parti':34} {len(ben_kw):6d} {pct(ben_kw):>9} {pct(ben_sem):>10}")
-    for name, label in [("i2p_nudity50", "recall I2P nudity>=50"), ("i2p_inappropriate80", "recall I2P inappropriate>=80")]:
+    for name, label in [
+        ("i2p_nudity50", "recall I2P nudity>=50"),
+        ("i2p_inappropriate80", "recall I2P inappropriate>=80"),
+    ]:
         n = int((halves[name] == "test").sum())
         print(f"{label:34} {n:6d} {cell(name, flags_kw):>9} {cell(name, flags_sem):>10}")
         pname = name + "_perturbed"
-        print(f"{'  ' + label + ' perturbed':34} {n:6d} {cell(pname, flags_kw):>9} {cell(pname, flags_sem):>10}")
-        drop = 100 * (flags_sem[name][halves[name] == "test"].mean() - flags_sem[pname][halves[name] == "test"].mean())
+        print(
+            f"{'  ' + label + ' perturbed':34} {n:6d} {cell(pname, flags_kw):>9} {cell(pname, flags_sem):>10}"
+        )
+        drop = 100 * (
+            flags_sem[name][halves[name] == "test"].mean() - flags_sem[pname][halves[name] == "test"].mean()
+        )
         print(f"{'  drop after perturbation (points)':34} {'':6} {'':9} {drop:10.2f}")
     print()
-    print(f"{'I2P inappropriate>=80 by category':34} {'n':>6} {'keywords':>9} {'+semantic':>10} {'perturbed':>10}")
+    print(
+        f"{'I2P inappropriate>=80 by category':34} {'n':>6} {'keywords':>9} {'+semantic':>10} {'perturbed':>10}"
+    )
     test_inap = [r for r, h in zip(inap, halves["i2p_inappropriate80"]) if h == "test"]
     mask_test = halves["i2p_inappropriate80"] == "test"
     for cat in I2P_CATEGORIES:
-        sel = np.array([cat in [c.strip() for c in r["categories"].split(",")] for r in test_inap], dtype=bool)
+        sel = np.array(
+            [cat in [c.strip() for c in r["categories"].split(",")] for r in test_inap], dtype=bool
+        )
         k = flags_kw["i2p_inappropriate80"][mask_test][sel]
         s = flags_sem["i2p_inappropriate80"][mask_test][sel]
         pz = flags_sem["i2p_inappropriate80_perturbed"][mask_test][sel]
@@ -281,12 +320,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  ({len(lat_prompts)} prompts: COCO and I2P; load average {os.getloadavg()[0]:.1f})")
 
     if args.tune:
-        tuned_flags = {n: flags_kw[n][halves[n] == "tune"] for n in ("coco", "parti", "i2p_nudity50", "i2p_inappropriate80")}
+        tuned_flags = {
+            n: flags_kw[n][halves[n] == "tune"]
+            for n in ("coco", "parti", "i2p_nudity50", "i2p_inappropriate80")
+        }
         tuned_scores = {
             n: [s for s, h in zip(scores[n], halves[n]) if h == "tune"]
             for n in ("coco", "parti", "i2p_nudity50", "i2p_inappropriate80")
         }
-        thr = tune(tuned_flags, tuned_scores, ["coco", "parti"], ["i2p_nudity50", "i2p_inappropriate80"], args.budget)
+        thr = tune(
+            tuned_flags, tuned_scores, ["coco", "parti"], ["i2p_nudity50", "i2p_inappropriate80"], args.budget
+        )
         print()
         print(f"suggested thresholds (tuning half, FP budget {100 * args.budget:.2f}%):")
         for c, t in thr.items():

@@ -9,8 +9,9 @@ invisible watermark and signs C2PA Content Credentials. Everything public is re-
     report = gen4sdk.verify("clip.mp4", trust_anchors="root-ca.pem")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from gen4sdk._version import __version__
-from gen4sdk.client import Client
 from gen4sdk.compliance import Store
 from gen4sdk.errors import (
     Gen4Error,
@@ -27,7 +28,6 @@ from gen4sdk.errors import (
     StoreError,
     WatermarkFailure,
 )
-from gen4sdk.policy import LikenessRegistry, Policy
 from gen4sdk.provenance import Signer, init_keys, verify
 from gen4sdk.types import (
     Decision,
@@ -39,6 +39,25 @@ from gen4sdk.types import (
     ProgressEvent,
     VerificationReport,
 )
+
+if TYPE_CHECKING:
+    from gen4sdk.client import Client
+    from gen4sdk.policy import LikenessRegistry, Policy
+
+# The Client and the policy engine pull in torch, diffusers and transformers (seconds to import). Someone who only
+# verifies a clip should not pay for them, so these names load on first use.
+_LAZY = {"Client": "gen4sdk.client", "Policy": "gen4sdk.policy", "LikenessRegistry": "gen4sdk.policy"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gen4sdk' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",

@@ -109,6 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     except gen4sdk.PolicyViolation as exc:
         print(f"refused a second request: {exc.code} {exc.categories} (pack {exc.pack_id} {exc.pack_version})")
+    client.close()
     print(f"audit log: {len(store)} records in {store.path}")
     print()
     report = gen4sdk.verify(clip, trust_anchors=keys.root_cert, store=store)
@@ -204,7 +205,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
     store = gen4sdk.Store(args.store, create=False)
-    result = store.verify_log()
+    pinned = [Path(args.certificate).read_bytes()] if args.certificate else None
+    result = store.verify_log(trusted_certificates=pinned)
     if args.json:
         print(result.model_dump_json(indent=2))
         return EXIT_OK if result.ok else EXIT_FAIL
@@ -328,6 +330,9 @@ def _parser() -> argparse.ArgumentParser:
     lv = log.add_parser("verify", help="check the hash chain and checkpoint signatures")
     lv.add_argument("--store", required=True)
     lv.add_argument("--json", action="store_true")
+    lv.add_argument(
+        "--certificate", help="the operator's signing certificate (PEM); without it any valid checkpoint signature counts"
+    )
     lv.set_defaults(func=cmd_log_verify)
     le = log.add_parser("export", help="write the log as JSON lines")
     le.add_argument("--store", required=True)

@@ -128,6 +128,17 @@ class Client:
         self._preset = preset
         self._on_progress = on_progress
 
+    def close(self) -> None:
+        """Sign a checkpoint over the audit log's newest records, so their deletion becomes detectable."""
+        if self._store is not None and self._store.signer is not None:
+            self._store.checkpoint()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def policy(self) -> Policy:
         return self._policy

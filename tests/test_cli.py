@@ -27,7 +27,7 @@ def test_demo_generates_a_trusted_clip_and_a_refusal(demo_dir, capsys):
     assert report["watermark"]["found"] and report["watermark"]["matches_credentials"]
 
 
-def test_demo_again_reuses_keys_and_appends_to_the_store(demo_dir, capsys):
+def test_demo_again_reuses_keys_and_appends_to_the_store(demo_dir, capsys, tmp_path):
     db = demo_dir / "gen4sdk.db"
     before = (demo_dir / "keys" / "signer.key").read_bytes()
     n_before = len(gen4sdk.Store(db, create=False))
@@ -38,6 +38,10 @@ def test_demo_again_reuses_keys_and_appends_to_the_store(demo_dir, capsys):
     assert (demo_dir / "keys" / "signer.key").read_bytes() == before
     assert len(gen4sdk.Store(db, create=False)) == n_before + 2
     assert main(["log", "verify", "--store", str(db)]) == 0
+    # Pinned to the operator's certificate the checkpoints verify; pinned to a stranger's they do not.
+    assert main(["log", "verify", "--store", str(db), "--certificate", str(demo_dir / "keys" / "signer.pem")]) == 0
+    stranger = gen4sdk.init_keys(tmp_path / "stranger")
+    assert main(["log", "verify", "--store", str(db), "--certificate", str(stranger.signer_cert)]) == 1
 
 
 def test_verify_exit_codes(demo_dir, bbb_excerpt, tmp_path, capsys):

@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from compliance_helpers import make_signed_clips
 
 from gen4sdk.compliance import AuditReport, _audit, audit_directory, find_videos
 from gen4sdk.types import VerificationReport
@@ -81,13 +82,21 @@ def test_audit_directory_reports_every_file(audit_dir: Path) -> None:
         assert by_name[name].status == "unsigned", by_name[name]
         assert by_name[name].thumbnail and by_name[name].thumbnail.startswith("data:image/jpeg;base64,")
     assert sum(report.counts.values()) == 5
-    assert set(report.counts) == {"trusted", "untrusted", "tampered", "recovered", "watermarked", "unsigned",
-                                  "unreadable"}
+    assert set(report.counts) == {
+        "trusted",
+        "untrusted",
+        "tampered",
+        "recovered",
+        "watermarked",
+        "unsigned",
+        "unreadable",
+    }
     assert not report.ok
 
 
-def test_hung_and_crashing_workers_become_entries(audit_dir: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hung_and_crashing_workers_become_entries(
+    audit_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "bad"
     root.mkdir()
     for name in ("hang.mp4", "crash.mp4", "fine1.mp4", "fine2.mp4", "fine3.mp4"):
@@ -102,7 +111,7 @@ def test_hung_and_crashing_workers_become_entries(audit_dir: Path, tmp_path: Pat
 
     monkeypatch.setattr(_audit, "_verify_file", fake_verify)
     t0 = time.monotonic()
-    report = audit_directory(root, workers=2, timeout=2.0, progress=False, thumbnails=False)
+    report = audit_directory(root, workers=2, timeout=5.0, progress=False, thumbnails=False)
     assert time.monotonic() - t0 < 30
     by_name = {Path(e.path).name: e for e in report.entries}
     assert by_name["hang.mp4"].status == "unreadable" and "timed out" in by_name["hang.mp4"].reason
@@ -143,8 +152,15 @@ def _chromium() -> str:
 
 def _chromium_args(user_dir: str) -> list[str]:
     return [
-        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
         f"--user-data-dir={user_dir}",
     ]
 
@@ -161,7 +177,10 @@ def test_html_report_renders_in_headless_chromium(audit_dir: Path, tmp_path: Pat
     with tempfile.TemporaryDirectory() as user_dir:
         dom = subprocess.run(
             [*_chromium_args(user_dir), "--dump-dom", html_path.as_uri()],
-            capture_output=True, text=True, timeout=90, check=False,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
         )
     assert dom.returncode == 0, dom.stderr[-2000:]
     rows = re.findall(r'<tr class="clip" data-status="([a-z]+)"', dom.stdout)
@@ -172,8 +191,12 @@ def test_html_report_renders_in_headless_chromium(audit_dir: Path, tmp_path: Pat
 
     with tempfile.TemporaryDirectory() as user_dir:
         shot = tmp_path / "shot.png"
-        subprocess.run([*_chromium_args(user_dir), f"--screenshot={shot}", "--window-size=1280,900",
-                        html_path.as_uri()], capture_output=True, timeout=90, check=True)
+        subprocess.run(
+            [*_chromium_args(user_dir), f"--screenshot={shot}", "--window-size=1280,900", html_path.as_uri()],
+            capture_output=True,
+            timeout=90,
+            check=True,
+        )
     from PIL import Image
 
     pixels = np.asarray(Image.open(shot).convert("RGB"))
@@ -216,47 +239,22 @@ def test_unreadable_file_gets_an_entry(tmp_path: Path, audit_dir: Path) -> None:
 
 def test_audit_of_signed_tampered_and_stripped_clips(tmp_path: Path, dev_keys, signer) -> None:  # type: ignore[no-untyped-def]
     """End to end with real credentials: trusted, tampered, recovered (via the store) and unsigned in one folder."""
-    import datetime as dt
-
     from gen4sdk.compliance import Store
-    from gen4sdk.media import encode_video, read_frames
-    from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, sign_file
-    from gen4sdk.types import GenerationParams, ModelInfo, Owner
-    from watermark import Watermarker
 
-    wm = Watermarker.public()
-    spec = ManifestSpec(
-        title="signed.mp4",
-        owner=Owner(organization="Acme Studios", user="alice"),
-        model=ModelInfo(model_id="gen4sdk/tiny", pipeline_class="WanPipeline", weights_sha256="ab" * 32),
-        params=GenerationParams(num_frames=24, height=360, width=640, fps=12, steps=2, guidance_scale=5, seed=1,
-                                device="cpu", dtype="float32", memory_mode="none", scheduler="euler",
-                                pipeline_class="WanPipeline", image_to_video=False),
-        request_id="req-1",
-        created_at=dt.datetime.now(dt.timezone.utc),
-        prompt_commitment="00" * 32,
-    )
-    spec = spec.model_copy(update={"soft_binding": SoftBinding(algorithm=wm.algorithm, payload=spec.short_id,
-                                                                end_ms=2000)})
-    frames = read_frames(SHARED_CLIP, max_frames=24, start_seconds=10)
     clips = tmp_path / "clips"
-    clips.mkdir()
-    marked = tmp_path / "marked.mp4"
-    encode_video(wm.embed(frames, spec.short_id), marked, fps=12, preset="veryfast")
-    jumbf = sign_file(marked, clips / "signed.mp4", spec, signer)
-    shutil.copy(marked, clips / "stripped.mp4")
-    data = bytearray((clips / "signed.mp4").read_bytes())
-    data[-500] ^= 0xFF
-    (clips / "tampered.mp4").write_bytes(bytes(data))
-    encode_video(frames[:8], clips / "plain.mp4", fps=12, preset="veryfast")
+    spec, jumbf = make_signed_clips(clips, signer)
     store = Store(tmp_path / "store.db")
-    store.put_manifest(payload=spec.short_id, manifest_id=spec.manifest_label, manifest_store=jumbf,
-                       asset_sha256="00" * 32)
+    store.put_manifest(
+        payload=spec.short_id, manifest_id=spec.manifest_label, manifest_store=jumbf, asset_sha256="00" * 32
+    )
 
     report = audit_directory(clips, trust_anchors=str(dev_keys.root_cert), store=store, progress=False)
     by_name = {Path(e.path).name: e for e in report.entries}
     assert {n: e.status for n, e in by_name.items()} == {
-        "signed.mp4": "trusted", "tampered.mp4": "tampered", "stripped.mp4": "recovered", "plain.mp4": "unsigned",
+        "signed.mp4": "trusted",
+        "tampered.mp4": "tampered",
+        "stripped.mp4": "recovered",
+        "plain.mp4": "unsigned",
     }
     signed = by_name["signed.mp4"]
     assert signed.owner == "Acme Studios / alice" and signed.model == "gen4sdk/tiny"
@@ -265,3 +263,15 @@ def test_audit_of_signed_tampered_and_stripped_clips(tmp_path: Path, dev_keys, s
     assert str(store.path) in by_name["stripped.mp4"].lineage
     html = _audit.render_html(report)
     assert html.count('<tr class="clip"') == 4 and "Acme Studios / alice" in html
+
+
+def test_bad_arguments_and_empty_directory(tmp_path: Path) -> None:
+    from gen4sdk.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError):
+        audit_directory(tmp_path / "missing", progress=False)
+    with pytest.raises(InvalidRequestError):
+        audit_directory(tmp_path, workers=0, progress=False)
+    report = audit_directory(tmp_path, progress=False)
+    assert report.entries == [] and not report.ok and sum(report.counts.values()) == 0
+    assert "No video files found" in _audit.render_html(report)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from compliance_helpers import record
+from compliance_helpers import make_signed_clips, record
 from fastapi.testclient import TestClient
 
 from gen4sdk.compliance import Store, create_app, resolve_by_binding
@@ -68,7 +68,11 @@ def test_get_manifest(store: Store) -> None:
 def test_openapi_matches_the_published_shapes(store: Store) -> None:
     doc = TestClient(create_app(store)).get("/openapi.json").json()
     assert doc["info"]["title"] == "C2PA Soft Binding Resolution API"
-    ops = {(path, method): op["operationId"] for path, item in doc["paths"].items() for method, op in item.items()}
+    ops = {
+        (path, method): op["operationId"]
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    }
     assert ops == {
         ("/matches/byBinding", "get"): "queryByBinding",
         ("/matches/byBinding", "post"): "queryByLargeBinding",
@@ -132,8 +136,9 @@ def test_upload_size_limit_413(store: Store) -> None:
     r = client.post("/matches/byContent", content=big, headers={"content-type": "video/mp4"})
     assert r.status_code == 413
     # without Content-Length (chunked), the streamed size is enforced as well
-    r = client.post("/matches/byContent", content=iter([big[:6000], big[6000:]]),
-                    headers={"content-type": "video/mp4"})
+    r = client.post(
+        "/matches/byContent", content=iter([big[:6000], big[6000:]]), headers={"content-type": "video/mp4"}
+    )
     assert r.status_code == 413
 
 
@@ -151,7 +156,9 @@ def test_no_prompt_leaves_the_service(store: Store) -> None:
     bodies = [
         client.get("/openapi.json").content,
         client.get("/services/supportedAlgorithms").content,
-        client.get("/matches/byBinding", params={"alg": alg, "value": base64.b64encode(PAYLOAD).decode()}).content,
+        client.get(
+            "/matches/byBinding", params={"alg": alg, "value": base64.b64encode(PAYLOAD).decode()}
+        ).content,
         client.get("/manifests/urn:c2pa:1111").content,
         client.get("/audit").content,
         client.get("/records").content,
@@ -179,7 +186,9 @@ def test_uvicorn_on_loopback_and_resolve_client(store: Store) -> None:
     import uvicorn
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -198,3 +207,46 @@ def test_uvicorn_on_loopback_and_resolve_client(store: Store) -> None:
         thread.join(timeout=10)
     with pytest.raises(StoreError):
         resolve_by_binding(url, "com.gen4sdk.wm.v1", PAYLOAD, timeout=2)  # nothing listens any more
+
+
+def test_verify_recovers_a_stripped_clip_through_the_service(tmp_path: Path, dev_keys, signer) -> None:  # type: ignore[no-untyped-def]
+    """gen4sdk.verify with a resolution URL instead of a local store: the watermark leads to the manifest."""
+    import uvicorn
+
+    import gen4sdk
+
+    clips = tmp_path / "clips"
+    spec, jumbf = make_signed_clips(clips, signer)
+    store = Store(tmp_path / "svc.db")
+    store.put_manifest(
+        payload=spec.short_id, manifest_id=spec.manifest_label, manifest_store=jumbf, asset_sha256="00" * 32
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        report = gen4sdk.verify(clips / "stripped.mp4", trust_anchors=str(dev_keys.root_cert), store=url)
+        assert report.status == "recovered", report
+        assert report.manifest_id == spec.manifest_label and report.recovered_from == url
+        # the service answers the upload of the same clip as well
+        with open(clips / "stripped.mp4", "rb") as fh:
+            import httpx
+
+            r = httpx.post(
+                f"{url}/matches/byContent",
+                content=fh.read(),
+                headers={"content-type": "video/mp4"},
+                timeout=60,
+            )
+        assert r.json()["matches"][0]["manifestId"] == spec.manifest_label
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

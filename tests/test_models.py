@@ -130,6 +130,18 @@ def test_error_message_suggests_valid_values(t2v: DiffusersVideoModel) -> None:
         t2v.generate(req(height=150))
 
 
+def test_cpu_threads_apply_only_during_generation(t2v: DiffusersVideoModel) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    inside: list[int] = []
+    t2v.generate(req(), on_step=lambda i, n: inside.append(torch.get_num_threads()))
+    assert inside == [1, 1] and torch.get_num_threads() == before
+    with pytest.raises(InvalidRequestError) as ei:
+        DiffusersVideoModel(t2v.pipeline, model_id="x", cpu_threads=0)
+    assert ei.value.field == "cpu_threads"
+
+
 def test_cancel_stops_at_next_step_and_discards(t2v: DiffusersVideoModel) -> None:
     cancel = threading.Event()
     seen: list[int] = []
@@ -253,7 +265,7 @@ def test_cpu_offload_needs_an_accelerator(saved_dir: Path) -> None:
 
 
 def test_vae_tiling_mode() -> None:
-    m = DiffusersVideoModel(tiny_pipeline(), model_id="x", memory_mode="vae_tiling")
+    m = DiffusersVideoModel(tiny_pipeline(), model_id="x", memory_mode="vae_tiling", cpu_threads=1)
     assert m.pipeline.vae.use_tiling
     frames, params = m.generate(req())
     assert frames.shape == (5, 32, 48, 3) and params.memory_mode == "vae_tiling"
@@ -301,7 +313,7 @@ def test_from_pretrained_round_trip_and_weights_hash(
         return real(p)
 
     monkeypatch.setattr(_weights, "_compute", counting)
-    loaded = DiffusersVideoModel.from_pretrained(saved_dir, model_id="tiny-from-disk")
+    loaded = DiffusersVideoModel.from_pretrained(saved_dir, model_id="tiny-from-disk", cpu_threads=1)
     assert calls["n"] == 1 and weights_cache.is_file()
     info = loaded.info
     assert info.model_id == "tiny-from-disk" and info.pipeline_class == "WanPipeline"

@@ -36,7 +36,9 @@ def _with_thresholds(pack: PolicyPack, *, face: float | None, concept: float | N
     cats = []
     for c in pack.categories:
         if c.concepts is not None and concept is not None:
-            c = c.model_copy(update={"concepts": c.concepts.model_copy(update={"threshold": {TINY: concept}})})
+            c = c.model_copy(
+                update={"concepts": c.concepts.model_copy(update={"threshold": {TINY: concept}})}
+            )
         cats.append(c)
     likeness = pack.likeness.model_copy(update={"image_threshold": {TINY: face} if face is not None else {}})
     return pack.model_copy(update={"categories": cats, "likeness": likeness})
@@ -63,7 +65,9 @@ def test_encoder_without_calibration_follows_the_unchecked_rule(encoder: OpenCli
     assert not s.allowed and s.code == "SAFETY.OUTPUT.FRAMES"
 
 
-def test_registered_face_in_frames_is_refused_unless_granted(tmp_path: Path, encoder: OpenClipEncoder) -> None:
+def test_registered_face_in_frames_is_refused_unless_granted(
+    tmp_path: Path, encoder: OpenClipEncoder
+) -> None:
     base = Policy.default(semantic=False).pack
     # the random model puts unrelated images at cosine ~0.9; a near-copy of the reference at > 0.99
     policy = Policy(_with_thresholds(base, face=0.995, concept=None), semantic=False, image_encoder=encoder)
@@ -77,7 +81,9 @@ def test_registered_face_in_frames_is_refused_unless_granted(tmp_path: Path, enc
     assert ok.allowed, ok.scores
     assert ok.scores["likeness"] < 0.995
 
-    noisy = np.clip(face.astype(int) + np.random.default_rng(1).integers(-3, 4, face.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(face.astype(int) + np.random.default_rng(1).integers(-3, 4, face.shape), 0, 255).astype(
+        np.uint8
+    )
     clip = np.concatenate([others[:3], noisy[None], others[3:]])
     bad = policy.check_frames(clip, likeness=reg, user="alice")
     assert not bad.allowed and bad.code == "SAFETY.OUTPUT.FRAMES" and bad.stage == "output"
@@ -106,7 +112,9 @@ def test_concept_scores_and_thresholds(encoder: OpenClipEncoder) -> None:
     assert d.allowed and {"sexual", "violence", "sexual_minors"} <= set(d.scores)
     assert all(-2.0 <= v <= 2.0 for v in d.scores.values())
     strict_thr = max(d.scores.values()) - 1e-3
-    blocking = Policy(_with_thresholds(base, face=None, concept=strict_thr), semantic=False, image_encoder=encoder)
+    blocking = Policy(
+        _with_thresholds(base, face=None, concept=strict_thr), semantic=False, image_encoder=encoder
+    )
     b = blocking.check_frames(frames)
     assert not b.allowed and b.code == "SAFETY.OUTPUT.FRAMES" and b.categories
 

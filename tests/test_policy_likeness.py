@@ -32,7 +32,11 @@ def _req(prompt: str, user: str | None = "alice") -> GenerationRequest:
 
 def test_named_identity_needs_a_grant(registry: LikenessRegistry, policy: Policy) -> None:
     ident = registry.add_identity("Jane Q. Example", aliases=["Janey Example"])
-    for prompt in ("a portrait of Jane Q. Example in a garden", "JANEY  EXAMPLE waving", "j4ney ex4mple smiling"):
+    for prompt in (
+        "a portrait of Jane Q. Example in a garden",
+        "JANEY  EXAMPLE waving",
+        "j4ney ex4mple smiling",
+    ):
         d = policy.check_request(_req(prompt), likeness=registry)
         assert not d.allowed and d.code == "SAFETY.INPUT.LIKENESS", prompt
         assert d.categories == ["likeness"]
@@ -48,7 +52,11 @@ def test_named_identity_needs_a_grant(registry: LikenessRegistry, policy: Policy
     assert not policy.check_request(_req("Jane Q. Example", user="bob"), likeness=registry).allowed
     assert not policy.check_request(_req("Jane Q. Example", user=None), likeness=registry).allowed
     # a grant never covers sexual, violent or deceptive depictions
-    for bad in ("Jane Q. Example nude", "Jane Q. Example being stabbed", "cctv footage of Jane Q. Example arrested"):
+    for bad in (
+        "Jane Q. Example nude",
+        "Jane Q. Example being stabbed",
+        "cctv footage of Jane Q. Example arrested",
+    ):
         d = policy.check_request(_req(bad), likeness=registry)
         assert not d.allowed and "likeness" in d.categories, bad
 
@@ -63,8 +71,9 @@ def test_revoke_and_expiry(registry: LikenessRegistry, policy: Policy) -> None:
     assert not policy.check_request(req, likeness=registry).allowed
 
     now = dt.datetime.now(UTC)
-    expired = registry.grant(ident.id, "alice", valid_from=now - dt.timedelta(days=10),
-                             expires_at=now - dt.timedelta(seconds=1))
+    expired = registry.grant(
+        ident.id, "alice", valid_from=now - dt.timedelta(days=10), expires_at=now - dt.timedelta(seconds=1)
+    )
     future = registry.grant(ident.id, "alice", valid_from=now + dt.timedelta(days=1))
     assert not expired.covers("alice") and not future.covers("alice")
     assert future.covers("alice", at=now + dt.timedelta(days=2))
@@ -119,7 +128,11 @@ def test_registry_shares_a_file_and_stores_no_images(tmp_path: Path) -> None:
     other.commit()
     tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {t for t in tables if t != "audit_log" and t != "sqlite_sequence"} <= {
-        "likeness_meta", "likeness_identities", "likeness_aliases", "likeness_embeddings", "likeness_grants"
+        "likeness_meta",
+        "likeness_identities",
+        "likeness_aliases",
+        "likeness_embeddings",
+        "likeness_grants",
     }
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     (size,) = other.execute("SELECT length(vector) FROM likeness_embeddings").fetchone()

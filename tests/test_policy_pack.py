@@ -93,7 +93,9 @@ def test_csam_category_is_not_configurable() -> None:
     with pytest.raises(PolicyPackError, match="not configurable") as e:
         parse_pack(bad, source="p.yaml")
     assert f"p.yaml:{_line_of(bad, '- id: sexual_minors')}:" in str(e.value)
-    bad2 = text[:start] + text[start:].replace("applies_to: [prompt, image, frames]", "applies_to: [prompt]", 1)
+    bad2 = text[:start] + text[start:].replace(
+        "applies_to: [prompt, image, frames]", "applies_to: [prompt]", 1
+    )
     with pytest.raises(PolicyPackError, match="not configurable"):
         parse_pack(bad2, source="p.yaml")
 
@@ -103,11 +105,20 @@ def test_csam_category_is_not_configurable() -> None:
     [
         (lambda t: t.replace("version: 1.0.0", "version: one"), r"p.yaml:\d+: version: String should match"),
         (lambda t: t.replace("  - id: hate\n", "  - id: Hate Speech\n"), r"categories\[6\]\.id"),
-        (lambda t: t.replace("id: gen4sdk.default\n", "id: gen4sdk.default\nid: again\n"), "duplicate key 'id'"),
+        (
+            lambda t: t.replace("id: gen4sdk.default\n", "id: gen4sdk.default\nid: again\n"),
+            "duplicate key 'id'",
+        ),
         (lambda t: t.replace("semantic_enabled: true", "semantic_enabled: [true"), "not valid YAML"),
         (lambda t: t.replace("[minor, sexual]", "[minor, sexxual]"), "unknown item 'sexxual'"),
-        (lambda t: t.replace("counter_weight: 0.5", "counter_weight: 0.5\ncolour: blue"), "colour: Extra inputs"),
-        (lambda t: t.replace("  - id: intellectual_property", "  - id: ip_renamed"), "missing required categories"),
+        (
+            lambda t: t.replace("counter_weight: 0.5", "counter_weight: 0.5\ncolour: blue"),
+            "colour: Extra inputs",
+        ),
+        (
+            lambda t: t.replace("  - id: intellectual_property", "  - id: ip_renamed"),
+            "missing required categories",
+        ),
         (lambda t: "", "the pack is empty"),
         (lambda t: "- just\n- a list\n", "a pack is a mapping"),
     ],

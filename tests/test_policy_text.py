@@ -48,7 +48,9 @@ def semantic() -> Policy:
 )
 def test_evasions_are_undone(rules: Policy, prompt: str) -> None:
     if "\u03bd" in prompt:
-        prompt = "a n\u0430ked woman"  # keep the parametrised list readable; Greek nu is not a Latin look-alike
+        prompt = (
+            "a n\u0430ked woman"  # keep the parametrised list readable; Greek nu is not a Latin look-alike
+        )
     d = rules.check_prompt(prompt)
     assert not d.allowed, prompt
     assert d.code == "SAFETY.INPUT.TEXT"
@@ -245,7 +247,9 @@ def test_check_prompts_matches_check_prompt(semantic: Policy) -> None:
 
 
 def test_negative_prompt(rules: Policy) -> None:
-    ok = GenerationRequest(prompt="a woman on a beach", negative_prompt="nudity, gore, blurry", request_id="r")
+    ok = GenerationRequest(
+        prompt="a woman on a beach", negative_prompt="nudity, gore, blurry", request_id="r"
+    )
     assert rules.check_request(ok).allowed
     bad = GenerationRequest(prompt="a woman on a beach", negative_prompt="clothes, swimsuit", request_id="r")
     d = rules.check_request(bad)

@@ -13,7 +13,7 @@ from skimage import data as skdata
 from watermark import Detection, Watermarker, WatermarkError
 
 KEY = b"operator test key"
-H, W, T = 216, 384, 20
+H, W, T = 360, 640, 16
 
 
 def _pan(img: np.ndarray, frames: int, h: int, w: int, step: tuple[int, int]) -> np.ndarray:
@@ -23,13 +23,14 @@ def _pan(img: np.ndarray, frames: int, h: int, w: int, step: tuple[int, int]) ->
 
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:
-    return np.ascontiguousarray(_pan(skdata.astronaut(), T, H, W, (3, 5)))
+    img = np.asarray(Image.fromarray(skdata.astronaut()).resize((768, 768), Image.BICUBIC))
+    return np.ascontiguousarray(_pan(img, T, H, W, (3, 5)))
 
 
 @pytest.fixture(scope="module")
 def other_clip() -> np.ndarray:
-    img = np.asarray(Image.fromarray(skdata.coffee()).resize((600, 400)))
-    return np.ascontiguousarray(_pan(img, T, H, W, (2, -4))[:, :, ::-1][:, :, :, :])
+    img = np.asarray(Image.fromarray(skdata.coffee()).resize((720, 480), Image.BICUBIC))[::-1]
+    return np.ascontiguousarray(_pan(img, T, H, W, (2, 4)))
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +91,9 @@ def test_survives_real_h264(wm: Watermarker, marked: np.ndarray, payload: bytes)
 
 def test_survives_crop_and_resize(wm: Watermarker, marked: np.ndarray, payload: bytes) -> None:
     # Keep ~72% of the area at an offset that is not a multiple of any block size, then shrink by 20%.
-    y, x, h, w = 13, 37, 182, 326
+    y, x, h, w = 23, 61, 305, 542
     out = np.stack(
-        [np.asarray(Image.fromarray(f[y : y + h, x : x + w]).resize((261, 146), Image.BICUBIC)) for f in marked]
+        [np.asarray(Image.fromarray(f[y : y + h, x : x + w]).resize((434, 244), Image.BICUBIC)) for f in marked]
     )
     det = wm.detect(out)
     assert det.found and det.payload == payload
@@ -101,7 +102,7 @@ def test_survives_crop_and_resize(wm: Watermarker, marked: np.ndarray, payload: 
 def test_colour_and_frame_changes(wm: Watermarker, marked: np.ndarray, payload: bytes) -> None:
     brighter = np.clip(marked.astype(np.float32) * 1.25, 0, 255).astype(np.uint8)
     assert wm.detect(brighter).payload == payload
-    excerpt = marked[5:14]
+    excerpt = marked[5:11]
     assert wm.detect(excerpt).payload == payload
 
 

@@ -18,17 +18,18 @@ folds the residual into one tile, finds the shift by FFT cross-correlation with 
 bits from the data chips, and decodes.
 
 Codeword: payload (8 bytes) || check (5 bytes = HMAC-SHA256(key-derived, payload) truncated to 40 bits)
-|| Reed-Solomon parity (11 bytes, GF(256), via ``reedsolo``), XORed with a key stream.
+|| BCH parity (t = 11 bit errors, 84 bits in 11 bytes, via ``bchlib``), XORed with a key stream; decoded
+with Chase-II soft decisions (all 64 flip patterns of the 6 least reliable bits).
 
-False-positive bound. ``detect`` reports found only if, for one of its decode attempts, Reed-Solomon decoding
+False-positive bound. ``detect`` reports found only if, for one of its decode attempts, BCH decoding
 succeeds and the 40-bit keyed check of the decoded payload matches. For a clip not marked with this key, the
 candidate payload of each attempt is a function of the content alone; modelling HMAC-SHA256 as a
 pseudo-random function whose key the content does not depend on, each attempt's check matches with
 probability at most 2^-40. One detect call makes at most ``MAX_DECODE_ATTEMPTS`` = 2 search stages
 x 3 alignments (scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync
-score, never decoded) x 7 erasure patterns = 42 attempts, enforced by a counter. By the union bound,
+score, never decoded) x 64 Chase flip patterns = 384 attempts, enforced by a counter. By the union bound,
 
-    P(found | clip unmarked, or marked under another key) <= 42 * 2^-40 ~= 3.8e-11  (<= 1e-9),
+    P(found | clip unmarked, or marked under another key) <= 384 * 2^-40 ~= 3.5e-10  (<= 1e-9),
 
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
 matching check). It holds for any content, clip length and scale/shift search size.

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._code import ERASURE_LEVELS, PayloadCode
+from ._code import ATTEMPTS_PER_ALIGNMENT, PayloadCode
 from ._filters import block_mean, box, luma
-from ._pattern import CHIP_PX, CHIPS, TILE_PX, Layout, chip_transfer
+from ._pattern import CHIP_PX, CHIPS, TILE_PX, Layout, chip_transfer, embed_scale, render
 
 logger = logging.getLogger(__name__)
 
@@ -17,18 +17,18 @@ logger = logging.getLogger(__name__)
 MIN_SIDE = 64
 # Observed tile period range, in pixels of the (decimated) detection grid.
 P_MIN, P_MAX = 40.0, 440.0
-# At most this many alignments are decoded per search stage, two stages; each tries len(ERASURE_LEVELS)
-# erasure patterns. MAX_DECODE_ATTEMPTS is the hypothesis count in the false-positive bound.
+# At most this many alignments are decoded per search stage, two stages; each tries ATTEMPTS_PER_ALIGNMENT
+# Chase flip patterns. MAX_DECODE_ATTEMPTS is the hypothesis count in the false-positive bound.
 ALIGNMENTS_PER_STAGE = 3
 STAGES = 2
-MAX_DECODE_ATTEMPTS = STAGES * ALIGNMENTS_PER_STAGE * len(ERASURE_LEVELS)
+MAX_DECODE_ATTEMPTS = STAGES * ALIGNMENTS_PER_STAGE * ATTEMPTS_PER_ALIGNMENT
 
 _CENTRES = np.arange(CHIPS) * CHIP_PX + CHIP_PX // 2
 _PHI = chip_transfer(TILE_PX, CHIP_PX)
 
 
 def decimation(height: int, width: int) -> int:
-    return max(1, int(min(height, width) / 360 + 0.5))
+    return embed_scale(height, width)
 
 
 def whiten(y: np.ndarray) -> np.ndarray:
@@ -41,16 +41,32 @@ def whiten(y: np.ndarray) -> np.ndarray:
     return r
 
 
+# Frames after the first _DENSE are sampled ever more sparsely (every 2nd, then 4th, ...): neighbouring
+# frames carry nearly the same mark and content, so a long clip costs O(log length) frames of work.
+_DENSE = 64
+
+
+def wanted(index: int) -> bool:
+    stride = 1
+    while index >= _DENSE * stride:
+        stride *= 2
+    return index % stride == 0
+
+
 @dataclass
 class Accumulator:
     """Running sum of whitened luma; bounded memory whatever the clip length."""
 
     total: np.ndarray | None = None
     frames: int = 0
+    seen: int = 0
     shape: tuple[int, int] | None = None
     skipped: int = field(default=0)
 
     def add(self, frame: np.ndarray) -> None:
+        self.seen += 1
+        if not wanted(self.seen - 1):
+            return
         h, w = frame.shape[:2]
         if self.shape is None:
             self.shape = (h, w)
@@ -95,12 +111,50 @@ def align(acc: np.ndarray, layout: Layout, ky: float, kx: float) -> Alignment:
     return Alignment(z, ky, kx, (i // TILE_PX, i % TILE_PX))
 
 
+def _box_transfer(n: int, width: float) -> np.ndarray:
+    return np.sinc(np.fft.fftfreq(n) * width) if width > 1 else np.ones(n)
+
+
+def chip_response(k: float) -> np.ndarray:
+    """32 x 32 spectrum of the chip-to-readout channel: render, the detector's high-pass (a box of 7
+    detection pixels = 7k canonical pixels), matched filter, sampling at the chip centres."""
+    impulse = np.zeros((CHIPS, CHIPS))
+    impulse[0, 0] = 1.0
+    tile = render(impulse, 1, normalise=False)
+    b0 = _box_transfer(TILE_PX, 7.0 * k)
+    b1 = b0[: TILE_PX // 2 + 1]
+    hp = 1.0 - b0[:, None] * b1[None, :]
+    g = np.fft.irfft2(np.fft.rfft2(tile) * hp * _PHI, s=tile.shape)
+    return np.fft.fft2(g[_CENTRES][:, _CENTRES])
+
+
+# Regularisation of the equaliser relative to the channel's peak power; the detector keeps the one whose
+# estimates of the (known) sync chips agree best with the sync pattern, np.inf = plain matched filter.
+_LAMBDAS = (1e-3, 1e-2, 0.1, np.inf)
+
+
 def soft_bits(acc: np.ndarray, layout: Layout, a: Alignment) -> np.ndarray:
+    """Chip readout, then an MMSE equaliser on the 32 x 32 chip torus: neighbouring chips overlap (smooth
+    blobs survive compression; the price is crosstalk, which equalising removes)."""
     t = fold(acc, a.ky, a.kx)
     g = np.fft.irfft2(np.fft.rfft2(t) * _PHI, s=t.shape)
     rows = (_CENTRES + a.shift[0]) % TILE_PX
     cols = (_CENTRES + a.shift[1]) % TILE_PX
-    chips = g[np.ix_(rows, cols)].ravel()
+    r = np.fft.fft2(g[np.ix_(rows, cols)])
+    hc = chip_response(a.kx)
+    peak = float(np.max(np.abs(hc) ** 2))
+    best: tuple[float, np.ndarray] | None = None
+    for lam in _LAMBDAS:
+        if np.isinf(lam):
+            est = np.fft.ifft2(r).real.ravel()
+        else:
+            est = np.fft.ifft2(r * np.conj(hc) / (np.abs(hc) ** 2 + lam * peak)).real.ravel()
+        sync = est[layout.sync_index]
+        score = float(sync @ layout.sync_values) / (float(np.linalg.norm(sync)) + 1e-12)
+        if best is None or score > best[0]:
+            best = (score, est)
+    assert best is not None
+    chips = best[1]
     soft = (chips[layout.data_index] * layout.data_signs).sum(axis=1)
     scale = np.sqrt(np.mean(soft**2))
     return soft / scale if scale > 0 else soft

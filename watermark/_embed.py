@@ -26,7 +26,9 @@ class FramePattern:
         self.hb, self.wb = -(-height // _BLOCK), -(-width // _BLOCK)
         reps = (-(-self.hb * _BLOCK // tile.shape[0]), -(-self.wb * _BLOCK // tile.shape[1]))
         full = np.tile(tile, reps)[: self.hb * _BLOCK, : self.wb * _BLOCK]
-        self.blocks = np.ascontiguousarray(full).reshape(self.hb, _BLOCK, self.wb, _BLOCK)
+        # R, G and B interleaved along the row, so every per-frame operation runs on long contiguous rows.
+        rgb = np.repeat(full, 3, axis=1)
+        self.rows = np.ascontiguousarray(rgb).reshape(self.hb, _BLOCK, self.wb * _BLOCK * 3)
 
     def strength(self, frame: np.ndarray) -> np.ndarray:
         """Per-block strength from the local luma standard deviation, measured on a 1/4 subsample."""
@@ -38,14 +40,22 @@ class FramePattern:
         return box(a, 1)
 
     def delta(self, frame: np.ndarray) -> np.ndarray:
-        a = self.strength(frame)
-        d = self.blocks * a[:, None, :, None]
-        d = d.reshape(self.hb * _BLOCK, self.wb * _BLOCK)[: self.height, : self.width]
-        return np.rint(d).astype(np.int16)
+        """Rounded luma delta, repeated for R, G, B: int8 (H, 3W) (|delta| <= _CEIL * peak < 127)."""
+        a = np.repeat(self.strength(frame), _BLOCK * 3, axis=1)
+        d = self.rows * a[:, None, :]
+        np.rint(d, out=d)
+        d = d.reshape(self.hb * _BLOCK, -1)[: self.height, : self.width * 3]
+        return d.astype(np.int8)
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
         # The same delta on R, G and B is a pure luma change: it survives 4:2:0 and any chroma handling.
-        out = frame.astype(np.int16)
-        out += self.delta(frame)[:, :, None]
-        np.clip(out, 0, 255, out=out)
-        return out.astype(np.uint8)
+        d = self.delta(frame)
+        up = np.maximum(d, 0).view(np.uint8)
+        down = np.maximum(-d, 0).view(np.uint8)
+        # Saturating uint8 add then subtract, without widening the frame: min(x, 255-u) + u, max(x, v) - v.
+        flat = np.ascontiguousarray(frame).reshape(self.height, self.width * 3)
+        out = np.minimum(flat, 255 - up)
+        out += up
+        np.maximum(out, down, out=out)
+        out -= down
+        return out.reshape(self.height, self.width, 3)

@@ -16,16 +16,20 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def box(img: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 window, edges replicated; O(1) per pixel via cumulative sums."""
+    """Mean over a (2r+1)^2 window, edges replicated; O(1) per pixel via cumulative sums (float32 is
+    precise enough here: sums of at most a few thousand 8-bit-scale values)."""
     if radius <= 0:
         return img.astype(np.float32, copy=True)
     k = 2 * radius + 1
-    p = np.pad(img.astype(np.float64), radius + 1, mode="edge")
-    c = np.cumsum(p, axis=0)
+    p = np.pad(img.astype(np.float32, copy=False), ((radius + 1, radius), (radius + 1, radius)), mode="edge")
+    p[0, :] = 0.0
+    p[:, 0] = 0.0
+    c = np.cumsum(p, axis=0, dtype=np.float32)
     c = c[k:] - c[:-k]
-    c = np.cumsum(c, axis=1)
+    c = np.cumsum(c, axis=1, dtype=np.float32)
     c = c[:, k:] - c[:, :-k]
-    return (c[: img.shape[0], : img.shape[1]] / (k * k)).astype(np.float32)
+    c *= np.float32(1.0 / (k * k))
+    return c
 
 
 def block_mean(img: np.ndarray, f: int) -> np.ndarray:
@@ -33,4 +37,9 @@ def block_mean(img: np.ndarray, f: int) -> np.ndarray:
     if f == 1:
         return img.astype(np.float32, copy=False)
     h, w = img.shape[0] // f * f, img.shape[1] // f * f
-    return img[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32)
+    out = np.zeros((h // f, w // f), np.float32)
+    for dy in range(f):
+        for dx in range(f):
+            out += img[dy:h:f, dx:w:f]
+    out *= np.float32(1.0 / (f * f))
+    return out

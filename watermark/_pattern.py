@@ -15,6 +15,8 @@ from ._code import CODEWORD_BITS, rng
 
 CHIPS = 32
 CHIP_PX = 4
+import os
+BASE_SIDE = float(os.environ.get('WM_BASE', '360'))
 TILE_PX = CHIPS * CHIP_PX  # 128: period at scale 1, also the canonical detection grid
 SYNC_CHIPS = 256
 DATA_CHIPS = CHIPS * CHIPS - SYNC_CHIPS
@@ -100,4 +102,4 @@ def render(grid: np.ndarray, scale: int, *, normalise: bool = True) -> np.ndarra
 def embed_scale(height: int, width: int) -> int:
     """Pattern scale for a frame size: chips of ~4 px at 360p, 8 px at 720p, 12 px at 1080p, so the
     mark looks the same, and survives the same downscales, at every resolution."""
-    return max(1, int(min(height, width) / 360 + 0.5))
+    return max(1, int(min(height, width) / BASE_SIDE + 0.5))

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gen4sdk.errors import OutputError
+from gen4sdk.errors import InvalidRequestError, OutputError
 from gen4sdk.types import VerificationReport, VerificationStatus
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ STATUSES: tuple[VerificationStatus, ...] = (
     "unsigned",
     "unreadable",
 )
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".mpg", ".mpeg", ".ts"})
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".mpg", ".mpeg", ".ts"}
+)
 _THUMB_WIDTH = 192
 
 
@@ -67,7 +69,9 @@ class AuditEntry(BaseModel):
     lineage: str = ""
     problems: list[str] = Field(default_factory=list)
     seconds: float = 0.0
-    thumbnail: str | None = Field(default=None, exclude=True, description="data: URI of one frame (HTML only)")
+    thumbnail: str | None = Field(
+        default=None, exclude=True, description="data: URI of one frame (HTML only)"
+    )
     verification: VerificationReport | None = None
 
 
@@ -98,9 +102,20 @@ class AuditReport(BaseModel):
         for e in self.entries:
             writer.writerow(
                 [
-                    e.path, e.status, e.reason, e.manifest_id or "", e.signer or "", e.owner or "", e.created or "",
-                    e.model or "", "" if e.ai_generated is None else str(e.ai_generated).lower(),
-                    e.policy_outcome or "", e.watermark, e.watermark_payload or "", e.lineage, "; ".join(e.problems),
+                    e.path,
+                    e.status,
+                    e.reason,
+                    e.manifest_id or "",
+                    e.signer or "",
+                    e.owner or "",
+                    e.created or "",
+                    e.model or "",
+                    "" if e.ai_generated is None else str(e.ai_generated).lower(),
+                    e.policy_outcome or "",
+                    e.watermark,
+                    e.watermark_payload or "",
+                    e.lineage,
+                    "; ".join(e.problems),
                 ]
             )
         _write_text(path_or_stream, buf.getvalue())
@@ -110,8 +125,20 @@ class AuditReport(BaseModel):
 
 
 CSV_COLUMNS = [
-    "path", "status", "reason", "manifest_id", "signer", "owner", "created", "model", "ai_generated",
-    "policy_outcome", "watermark", "watermark_payload", "lineage", "problems",
+    "path",
+    "status",
+    "reason",
+    "manifest_id",
+    "signer",
+    "owner",
+    "created",
+    "model",
+    "ai_generated",
+    "policy_outcome",
+    "watermark",
+    "watermark_payload",
+    "lineage",
+    "problems",
 ]
 
 
@@ -138,12 +165,16 @@ def render_html(report: AuditReport) -> str:
     import jinja2
 
     template_text = resources.files("gen4sdk.compliance").joinpath("report.html").read_text(encoding="utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     root = report.root.rstrip("/\\") + os.sep
     env.filters["rel"] = lambda p: p.removeprefix(root)
     env.filters["when"] = _when
     return env.from_string(template_text).render(
-        report=report, statuses=STATUSES, generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        report=report,
+        statuses=STATUSES,
+        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 
@@ -165,7 +196,6 @@ _MAGIC = (
     (4, b"ftyp"),  # MP4 / MOV / 3GP
     (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
     (0, b"\x00\x00\x01\xba"),  # MPEG-PS
-    (0, b"\x47"),  # MPEG-TS sync byte (checked with the extension only; too weak alone)
 )
 
 
@@ -177,7 +207,7 @@ def _sniff(path: Path) -> bool:
         return False
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return True
-    return any(head[off : off + len(magic)] == magic for off, magic in _MAGIC[:3])
+    return any(head[off : off + len(magic)] == magic for off, magic in _MAGIC)
 
 
 def find_videos(root: str | os.PathLike[str]) -> list[Path]:
@@ -240,14 +270,18 @@ def _thumbnail(path: str) -> str | None:
         return None
 
 
-def _work(path: str, trust_anchors: Any, store: Any, thumbnails: bool) -> tuple[dict[str, Any], str | None, float]:
+def _work(
+    path: str, trust_anchors: Any, store: Any, thumbnails: bool
+) -> tuple[dict[str, Any], str | None, float]:
     """Runs in a worker process; returns plain data so nothing unpicklable crosses back."""
     t0 = time.perf_counter()
     try:
         with open(path, "rb") as fh:
             fh.read(1)
     except OSError as exc:
-        report = VerificationReport(path=path, status="unreadable", reason=f"cannot read file: {exc.strerror or exc}")
+        report = VerificationReport(
+            path=path, status="unreadable", reason=f"cannot read file: {exc.strerror or exc}"
+        )
         return report.model_dump(mode="json"), None, time.perf_counter() - t0
     report = _verify_file(path, trust_anchors, store)
     thumb = _thumbnail(path) if thumbnails and report.status != "unreadable" else None
@@ -328,7 +362,9 @@ def _pool(workers: int) -> cf.ProcessPoolExecutor:
 
 def _kill_pool(pool: cf.ProcessPoolExecutor) -> None:
     """Stop a pool whose worker hangs: shutdown() alone would wait for it forever."""
-    processes = getattr(pool, "_processes", None) or {}  # no public API before Python 3.14's terminate_workers()
+    processes = (
+        getattr(pool, "_processes", None) or {}
+    )  # no public API before Python 3.14's terminate_workers()
     for proc in list(processes.values()):
         with contextlib.suppress(Exception):
             proc.kill()
@@ -375,7 +411,9 @@ def _run(
                 in_flight[fut] = (i, time.monotonic(), solo)
             next_deadline = min(start + timeout for _, start, _ in in_flight.values())
             done, _ = cf.wait(
-                list(in_flight), timeout=max(0.0, next_deadline - time.monotonic()), return_when=cf.FIRST_COMPLETED
+                list(in_flight),
+                timeout=max(0.0, next_deadline - time.monotonic()),
+                return_when=cf.FIRST_COMPLETED,
             )
             broken = False
             for fut in done:
@@ -391,7 +429,9 @@ def _run(
                     entry = _failed(files[i], "the verifier crashed on this file", time.monotonic() - start)
                 except Exception as exc:  # noqa: BLE001 - a verifier bug on one file is that file's entry
                     entry = _failed(
-                        files[i], f"verification failed: {type(exc).__name__}: {exc}", time.monotonic() - start
+                        files[i],
+                        f"verification failed: {type(exc).__name__}: {exc}",
+                        time.monotonic() - start,
                     )
                 yield i, entry
                 progress.update(1)
@@ -435,18 +475,15 @@ def audit_directory(
 
     base = Path(root)
     if not base.exists():
-        raise FileNotFoundError(f"{base} does not exist")
+        raise InvalidRequestError(f"{base} does not exist", field="root")
     if workers < 1:
-        raise ValueError("workers must be at least 1")
+        raise InvalidRequestError("workers must be at least 1", field="workers")
     if timeout <= 0:
-        raise ValueError("timeout must be positive")
+        raise InvalidRequestError("timeout must be positive", field="timeout")
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     files = find_videos(base)
-    if hasattr(store, "path") and not isinstance(store, (str, os.PathLike)):
-        store_arg: Any = store  # a Store pickles as its path
-    else:
-        store_arg = store
+    store_arg: Any = str(store) if isinstance(store, os.PathLike) else store  # a Store pickles as its path
     if isinstance(trust_anchors, os.PathLike):
         trust_anchors = str(trust_anchors)
     entries: list[AuditEntry | None] = [None] * len(files)

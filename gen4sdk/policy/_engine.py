@@ -7,14 +7,14 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 
 from gen4sdk.errors import InvalidRequestError, MediaError, PolicyPackError
 from gen4sdk.policy._encoders import ImageEncoder, TextEncoder, shared_minilm
 from gen4sdk.policy._likeness import LikenessRegistry
-from gen4sdk.policy._normalize import NormalizedText, normalize, semantic_text
+from gen4sdk.policy._normalize import NormalizedText, normalize
 from gen4sdk.policy._rules import Hit, Lexicon, any_within, minor_age_hits
 from gen4sdk.policy._schema import (
     MANDATORY_CATEGORY,
@@ -34,10 +34,18 @@ logger = logging.getLogger(__name__)
 _LIKENESS_CATEGORIES = ("likeness", "public_figures")
 # Built in, whatever the pack says: sexual content involving minors.
 _CORE_MINOR_TERMS = (
-    "child porn", "child pornography", "csam", "lolicon", "shotacon", "jailbait", "underage sex", "underage nude",
-    "pedophile porn", "preteen nude", "kiddie porn",
+    "child porn",
+    "child pornography",
+    "csam",
+    "lolicon",
+    "shotacon",
+    "jailbait",
+    "underage sex",
+    "underage nude",
+    "pedophile porn",
+    "preteen nude",
+    "kiddie porn",
 )
-_T = TypeVar("_T")
 
 
 def shipped_packs() -> list[str]:
@@ -74,7 +82,9 @@ def _as_image(image: Any) -> np.ndarray:
             raise MediaError(f"cannot read image {image}: {e}") from e
         return arr
     if not isinstance(image, np.ndarray):
-        raise InvalidRequestError(f"image must be a numpy array or a path, not {type(image).__name__}", field="image")
+        raise InvalidRequestError(
+            f"image must be a numpy array or a path, not {type(image).__name__}", field="image"
+        )
     arr = image
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
@@ -83,12 +93,14 @@ def _as_image(image: Any) -> np.ndarray:
     if arr.dtype != np.uint8:
         raise InvalidRequestError(f"image must be uint8 RGB, got dtype {arr.dtype}", field="image")
     if arr.shape[0] < 8 or arr.shape[1] < 8:
-        raise InvalidRequestError(f"image is too small to check: {arr.shape[1]}x{arr.shape[0]}", field="image")
+        raise InvalidRequestError(
+            f"image is too small to check: {arr.shape[1]}x{arr.shape[0]}", field="image"
+        )
     return np.ascontiguousarray(arr[:, :, :3])
 
 
 class _Trigger:
-    __slots__ = ("category", "spans", "semantic")
+    __slots__ = ("category", "semantic", "spans")
 
     def __init__(self, category: str) -> None:
         self.category = category
@@ -136,7 +148,12 @@ class Policy:
     def load(cls, pack: str | Path, **kwargs: Any) -> Policy:
         """Load a pack file, or a shipped pack by name (``"default"``, ``"strict"``)."""
         text = str(pack)
-        if isinstance(pack, str) and "/" not in text and "\\" not in text and not text.endswith((".yaml", ".yml")):
+        if (
+            isinstance(pack, str)
+            and "/" not in text
+            and "\\" not in text
+            and not text.endswith((".yaml", ".yml"))
+        ):
             raw, source = _read_shipped(text)
             return cls(load_pack_bytes(raw, source=source), **kwargs)
         return cls(load_pack_file(pack), **kwargs)
@@ -205,7 +222,9 @@ class Policy:
         return Decision(pack_id=self.id, pack_version=self.version, pack_sha256=self.sha256, **kw)
 
     def _internal(self, stage: Literal["input", "output"], exc: BaseException) -> Decision:
-        logger.error("policy check failed internally; refusing (fail closed): %s: %s", type(exc).__name__, exc)
+        logger.error(
+            "policy check failed internally; refusing (fail closed): %s: %s", type(exc).__name__, exc
+        )
         return self._decision(
             allowed=False,
             action="block",
@@ -243,7 +262,7 @@ class Policy:
             scorer = self._get_scorer()
             embs: list[np.ndarray | None] = [None] * len(norms)
             if scorer is not None:
-                embs = list(scorer.embed([semantic_text(n) for n in norms]))
+                embs = list(scorer.embed(norms))
             return [self._text_decision(n, e, user, None, None) for n, e in zip(norms, embs)]
 
         try:
@@ -293,7 +312,7 @@ class Policy:
         scorer = self._get_scorer()
         if scorer is not None:
             if windows is None:
-                windows = scorer.embed([semantic_text(norm)])[0]
+                windows = scorer.embed([norm])[0]
             scores = scorer.scores(windows)
             sem_pass = {c for c, s in scores.items() if s >= scorer.thresholds[c]}
             if scorer.untuned:
@@ -318,7 +337,9 @@ class Policy:
             return triggers.setdefault(cid, _Trigger(cid))
 
         def span(cid: str, rule: str, h: Hit) -> MatchedSpan:
-            return MatchedSpan(category=cid, rule=rule, start=h.start, end=h.end, text=norm.original[h.start : h.end])
+            return MatchedSpan(
+                category=cid, rule=rule, start=h.start, end=h.end, text=norm.original[h.start : h.end]
+            )
 
         for c in pack.categories:
             if "prompt" not in c.applies_to:
@@ -339,7 +360,11 @@ class Policy:
                         positional.append(got)
                 if not ok:
                     continue
-                chosen = any_within(norm.original, positional, comb.within, ordered=comb.ordered) if positional else []
+                chosen = (
+                    any_within(norm.original, positional, comb.within, ordered=comb.ordered)
+                    if positional
+                    else []
+                )
                 if chosen is None:
                     continue
                 t = trig(c.id)
@@ -368,7 +393,9 @@ class Policy:
             if "prompt" in self._by_id[cid].applies_to:
                 trig(cid).spans.append(span(cid, f"person:{ident}", h))
 
-        return self._finish(triggers, scores, warnings, grant_ids, stage="input", text_code="SAFETY.INPUT.TEXT")
+        return self._finish(
+            triggers, scores, warnings, grant_ids, stage="input", text_code="SAFETY.INPUT.TEXT"
+        )
 
     def _finish(
         self,
@@ -427,10 +454,17 @@ class Policy:
         for h in self._negative.find(norm):
             t = triggers.setdefault(cid, _Trigger(cid))
             t.spans.append(
-                MatchedSpan(category=cid, rule=f"negative:{h.term}", start=h.start, end=h.end,
-                            text=text[h.start : h.end])
+                MatchedSpan(
+                    category=cid,
+                    rule=f"negative:{h.term}",
+                    start=h.start,
+                    end=h.end,
+                    text=text[h.start : h.end],
+                )
             )
-        return self._finish(triggers, {}, list(norm.warnings), [], stage="input", text_code="SAFETY.INPUT.TEXT")
+        return self._finish(
+            triggers, {}, list(norm.warnings), [], stage="input", text_code="SAFETY.INPUT.TEXT"
+        )
 
     # ------------------------------------------------------------------ images and frames
     def _concept_table(self, encoder: ImageEncoder) -> dict[str, tuple[str, np.ndarray, np.ndarray]]:
@@ -517,7 +551,9 @@ class Policy:
                         continue
                     t = triggers.setdefault("likeness", _Trigger("likeness"))
                     t.semantic = True
-                    t.spans.append(MatchedSpan(category="likeness", rule=f"face:{ident}", start=0, end=0, text=""))
+                    t.spans.append(
+                        MatchedSpan(category="likeness", rule=f"face:{ident}", start=0, end=0, text="")
+                    )
             elif ids:
                 warnings.append(f"likeness.{label}_unchecked:dimension_mismatch")
             elif registry.has_face_embeddings():
@@ -551,7 +587,8 @@ class Policy:
         img = _as_image(image)
         registry = likeness if likeness is not None else self.likeness
         return self._guard(
-            "input", lambda: self._media_decision([img], target="image", registry=registry, user=user, use=use)
+            "input",
+            lambda: self._media_decision([img], target="image", registry=registry, user=user, use=use),
         )
 
     def check_frames(
@@ -563,15 +600,23 @@ class Policy:
         use: str | None = None,
     ) -> Decision:
         """Check output frames (T, H, W, 3) uint8: up to ``frames.sample_frames`` evenly spaced ones."""
-        if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
+        if (
+            not isinstance(frames, np.ndarray)
+            or frames.ndim != 4
+            or frames.shape[-1] != 3
+            or frames.shape[0] < 1
+        ):
             shape = getattr(frames, "shape", None)
-            raise InvalidRequestError(f"frames must be a (T, H, W, 3) uint8 array, got {shape}", field="frames")
+            raise InvalidRequestError(
+                f"frames must be a (T, H, W, 3) uint8 array, got {shape}", field="frames"
+            )
         n = min(self.pack.frames.sample_frames, frames.shape[0])
         idx = np.unique(np.linspace(0, frames.shape[0] - 1, n).round().astype(int))
         imgs = [_as_image(frames[i]) for i in idx]
         registry = likeness if likeness is not None else self.likeness
         return self._guard(
-            "output", lambda: self._media_decision(imgs, target="frames", registry=registry, user=user, use=use)
+            "output",
+            lambda: self._media_decision(imgs, target="frames", registry=registry, user=user, use=use),
         )
 
     # ------------------------------------------------------------------ the request
@@ -597,7 +642,9 @@ class Policy:
             if request.negative_prompt and request.negative_prompt.strip():
                 parts.append(("negative", self._negative_decision(request.negative_prompt)))
             if img is not None:
-                media = self._media_decision([img], target="image", registry=registry, user=request.user, use=use)
+                media = self._media_decision(
+                    [img], target="image", registry=registry, user=request.user, use=use
+                )
                 parts.append(("image", media))
             return self._merge(parts)
 
@@ -619,12 +666,25 @@ class Policy:
         grants = [g for d in ds if d.grant_id for g in d.grant_id.split(",")]
         if first is not None:
             return self._decision(
-                allowed=False, action="block", code=first.code, stage="input", categories=categories, scores=scores,
-                spans=spans, warnings=warnings, reason="; ".join(d.reason for d in refused),
+                allowed=False,
+                action="block",
+                code=first.code,
+                stage="input",
+                categories=categories,
+                scores=scores,
+                spans=spans,
+                warnings=warnings,
+                reason="; ".join(d.reason for d in refused),
             )
         action: Literal["allow", "warn"] = "warn" if any(d.action == "warn" for d in ds) else "allow"
         return self._decision(
-            allowed=True, action=action, stage="input", categories=categories, scores=scores, spans=spans,
-            warnings=warnings, grant_id=",".join(dict.fromkeys(grants)) or None,
+            allowed=True,
+            action=action,
+            stage="input",
+            categories=categories,
+            scores=scores,
+            spans=spans,
+            warnings=warnings,
+            grant_id=",".join(dict.fromkeys(grants)) or None,
             reason="; ".join(d.reason for d in ds if d.reason and d.reason != "allowed") or "allowed",
         )

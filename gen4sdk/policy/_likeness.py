@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import Self
 
 from gen4sdk.errors import InvalidRequestError, StoreError
 
-__all__ = ["LikenessRegistry", "ProtectedIdentity", "ConsentGrant", "ANY_USE"]
+__all__ = ["ANY_USE", "ConsentGrant", "LikenessRegistry", "ProtectedIdentity"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class LikenessRegistry:
             conn.close()
             self._local.conn = None
 
-    def __enter__(self) -> LikenessRegistry:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -248,7 +249,9 @@ class LikenessRegistry:
                 raise InvalidRequestError(f"alias {a!r} is too short to match safely", field="aliases")
         iid = identity_id or "id_" + uuid.uuid4().hex[:16]
         if iid.startswith("public:"):
-            raise InvalidRequestError("ids starting with 'public:' are reserved for the pack's public figures")
+            raise InvalidRequestError(
+                "ids starting with 'public:' are reserved for the pack's public figures"
+            )
         created = _now()
         with self._write() as conn:
             try:
@@ -274,11 +277,15 @@ class LikenessRegistry:
             self._bump(conn)
 
     def identities(self) -> list[ProtectedIdentity]:
-        rows = self._read("SELECT id, name, note, created_at FROM likeness_identities ORDER BY created_at, id")
+        rows = self._read(
+            "SELECT id, name, note, created_at FROM likeness_identities ORDER BY created_at, id"
+        )
         aliases: dict[str, list[str]] = {}
         for iid, alias in self._read("SELECT identity_id, alias FROM likeness_aliases ORDER BY alias"):
             aliases.setdefault(iid, []).append(alias)
-        counts = dict(self._read("SELECT identity_id, COUNT(*) FROM likeness_embeddings GROUP BY identity_id"))
+        counts = dict(
+            self._read("SELECT identity_id, COUNT(*) FROM likeness_embeddings GROUP BY identity_id")
+        )
         return [
             ProtectedIdentity(
                 id=r[0],
@@ -311,7 +318,10 @@ class LikenessRegistry:
             raise InvalidRequestError("face embedding must be a finite, non-empty vector", field="vector")
         v = v / max(float(np.linalg.norm(v)), 1e-12)
         with self._write() as conn:
-            if conn.execute("SELECT 1 FROM likeness_identities WHERE id = ?", (identity_id,)).fetchone() is None:
+            if (
+                conn.execute("SELECT 1 FROM likeness_identities WHERE id = ?", (identity_id,)).fetchone()
+                is None
+            ):
                 raise InvalidRequestError(f"no identity {identity_id!r}", field="identity_id")
             conn.execute(
                 "INSERT INTO likeness_embeddings(identity_id, encoder, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -320,7 +330,8 @@ class LikenessRegistry:
 
     def face_embeddings(self, encoder_id: str) -> tuple[list[str], np.ndarray]:
         rows = self._read(
-            "SELECT identity_id, dim, vector FROM likeness_embeddings WHERE encoder = ? ORDER BY id", (encoder_id,)
+            "SELECT identity_id, dim, vector FROM likeness_embeddings WHERE encoder = ? ORDER BY id",
+            (encoder_id,),
         )
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
@@ -360,7 +371,16 @@ class LikenessRegistry:
             conn.execute(
                 "INSERT INTO likeness_grants(id, identity_id, grantee, uses, valid_from, expires_at, note, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (gid, identity_id, grantee, json.dumps(list(uses)), _iso(start), _iso(expires_at), note, _iso(created)),
+                (
+                    gid,
+                    identity_id,
+                    grantee,
+                    json.dumps(list(uses)),
+                    _iso(start),
+                    _iso(expires_at),
+                    note,
+                    _iso(created),
+                ),
             )
         logger.info("likeness: grant %s for identity %s", gid, identity_id)
         return ConsentGrant(
@@ -378,11 +398,13 @@ class LikenessRegistry:
         when = at or _now()
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE likeness_grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_iso(when), grant_id)
+                "UPDATE likeness_grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (_iso(when), grant_id),
             )
-            if cur.rowcount == 0 and conn.execute(
-                "SELECT 1 FROM likeness_grants WHERE id = ?", (grant_id,)
-            ).fetchone() is None:
+            if (
+                cur.rowcount == 0
+                and conn.execute("SELECT 1 FROM likeness_grants WHERE id = ?", (grant_id,)).fetchone() is None
+            ):
                 raise InvalidRequestError(f"no grant {grant_id!r}", field="grant_id")
         logger.info("likeness: revoked grant %s", grant_id)
         found = self.grants(grant_id=grant_id)

@@ -79,7 +79,9 @@ def _confusables() -> dict[str, str]:
 
     Built once from the Unicode confusables table shipped with ``confusable_homoglyphs``.
     """
-    data = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
     table: dict[str, str] = {}
     for char, entries in data.items():
         if len(char) != 1 or char.isascii():
@@ -124,7 +126,8 @@ def _check_input(text: str, field: str) -> None:
         cat = unicodedata.category(ch)
         if (cat == "Cc" and ch not in "\t\n\r") or cat == "Cs" or ch in "\ufffe\uffff":
             raise InvalidRequestError(
-                f"{field} contains a control or binary character U+{ord(ch):04X}; send text, not bytes", field=field
+                f"{field} contains a control or binary character U+{ord(ch):04X}; send text, not bytes",
+                field=field,
             )
         if ch == "\ufffd":
             bad += 1

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gen4sdk.policy._engine import Policy
 from gen4sdk.types import Decision, GenerationRequest
 
-__all__ = ["PackTestResult", "PackTestReport", "run_pack_tests", "check_text"]
+__all__ = ["PackTestReport", "PackTestResult", "check_text", "run_pack_tests"]
 
 
 class PackTestResult(BaseModel):
@@ -49,7 +49,9 @@ class PackTestReport(BaseModel):
         for r in self.results:
             mark = "ok  " if r.passed else "FAIL"
             extra = f"  <- {r.problem}" if r.problem else ""
-            lines.append(f"{mark} expect={r.expect:5} got={r.got:5} {','.join(r.categories):30.30} {r.prompt[:60]!r}{extra}")
+            lines.append(
+                f"{mark} expect={r.expect:5} got={r.got:5} {','.join(r.categories):30.30} {r.prompt[:60]!r}{extra}"
+            )
         n_fail = len(self.failures)
         lines.append(f"{len(self.results) - n_fail}/{len(self.results)} passed")
         return "\n".join(lines)
@@ -70,13 +72,23 @@ def run_pack_tests(pack: Policy | str | Path, **policy_kwargs: Any) -> PackTestR
         problem = ""
         try:
             if case.negative_prompt is not None:
-                req = GenerationRequest(prompt=case.prompt, negative_prompt=case.negative_prompt, request_id=f"t{i}")
+                req = GenerationRequest(
+                    prompt=case.prompt, negative_prompt=case.negative_prompt, request_id=f"t{i}"
+                )
                 d = policy.check_request(req)
             else:
                 d = policy.check_prompt(case.prompt)
         except Exception as e:  # noqa: BLE001 - a crashing case is a failed case, reported as such
-            results.append(PackTestResult(index=i, prompt=case.prompt, expect=case.expect, got="error",
-                                          passed=False, problem=f"{type(e).__name__}: {e}"))
+            results.append(
+                PackTestResult(
+                    index=i,
+                    prompt=case.prompt,
+                    expect=case.expect,
+                    got="error",
+                    passed=False,
+                    problem=f"{type(e).__name__}: {e}",
+                )
+            )
             continue
         if d.action != case.expect:
             problem = f"expected {case.expect}, got {d.action} ({d.reason})"
@@ -85,11 +97,26 @@ def run_pack_tests(pack: Policy | str | Path, **policy_kwargs: Any) -> PackTestR
             problem = f"categories {missing} not triggered (got {d.categories})"
         if case.code is not None and d.code != case.code and not problem:
             problem = f"expected code {case.code}, got {d.code}"
-        results.append(PackTestResult(index=i, prompt=case.prompt, expect=case.expect, got=d.action,
-                                      categories=d.categories, code=d.code, passed=not problem, problem=problem))
+        results.append(
+            PackTestResult(
+                index=i,
+                prompt=case.prompt,
+                expect=case.expect,
+                got=d.action,
+                categories=d.categories,
+                code=d.code,
+                passed=not problem,
+                problem=problem,
+            )
+        )
     enc = policy.text_encoder
-    return PackTestReport(pack_id=policy.id, pack_version=policy.version, pack_sha256=policy.sha256,
-                          semantic=enc.id if enc is not None else None, results=results)
+    return PackTestReport(
+        pack_id=policy.id,
+        pack_version=policy.version,
+        pack_sha256=policy.sha256,
+        semantic=enc.id if enc is not None else None,
+        results=results,
+    )
 
 
 def check_text(text: str, pack: Policy | str | Path = "default", **policy_kwargs: Any) -> Decision:

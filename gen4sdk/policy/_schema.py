@@ -17,21 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gen4sdk.errors import PolicyPackError
 
 __all__ = [
+    "MANDATORY_CATEGORY",
+    "REQUIRED_CATEGORIES",
     "Action",
-    "Target",
     "CategorySpec",
     "Combination",
-    "SemanticSpec",
     "ConceptSpec",
-    "PublicFigure",
     "LikenessSpec",
+    "LoadedPack",
     "MediaCheckSpec",
     "PackTestCase",
     "PolicyPack",
-    "LoadedPack",
+    "PublicFigure",
+    "SemanticSpec",
+    "Target",
     "load_pack_file",
-    "MANDATORY_CATEGORY",
-    "REQUIRED_CATEGORIES",
 ]
 
 Action = Literal["block", "warn", "allow"]
@@ -159,7 +159,9 @@ class NegativePromptSpec(_Model):
 class PackTestCase(_Model):
     prompt: str = Field(min_length=1)
     expect: Action
-    categories: list[str] = Field(default_factory=list, description="categories that must be among those triggered")
+    categories: list[str] = Field(
+        default_factory=list, description="categories that must be among those triggered"
+    )
     code: str | None = None
     negative_prompt: str | None = None
     note: str = ""
@@ -212,7 +214,9 @@ class PolicyPack(_Model):
                     if item.startswith("semantic:"):
                         target = self.categories[ids.index(name)]
                         if target.semantic is None:
-                            raise ValueError(f"{c.id}: {item!r} refers to a category without a semantic section")
+                            raise ValueError(
+                                f"{c.id}: {item!r} refers to a category without a semantic section"
+                            )
         for name in self.group_exceptions:
             if name not in self.term_groups:
                 raise ValueError(f"group_exceptions: unknown term group {name!r}")
@@ -241,6 +245,7 @@ class LoadedPack(_Model):
 
 
 # ---------------------------------------------------------------- YAML with line numbers
+
 
 class _Loader(yaml.SafeLoader):
     pass
@@ -305,7 +310,7 @@ def parse_pack(text: str, *, source: str) -> PolicyPack:
         raise PolicyPackError(f"{source}:1: the pack is empty")
     lines: dict[tuple[Any, ...], int] = {}
     _line_map(node, (), lines, source)
-    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    data = yaml.load(text, Loader=_Loader)
     if not isinstance(data, dict):
         raise PolicyPackError(f"{source}:1: a pack is a mapping (id, version, categories, ...)")
     try:

@@ -8,15 +8,21 @@ a threshold for that encoder are not scored (the decision says so in a warning).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
+from gen4sdk.errors import InvalidRequestError
 from gen4sdk.policy._encoders import TextEncoder
+from gen4sdk.policy._normalize import NormalizedText, normalize, semantic_text
 from gen4sdk.policy._schema import PolicyPack
 
 __all__ = ["SemanticScorer", "lookup_threshold"]
+
+_CLAUSE = re.compile(r"[,;|.:!?]+(?=\s|$)|\n|\s[-|/]\s")
+_MAX_CLAUSES = 12
 
 
 def lookup_threshold(table: dict[str, float], encoder_id: str) -> float | None:
@@ -70,21 +76,38 @@ class SemanticScorer:
                 self._neg[cid] = emb[b:e]
             self._ready = True
 
-    def windows(self, text: str) -> list[str]:
-        split = getattr(self.encoder, "windows", None)
-        return list(split(text)) if split is not None else [text]
+    def windows(self, norm: NormalizedText) -> list[str]:
+        """The texts to embed for one prompt: the whole prompt (in word windows when long) and its clauses.
 
-    def embed(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Window embeddings for each text (batched through the encoder)."""
+        Image prompts are often comma-separated lists where one clause carries the meaning ("..., least
+        clothes, award winning photography"); scoring clauses on their own keeps the rest from diluting it.
+        Clauses end at punctuation followed by a space, so punctuation inside a word (n.u.d.e) splits nothing.
+        """
+        whole = semantic_text(norm)
+        split = getattr(self.encoder, "windows", None)
+        out = list(split(whole)) if split is not None else [whole]
+        clauses = [c.strip() for c in _CLAUSE.split(norm.original) if len(c.split()) >= 2]
+        if len(clauses) > 1:
+            for c in clauses[:_MAX_CLAUSES]:
+                try:
+                    t = semantic_text(normalize(c))
+                except InvalidRequestError:
+                    continue
+                if t and t not in out:
+                    out.append(t)
+        return out
+
+    def embed(self, norms: Sequence[NormalizedText]) -> list[np.ndarray]:
+        """Window embeddings for each prompt (batched through the encoder)."""
         self._prepare()
         flat: list[str] = []
         owner: list[int] = []
-        for i, t in enumerate(texts):
-            for w in self.windows(t):
+        for i, n in enumerate(norms):
+            for w in self.windows(n):
                 flat.append(w)
                 owner.append(i)
         emb = self.encoder.encode_texts(flat)
-        out: list[list[np.ndarray]] = [[] for _ in texts]
+        out: list[list[np.ndarray]] = [[] for _ in norms]
         for row, i in zip(emb, owner):
             out[i].append(row)
         return [np.stack(v) for v in out]
