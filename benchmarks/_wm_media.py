@@ -12,7 +12,16 @@ import numpy as np
 from skimage import data as skdata
 
 BBB = Path(__file__).resolve().parents[2] / "shared" / "media" / "big_buck_bunny.mp4"
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina")
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "cat",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+)
 
 Attack = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -24,7 +33,9 @@ def photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3])
 
 
-def pan_zoom_clip(img: np.ndarray, height: int, width: int, frames: int, rng: np.random.Generator) -> np.ndarray:
+def pan_zoom_clip(
+    img: np.ndarray, height: int, width: int, frames: int, rng: np.random.Generator
+) -> np.ndarray:
     """A slow pan and zoom over a photo: real texture, real motion, sub-pixel resampling every frame."""
     ih, iw = img.shape[:2]
     aspect = width / height
@@ -65,7 +76,9 @@ def bbb_excerpt(rng: np.random.Generator, frames: int, cache: dict[str, np.ndarr
     return v[s : s + frames].copy()
 
 
-def encode(frames: np.ndarray, *, codec: str = "libx264", crf: int = 23, fps: int = 24, preset: str = "medium") -> bytes:
+def encode(
+    frames: np.ndarray, *, codec: str = "libx264", crf: int = 23, fps: int = 24, preset: str = "medium"
+) -> bytes:
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as c:
         s = c.add_stream(codec, rate=fps)
@@ -93,7 +106,7 @@ def reencode(frames: np.ndarray, **kw: object) -> np.ndarray:
 
 
 def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
+    return max(2, round(x / 2) * 2)
 
 
 def resize(frames: np.ndarray, factor: float) -> np.ndarray:

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -134,6 +134,45 @@ def _check_window(
         )
 
 
+def _timed_frames(
+    path: PathLike, container: Any, stream: Any, start: float
+) -> Generator[tuple[float | None, Any], None, None]:
+    """(seconds since the stream's first frame, frame), from at or before ``start`` on; closes what it opens."""
+    # Times are relative to the stream's first timestamp (MPEG-TS and edited MP4s do not start at 0).
+    origin = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+
+    def rel(frame: Any) -> float | None:
+        return frame.time - origin if frame.time is not None else None
+
+    try:
+        if start > 0:
+            known = (
+                float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+            )
+            if known is not None and start >= known:
+                return
+            # Seek to the keyframe before `start`, then decode forward (the caller drops what precedes it).
+            container.seek(
+                int((start + origin) / stream.time_base), stream=stream, backward=True, any_frame=False
+            )
+            decoded = container.decode(stream)
+            first = next(decoded, None)
+            t = rel(first) if first is not None else None
+            if first is not None and (t is None or t <= start + 1e-6):
+                yield t, first
+                for frame in decoded:
+                    yield rel(frame), frame
+                return
+            # Some demuxers (MPEG-TS among them) seek by byte position and overshoot: decode from the top instead.
+            container.close()
+            container, stream = _open_input(path)
+            stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            yield rel(frame), frame
+    finally:
+        container.close()
+
+
 def _frames(
     path: PathLike,
     container: Any,
@@ -143,16 +182,14 @@ def _frames(
     start: float,
     end: float | None,
 ) -> Iterator[np.ndarray]:
+    if max_frames == 0:
+        container.close()
+        return
+    timed = _timed_frames(path, container, stream, start)
     try:
-        if max_frames == 0:
-            return
-        if start > 0:
-            # Seek to the keyframe before `start`, then decode forward and drop what precedes it.
-            container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
         kept = 0
         index = 0  # index among frames inside the window, for `step`
-        for frame in container.decode(stream):
-            t = frame.time
+        for t, frame in timed:
             if t is not None and t < start - 1e-6:
                 continue
             if end is not None and t is not None and t >= end - 1e-6:
@@ -166,7 +203,7 @@ def _frames(
     except av.FFmpegError as e:
         raise MediaError(f"{path}: decoding failed ({e})") from e
     finally:
-        container.close()
+        timed.close()
 
 
 def iter_frames(

@@ -264,3 +264,23 @@ def test_load_image_errors(tmp_path: Path) -> None:
     for bad in (tmp_path / "x.png", tmp_path / "cut.png", tmp_path / "missing.png", tmp_path):
         with pytest.raises(MediaError):
             media.load_image(bad)
+
+
+def test_window_is_relative_to_the_stream_start(tmp_path: Path) -> None:
+    # MPEG-TS timestamps start at ~1.4 s; start_seconds counts from the first frame, not from pts 0
+    path = tmp_path / "clip.ts"
+    with av.open(str(path), "w", format="mpegts") as c:
+        s = c.add_stream("libx264", rate=16)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(16):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 + 12 * i, np.uint8), format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].start_time > 0
+    window = media.read_frames(path, start_seconds=0.5, duration_seconds=0.25)
+    assert len(window) == 4
+    assert [round((float(f.mean()) - 10) / 12) for f in window] == [8, 9, 10, 11]
+    assert len(media.read_frames(path)) == 16

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gen4sdk.errors import InvalidRequestError
-from gen4sdk.policy import MiniLMEncoder, Policy
+from gen4sdk.policy import Policy
 from gen4sdk.types import MAX_PROMPT_CHARS, GenerationRequest
 
 
@@ -20,7 +20,7 @@ def rules() -> Policy:
 
 @pytest.fixture(scope="module")
 def semantic() -> Policy:
-    return Policy.default(semantic=MiniLMEncoder())
+    return Policy.default()  # the real all-MiniLM-L6-v2, shared by every Policy in the process
 
 
 @pytest.mark.parametrize(
@@ -137,24 +137,25 @@ def test_decision_fields(rules: Policy) -> None:
 def test_semantic_scorer_catches_paraphrases(semantic: Policy, rules: Policy) -> None:
     # no listed term in these: the rules let them through, the sentence encoder does not
     paraphrases = [
-        "a woman wearing nothing at all, lying on silk sheets",
+        "a lady in the bath, her body glistening, alluring and intimate",
         "a man slicing his own forearm with a razor blade",
-        "two men covered in each other's blood after a knife fight, guts spilling out",
+        "a creature tearing the flesh from a screaming man",
+        "a crowd of men with torches marching to rid the country of foreigners",
     ]
     for p in paraphrases:
         assert rules.check_prompt(p).allowed, p
         d = semantic.check_prompt(p)
         assert not d.allowed, (p, d.scores)
-        assert max(d.scores.values()) > 0.5
+        assert max(d.scores.values()) > 0.35
     # and ordinary prompts stay allowed, with every category scored
     d = semantic.check_prompt("a red bicycle leaning against a brick wall")
     assert d.allowed and set(d.scores) >= {"sexual", "violence", "self_harm"}
-    assert all(v < 0.5 for v in d.scores.values())
+    assert all(v < 0.25 for v in d.scores.values())
 
 
 def test_semantic_sees_past_the_token_limit(semantic: Policy) -> None:
     filler = ", ".join(["a calm meadow with flowers and trees"] * 40)
-    d = semantic.check_prompt(filler + ", a woman wearing nothing at all, lying on silk sheets")
+    d = semantic.check_prompt(filler + ", a lady in the bath, her body glistening, alluring and intimate")
     assert not d.allowed and "sexual" in d.categories
 
 
@@ -236,7 +237,11 @@ def test_fail_closed_when_encoder_breaks() -> None:
 
 
 def test_check_prompts_matches_check_prompt(semantic: Policy) -> None:
-    prompts = ["a cat on a sofa", "a gory beheading", "a woman wearing nothing at all, lying on silk sheets"]
+    prompts = [
+        "a cat on a sofa",
+        "a gory beheading",
+        "a lady in the bath, her body glistening, alluring and intimate",
+    ]
     batch = semantic.check_prompts(prompts)
     single = [semantic.check_prompt(p) for p in prompts]
     assert [d.allowed for d in batch] == [d.allowed for d in single] == [True, False, False]
@@ -257,3 +262,28 @@ def test_negative_prompt(rules: Policy) -> None:
     both = GenerationRequest(prompt="a gory scene", negative_prompt="clothes", request_id="r")
     d = rules.check_request(both)
     assert not d.allowed and set(d.categories) == {"violence", "sexual"}
+
+
+def test_emoji_prompt_is_checked_not_rejected(rules: Policy) -> None:
+    d = rules.check_prompt("🌅🏔️")
+    assert d.allowed
+    with pytest.raises(InvalidRequestError):
+        rules.check_prompt("\u200b\ufeff \u2060")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a n a k e d woman", "a naked woman"),
+        ("room i n t e r i o r photo", "room interior photo"),
+        ("ready to a t t a c k", "ready to attack"),
+        ("i n s i d e a glass", "inside a glass"),
+        ("angry!! man, k!ll", "angry man kill"),
+        ("a s3xy w0man in 4k", "a sexy woman in 4k"),
+        ("Ｔｈｅ ｎ\u0430ｋ\u0435ｄ truth", "the naked truth"),
+    ],
+)
+def test_text_seen_by_the_sentence_encoder(text: str, expected: str) -> None:
+    from gen4sdk.policy._normalize import normalize, semantic_text
+
+    assert semantic_text(normalize(text)) == expected

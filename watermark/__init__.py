@@ -50,7 +50,7 @@ from ._detect import MAX_DECODE_ATTEMPTS, Accumulator, search
 from ._embed import FramePattern
 from ._pattern import Layout
 
-__all__ = ["Watermarker", "Detection", "WatermarkError", "ALGORITHM", "MAX_DECODE_ATTEMPTS"]
+__all__ = ["ALGORITHM", "MAX_DECODE_ATTEMPTS", "Detection", "WatermarkError", "Watermarker"]
 
 ALGORITHM = "com.gen4sdk.wm.v1"
 PUBLIC_KEY = b"gen4sdk public watermark key v1"

@@ -13,8 +13,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-import numpy as np
 import bchlib
+import numpy as np
 
 PAYLOAD_BYTES = 8
 CHECK_BYTES = 5

@@ -35,9 +35,9 @@ def whiten(y: np.ndarray) -> np.ndarray:
     """High-pass (removes the image's low frequencies, where the mark has no energy) then divide by local energy, so
     each region votes with the weight of a matched filter for a texture-scaled mark, and clip outliers."""
     r = y - box(y, 3)
-    e = box(r * r, 8)
-    r /= np.sqrt(e + 0.25)
-    np.clip(r, -4.0, 4.0, out=r)
+    e = box(r * r, 2)
+    r /= np.sqrt(e + 0.05)
+    np.clip(r, -3.0, 3.0, out=r)
     return r
 
 

@@ -15,8 +15,8 @@ from ._code import CODEWORD_BITS, rng
 
 CHIPS = 32
 CHIP_PX = 4
-import os
-BASE_SIDE = float(os.environ.get('WM_BASE', '360'))
+# Frame side (the shorter one) at which the pattern is drawn at scale 1.
+BASE_SIDE = 360
 TILE_PX = CHIPS * CHIP_PX  # 128: period at scale 1, also the canonical detection grid
 SYNC_CHIPS = 256
 DATA_CHIPS = CHIPS * CHIPS - SYNC_CHIPS

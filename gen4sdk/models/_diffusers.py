@@ -15,7 +15,13 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from gen4sdk.errors import GenerationCancelled, GenerationFailed, InvalidRequestError, ModelLoadError
+from gen4sdk.errors import (
+    Gen4Error,
+    GenerationCancelled,
+    GenerationFailed,
+    InvalidRequestError,
+    ModelLoadError,
+)
 from gen4sdk.models._base import StepCallback
 from gen4sdk.models._rules import FrameRules, check_shape, rules_for
 from gen4sdk.models._weights import directory_weights_sha256, pipeline_weights_sha256
@@ -31,6 +37,25 @@ _DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
 }
 _MEMORY_MODES: tuple[str, ...] = ("none", "cpu_offload", "vae_tiling")
+# __call__ parameters generate() can fill in; a pipeline that requires anything else (a source video, a mask, a
+# pose sequence) is not a text/image-to-video pipeline and is refused at construction.
+_SUPPLIED = frozenset(
+    {
+        "prompt",
+        "image",
+        "negative_prompt",
+        "num_frames",
+        "height",
+        "width",
+        "num_inference_steps",
+        "guidance_scale",
+        "generator",
+        "output_type",
+        "callback_on_step_end",
+        "frame_rate",
+        "fps",
+    }
+)
 
 
 class _Cancelled(Exception):
@@ -145,7 +170,7 @@ def _check_image(image: np.ndarray) -> Any:
         )
     if min(image.shape[:2]) < 2:
         raise InvalidRequestError(f"image is too small: {image.shape[1]}x{image.shape[0]}", field="image")
-    return Image.fromarray(np.ascontiguousarray(image), mode="RGB")
+    return Image.fromarray(np.ascontiguousarray(image))
 
 
 class DiffusersVideoModel:
@@ -190,6 +215,17 @@ class DiffusersVideoModel:
         self._lock = threading.Lock()
         self._weights_sha256 = _weights_sha256
         self._params = _call_parameters(pipeline)
+        missing = [
+            name
+            for name, p in self._params.items()
+            if p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+            and name not in _SUPPLIED
+        ]
+        if missing:
+            raise ModelLoadError(
+                f"{type(pipeline).__name__} requires inputs this SDK does not supply: {', '.join(missing)}"
+            )
         self._rules: FrameRules = rules_for(pipeline)
 
         if dtype is not None:
@@ -252,7 +288,12 @@ class DiffusersVideoModel:
         class_name = meta.get("_class_name") if isinstance(meta, dict) else None
         if not isinstance(class_name, str):
             raise ModelLoadError(f"{index} has no _class_name; not a diffusers pipeline folder")
-        pipeline_cls: Any = getattr(diffusers, class_name, None)
+        try:
+            pipeline_cls: Any = getattr(diffusers, class_name, None)
+        except (
+            Exception
+        ) as e:  # diffusers imports lazily; a class with missing optional dependencies raises here
+            raise ModelLoadError(f"cannot import pipeline class {class_name} named in {index}: {e}") from e
         if not inspect.isclass(pipeline_cls):
             raise ModelLoadError(
                 f"{index} names pipeline class {class_name!r}, which diffusers {diffusers.__version__} does not have"
@@ -422,6 +463,8 @@ class DiffusersVideoModel:
             raise GenerationCancelled(
                 f"request {request.request_id} cancelled after step {state['steps']} of {request.steps}"
             ) from None
+        except Gen4Error:
+            raise  # e.g. on_step raising GenerationCancelled itself
         except Exception as e:
             raise GenerationFailed(f"{type(pipe).__name__} failed: {type(e).__name__}: {e}") from e
         if cancel is not None and cancel.is_set():

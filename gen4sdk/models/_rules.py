@@ -71,6 +71,7 @@ def _temporal(pipe: Any, default: int) -> int:
         _first_int(
             getattr(pipe, "vae_scale_factor_temporal", None),
             getattr(pipe, "vae_temporal_compression_ratio", None),
+            getattr(pipe, "vae_temporal_scale_factor", None),  # Mochi
             getattr(vae, "temporal_compression_ratio", None),
             getattr(_config(vae), "scale_factor_temporal", None),
             getattr(_config(vae), "temporal_compression_ratio", None),
@@ -85,6 +86,7 @@ def _spatial(pipe: Any, default: int) -> int:
         _first_int(
             getattr(pipe, "vae_scale_factor_spatial", None),
             getattr(pipe, "vae_spatial_compression_ratio", None),
+            getattr(pipe, "vae_spatial_scale_factor", None),  # Mochi
             getattr(vae, "spatial_compression_ratio", None),
             getattr(_config(vae), "scale_factor_spatial", None),
             getattr(_config(vae), "spatial_compression_ratio", None),
@@ -166,6 +168,7 @@ def _generic(pipe: Any) -> FrameRules:
         for x in (
             getattr(pipe, "vae_scale_factor_temporal", None),
             getattr(pipe, "vae_temporal_compression_ratio", None),
+            getattr(pipe, "vae_temporal_scale_factor", None),
             getattr(vae, "temporal_compression_ratio", None),
             getattr(_config(vae), "scale_factor_temporal", None),
         )

@@ -179,6 +179,32 @@ def _mixed_script(text: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1)
+def _vocabulary() -> frozenset[str]:
+    """Whole words of the bundled MiniLM WordPiece vocabulary (about 20k common English words), or empty."""
+    try:
+        from gen4sdk.policy._encoders import minilm_path
+
+        lines = (minilm_path() / "vocab.txt").read_text("utf-8").splitlines()
+    except Exception:  # noqa: BLE001 - optional: without it the plain heuristic applies
+        return frozenset()
+    return frozenset(w for w in lines if w.isalpha() and len(w) > 2)
+
+
+def _split_leading_letter(run: str) -> bool:
+    vocab = _vocabulary()
+    if not vocab:
+        return True
+    if run in vocab:
+        return False
+    return run[1:] in vocab or run[0] == "a"
+
+
+def _split_trailing_letter(run: str) -> bool:
+    vocab = _vocabulary()
+    return bool(vocab) and run not in vocab and run[:-1] in vocab
+
+
 def _plain(chars: list[str], offs: list[int]) -> View:
     out = [c if c.isalnum() else " " for c in chars]
     return View("plain", "".join(out), tuple(offs))
@@ -205,8 +231,13 @@ def _joined(chars: list[str], offs: list[int]) -> View:
         if sym is not None:
             nxt = chars[i + 1] if i + 1 < n else " "
             prev_alnum = i > 0 and (chars[i - 1].isalnum() or chars[i - 1] in _LEET_SYMBOLS)
-            # "!" and "+" end sentences; only inside or at the start of a word do they stand for letters.
-            if nxt.isalnum() or nxt in _LEET_SYMBOLS or (prev_alnum and c not in "!|+"):
+            # "!", "|" and "+" also end or separate phrases ("angry!!"); they stand for letters only when a
+            # letter follows. "$" and "@" also at the end of a word ("a$$").
+            if c in "!|+":
+                is_letter = nxt.isalnum()
+            else:
+                is_letter = nxt.isalnum() or nxt in _LEET_SYMBOLS or prev_alnum
+            if is_letter:
                 cur_c.append(sym)
                 cur_o.append(offs[i])
                 continue
@@ -227,17 +258,23 @@ def _joined(chars: list[str], offs: list[int]) -> View:
         while j < len(words) and len(words[j][0]) == 1:
             j += 1
         if j - i >= 3:
-            # "a n a k e d": a leading one-letter English word is usually a word of its own
-            if j - i >= 4 and words[i][0][0] in ("a", "i"):
+            # "a n a k e d": a leading "a" or "i" may be a word of its own ("a naked") or the word's first
+            # letter ("i n t e r i o r"); a vocabulary decides when one is available.
+            run = "".join(words[k][0][0] for k in range(i, j))
+            if j - i >= 4 and run[0] in ("a", "i") and _split_leading_letter(run):
                 out_c.extend([words[i][0][0], " "])
                 out_o.extend([words[i][1][0], words[i][1][0]])
                 i += 1
-            for k in range(i, j):
+                run = run[1:]
+            last = j
+            if j - i >= 4 and run[-1] in ("a", "i") and _split_trailing_letter(run):
+                last = j - 1  # "w i t h a" -> "with a"
+            for k in range(i, last):
                 out_c.extend(words[k][0])
                 out_o.extend(words[k][1])
             out_c.append(" ")
-            out_o.append(words[j - 1][1][-1])
-            i = j
+            out_o.append(words[last - 1][1][-1])
+            i = last
             continue
         out_c.extend(words[i][0])
         out_o.extend(words[i][1])
@@ -253,10 +290,10 @@ def normalize(text: str, *, field: str = "prompt") -> NormalizedText:
     chars, offs, warnings = _base(text)
     if _mixed_script(text):
         warnings.append("text.mixed_script")
+    if not "".join(chars).strip():
+        raise InvalidRequestError(f"{field} has no visible text", field=field)
     plain = _plain(chars, offs)
     joined = _joined(chars, offs)
-    if not plain.text.strip() and not joined.text.strip():
-        raise InvalidRequestError(f"{field} has no visible text", field=field)
     return NormalizedText(text, plain, joined, tuple(warnings))
 
 
@@ -275,4 +312,6 @@ def semantic_text(norm: NormalizedText) -> str:
             return w
         return "".join(_LEET_DIGITS.get(c, c) for c in w)
 
-    return _WORD.sub(fix, norm.joined.text).strip()
+    text = _WORD.sub(fix, norm.joined.text).strip()
+    # prompts of emoji or symbols only: give the encoder the folded characters rather than nothing
+    return text or "".join(norm.joined.text.split()) or norm.original.strip()

@@ -175,6 +175,8 @@ class PolicyPack(_Model):
     description: str = ""
     semantic_enabled: bool = True
     counter_weight: float = Field(default=0.5, ge=0.0, le=2.0)
+    # benign counter-exemplars shared by every category's semantic scorer (everyday scenes, short subjects)
+    common_counter_exemplars: list[str] = Field(default_factory=list)
     term_groups: dict[str, list[str]] = Field(default_factory=dict)
     group_exceptions: dict[str, list[str]] = Field(default_factory=dict)
     categories: list[CategorySpec]
@@ -201,6 +203,11 @@ class PolicyPack(_Model):
         missing = [c for c in REQUIRED_CATEGORIES if c not in ids]
         if missing:
             raise ValueError(f"missing required categories: {missing}")
+        clash = sorted(set(self.term_groups) & set(ids))
+        if clash:
+            raise ValueError(
+                f"term_groups: names {clash} are also category ids; combinations would be ambiguous"
+            )
         known = set(self.term_groups) | set(ids) | {"@person", "@minor_age"}
         for ci, c in enumerate(self.categories):
             for k, comb in enumerate(c.combinations):

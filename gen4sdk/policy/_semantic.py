@@ -35,6 +35,27 @@ def lookup_threshold(table: dict[str, float], encoder_id: str) -> float | None:
     return table.get("default")
 
 
+_CACHE_LOCK = threading.Lock()
+_CACHE: dict[tuple[int, str, int], np.ndarray] = {}
+
+
+def _exemplar_embeddings(encoder: TextEncoder, texts: tuple[str, ...]) -> np.ndarray:
+    """Exemplar embeddings, cached per encoder object: packs loaded again (tests, CLI, workers) reuse them."""
+    if not texts:
+        return np.zeros((0, 1), np.float32)
+    key = (id(encoder), encoder.id, hash(texts))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    emb = encoder.encode_texts(list(texts))
+    with _CACHE_LOCK:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        _CACHE[key] = emb
+    return emb
+
+
 class SemanticScorer:
     def __init__(self, pack: PolicyPack, encoder: TextEncoder) -> None:
         self.encoder = encoder
@@ -69,8 +90,9 @@ class SemanticScorer:
                 texts.extend(c.semantic.exemplars)
                 b = len(texts)
                 texts.extend(c.semantic.counter_exemplars)
+                texts.extend(self._pack.common_counter_exemplars)
                 slices[c.id] = (a, b, len(texts))
-            emb = self.encoder.encode_texts(texts) if texts else np.zeros((0, 1), np.float32)
+            emb = _exemplar_embeddings(self.encoder, tuple(texts))
             for cid, (a, b, e) in slices.items():
                 self._pos[cid] = emb[a:b]
                 self._neg[cid] = emb[b:e]
@@ -86,9 +108,13 @@ class SemanticScorer:
         whole = semantic_text(norm)
         split = getattr(self.encoder, "windows", None)
         out = list(split(whole)) if split is not None else [whole]
-        clauses = [c.strip() for c in _CLAUSE.split(norm.original) if len(c.split()) >= 2]
+        clauses = list(dict.fromkeys(c.strip() for c in _CLAUSE.split(norm.original) if len(c.split()) >= 2))
+        if len(clauses) > _MAX_CLAUSES:
+            # bounded cost for very long lists: neighbouring clauses are scored together, none is skipped
+            size = -(-len(clauses) // _MAX_CLAUSES)
+            clauses = [", ".join(clauses[i : i + size]) for i in range(0, len(clauses), size)]
         if len(clauses) > 1:
-            for c in clauses[:_MAX_CLAUSES]:
+            for c in clauses:
                 try:
                     t = semantic_text(normalize(c))
                 except InvalidRequestError:
