@@ -269,7 +269,7 @@ def report(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a few clips (a couple of minutes)")
-    ap.add_argument("--clips", type=int, default=None, help="clips for our codec (default 4 quick, 42 full)")
+    ap.add_argument("--clips", type=int, default=None, help="clips for our codec (default 4 quick, 35 full)")
     ap.add_argument("--baseline-every", type=int, default=None, help="baselines on every Nth 640x360 clip")
     ap.add_argument("--vote-frames", type=int, default=12, help="frames decoded per clip by the baselines")
     ap.add_argument("--workers", type=int, default=2)
@@ -281,7 +281,7 @@ def main() -> None:
         for k, v in speed().items():
             print(f"{k}={v}")
         return
-    n = args.clips or (4 if args.quick else 42)
+    n = args.clips or (4 if args.quick else 35)
     every = args.baseline_every or (1 if args.quick else 4)
     # 3/7 Big Buck Bunny, 3/7 photo pans at 640x360, 1/7 photo pans at 1280x720 (the 720p encodes are the
     # expensive part). The baselines run on every `every`-th 640x360 clip (at 720p they take minutes a clip).
