@@ -1,4 +1,4 @@
-"""Clips and attacks for the watermark benchmark: natural content, real PyAV encodes, geometric and colour edits."""
+"""Clips and attacks for the watermark benchmark: natural content, real PyAV encodes, geometry, colour."""
 
 from __future__ import annotations
 

@@ -175,6 +175,7 @@ def _child(op: str, src: Path, dst: Path, keys, ) -> dict[str, float]:
 
 def bench_big(work: Path, megabytes: int) -> None:
     import av
+
     import gen4sdk
 
     keys = gen4sdk.init_keys(work / "keys-big")

@@ -60,7 +60,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "__version__",
     "Client",
     "Decision",
     "Gen4Error",
@@ -87,6 +86,7 @@ __all__ = [
     "StoreError",
     "VerificationReport",
     "WatermarkFailure",
+    "__version__",
     "init_keys",
     "verify",
 ]

@@ -94,22 +94,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     clip = out / "demo.mp4"
     prompt = "a red kite flying over green hills at sunset, cinematic"
-    result = client.generate(
-        prompt=prompt, output=clip, num_frames=17, height=144, width=256, fps=8, steps=4, seed=7, user="demo-user"
-    )
-    bar.close()
-    print(f"generated {result.path} ({result.params.num_frames} frames, {result.params.width}x{result.params.height})")
-    print(f"  manifest {result.manifest_id}, watermark payload {result.watermark_payload}")
-    print("  timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    # the with-block closes the client on every path, which signs an audit-log checkpoint
+    with client:
+        try:
+            result = client.generate(
+                prompt=prompt, output=clip, num_frames=17, height=144, width=256, fps=8, steps=4, seed=7,
+                user="demo-user",
+            )
+        finally:
+            bar.close()
+        print(f"generated {result.path} ({result.params.num_frames} frames, {result.params.width}x{result.params.height})")
+        print(f"  manifest {result.manifest_id}, watermark payload {result.watermark_payload}")
+        print("  timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
 
-    refused_prompt = "a sexual video of a 12 year old child"
-    try:
-        client.generate(prompt=refused_prompt, output=out / "refused.mp4", user="demo-user")
-        print("error: the demo's refused request was allowed", file=sys.stderr)
-        return EXIT_FAIL
-    except gen4sdk.PolicyViolation as exc:
-        print(f"refused a second request: {exc.code} {exc.categories} (pack {exc.pack_id} {exc.pack_version})")
-    client.close()
+        refused_prompt = "a sexual video of a 12 year old child"
+        try:
+            client.generate(prompt=refused_prompt, output=out / "refused.mp4", user="demo-user")
+            print("error: the demo's refused request was allowed", file=sys.stderr)
+            return EXIT_FAIL
+        except gen4sdk.PolicyViolation as exc:
+            print(f"refused a second request: {exc.code} {exc.categories} (pack {exc.pack_id} {exc.pack_version})")
     print(f"audit log: {len(store)} records in {store.path}")
     print()
     report = gen4sdk.verify(clip, trust_anchors=keys.root_cert, store=store)
@@ -132,12 +136,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     signer = _signer(args)
     model: Any = tiny_model() if args.model == "tiny" else args.model
+    image_encoder = None
+    if args.clip_weights:
+        from gen4sdk.policy import OpenClipEncoder
+
+        image_encoder = OpenClipEncoder.from_pretrained(args.clip_model, args.clip_weights, device=args.device)
+    policy = gen4sdk.Policy.load(args.policy or "default", image_encoder=image_encoder)
     bar, on_progress = _progress_bar()
     client = gen4sdk.Client(
         model=model,
         signer=signer,
         owner=gen4sdk.Owner(organization=args.owner),
-        policy=gen4sdk.Policy.load(args.policy) if args.policy else None,
+        policy=policy,
         store=args.store,
         disclose_prompts=args.disclose_prompt,
         device=args.device,
@@ -145,26 +155,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
         memory_mode=args.memory_mode,
         on_progress=on_progress,
     )
-    try:
-        result = client.generate(
-            prompt=args.prompt,
-            negative_prompt=args.negative_prompt,
-            image=args.image,
-            output=args.out,
-            num_frames=args.frames,
-            height=args.height,
-            width=args.width,
-            fps=args.fps,
-            steps=args.steps,
-            guidance_scale=args.guidance,
-            seed=args.seed,
-            user=args.user,
-        )
-    except gen4sdk.PolicyViolation as exc:
-        bar.close()
-        print(f"refused: {exc.code} {exc.categories}: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    bar.close()
+    with client:
+        try:
+            result = client.generate(
+                prompt=args.prompt,
+                negative_prompt=args.negative_prompt,
+                image=args.image,
+                output=args.out,
+                num_frames=args.frames,
+                height=args.height,
+                width=args.width,
+                fps=args.fps,
+                steps=args.steps,
+                guidance_scale=args.guidance,
+                seed=args.seed,
+                user=args.user,
+                use=args.use,
+            )
+        except gen4sdk.PolicyViolation as exc:
+            print(f"refused: {exc.code} {exc.categories}: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        finally:
+            bar.close()
     print(result.model_dump_json(indent=2) if args.json else f"wrote {result.path} (manifest {result.manifest_id})")
     return EXIT_OK
 
@@ -189,6 +201,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from gen4sdk.compliance import audit_directory
 
+    if args.trust_anchors and not Path(args.trust_anchors).is_file():
+        print(f"error: trust anchors file {args.trust_anchors} not found", file=sys.stderr)
+        return EXIT_USAGE
+    if not Path(args.dir).is_dir():
+        print(f"error: {args.dir} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    for target in (args.report, args.json, args.csv):
+        # checked before a long audit, not after it
+        if target and not Path(target).resolve().parent.is_dir():
+            print(f"error: the directory of {target} does not exist", file=sys.stderr)
+            return EXIT_USAGE
     report = audit_directory(
         args.dir, trust_anchors=args.trust_anchors, store=args.store, workers=args.workers, timeout=args.timeout
     )
@@ -204,6 +227,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
+    if args.certificate and not Path(args.certificate).is_file():
+        print(f"error: certificate file {args.certificate} not found", file=sys.stderr)
+        return EXIT_USAGE
     store = gen4sdk.Store(args.store, create=False)
     pinned = [Path(args.certificate).read_bytes()] if args.certificate else None
     result = store.verify_log(trusted_certificates=pinned)
@@ -257,7 +283,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gen4sdk.compliance import create_app
 
     store = gen4sdk.Store(args.store, create=False)
-    uvicorn.run(create_app(store), host=args.host, port=args.port, log_level="info")
+    app = create_app(store, serve_disclosed_prompts=args.serve_disclosed_prompts)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
 
@@ -291,8 +318,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--tsa-url", help="RFC 3161 timestamp authority URL")
     gen.add_argument("--owner", required=True, help="the operator's organisation")
     gen.add_argument("--user", help="the end user the clip is made for")
+    gen.add_argument("--use", help="what the clip is for; likeness grants scoped to uses must name it")
     gen.add_argument("--store", help="store database (audit log, manifests, likeness registry)")
-    gen.add_argument("--policy", help="policy pack YAML (default: the shipped default pack)")
+    gen.add_argument("--policy", help="policy pack YAML or shipped pack name (default: the shipped default pack)")
+    gen.add_argument("--clip-weights", help="local open_clip weights for reference-image and output-frame checks")
+    gen.add_argument("--clip-model", default="ViT-B-32", help="open_clip architecture of --clip-weights")
     gen.add_argument("--frames", type=int, default=17)
     gen.add_argument("--height", type=int, default=144)
     gen.add_argument("--width", type=int, default=256)
@@ -353,6 +383,11 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--store", required=True)
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument(
+        "--serve-disclosed-prompts",
+        action="store_true",
+        help="also serve manifests signed with a plaintext prompt (withheld by default)",
+    )
     srv.set_defaults(func=cmd_serve)
     return p
 

@@ -121,7 +121,13 @@ class Client:
             store = Store(store, signer=signer)
         self._store: Store | None = store
         self._likeness = LikenessRegistry(store.path) if store is not None else None
-        self._watermarker = Watermarker(key=watermark_key) if watermark_key else Watermarker.public()
+        if watermark_key is None:
+            self._watermarker = Watermarker.public()
+        else:
+            try:
+                self._watermarker = Watermarker(key=watermark_key)
+            except WatermarkError as exc:  # an empty or non-bytes key must not silently become the public one
+                raise InvalidRequestError(f"watermark_key: {exc}", field="watermark_key") from exc
         self._disclose_prompts = disclose_prompts
         self._training_mining: TrainingUse = training_mining
         self._crf = crf
@@ -167,6 +173,7 @@ class Client:
         guidance_scale: float = 5.0,
         seed: int | None = None,
         user: str | None = None,
+        use: str | None = None,
         request_id: str | None = None,
         cancel: threading.Event | None = None,
         on_progress: ProgressCallback | None = None,
@@ -187,6 +194,7 @@ class Client:
                 guidance_scale=guidance_scale,
                 seed=seed if seed is not None else int.from_bytes(os.urandom(4), "big"),
                 user=user,
+                use=use,
                 request_id=rid,
             )
         except ValidationError as exc:
@@ -321,7 +329,9 @@ class _Run:
         self._check_cancel()
 
         with self._stage("frames_policy"):
-            frames_decision = c._policy.check_frames(frames, likeness=c._likeness)
+            frames_decision = c._policy.check_frames(
+                frames, likeness=c._likeness, user=req.user, use=req.use
+            )
             self.decisions.append(frames_decision)
         if not frames_decision.allowed:
             raise self._refuse(frames_decision)

@@ -13,18 +13,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Gen4Error",
-    "InvalidRequestError",
-    "ModelLoadError",
     "GenerationCancelled",
     "GenerationFailed",
-    "PolicyViolation",
-    "PolicyPackError",
-    "MediaError",
+    "InvalidRequestError",
     "KeyMaterialError",
-    "SigningError",
+    "MediaError",
+    "ModelLoadError",
     "OutputError",
-    "WatermarkFailure",
+    "PolicyPackError",
+    "PolicyViolation",
+    "SigningError",
     "StoreError",
+    "WatermarkFailure",
 ]
 
 

@@ -13,24 +13,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
-    "MemoryMode",
-    "VerificationStatus",
-    "GenerationRequest",
+    "AuditRecord",
+    "Decision",
     "GenerationParams",
+    "GenerationRequest",
+    "GenerationResult",
+    "IngredientReport",
+    "Lineage",
+    "MatchedSpan",
+    "MemoryMode",
     "ModelInfo",
     "Owner",
-    "MatchedSpan",
-    "Decision",
     "PolicySummary",
-    "GenerationResult",
-    "SignerInfo",
-    "Lineage",
-    "IngredientReport",
-    "ValidationCode",
-    "WatermarkReport",
-    "VerificationReport",
-    "AuditRecord",
     "ProgressEvent",
+    "SignerInfo",
+    "ValidationCode",
+    "VerificationReport",
+    "VerificationStatus",
+    "WatermarkReport",
 ]
 
 MemoryMode = Literal["none", "cpu_offload", "vae_tiling"]
@@ -64,6 +64,11 @@ class GenerationRequest(_Frozen):
     guidance_scale: float = Field(default=5.0, ge=0, le=50)
     seed: int = Field(default=0, ge=0, lt=2**63)
     user: str | None = Field(default=None, description="the requesting end user, as the partner app identifies them")
+    use: str | None = Field(
+        default=None,
+        max_length=128,
+        description="what the clip is for (e.g. 'advertising'); likeness grants scoped to uses must name it",
+    )
     request_id: str
 
     @field_validator("prompt")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 
 import gen4sdk
-
 from gen4sdk.cli import main
 
 

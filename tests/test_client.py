@@ -111,6 +111,12 @@ def test_stripped_credentials_are_recovered_from_the_store(env, generated, dev_k
     assert report.manifest_id == result.manifest_id
     assert report.owner is not None and report.owner.organization == "Acme Studios"
     assert report.recovered_from == str(store.path)
+    assert report.signer is not None and report.signer.trusted and not report.problems
+    # a manifest found through the store is only as good as its signer: without the right anchor it says so
+    stranger = gen4sdk.provenance.init_keys(tmp_path / "stranger")
+    unknown = gen4sdk.verify(remuxed, trust_anchors=stranger.root_cert, store=store)
+    assert unknown.status == "recovered" and unknown.signer is not None and not unknown.signer.trusted
+    assert any("does not chain to a configured trust anchor" in p for p in unknown.problems)
 
 
 def test_refused_prompt_writes_nothing_and_is_audited(env):
@@ -211,9 +217,8 @@ def test_full_disk_while_writing_leaves_nothing(tmp_path, model, signer, monkeyp
 
 
 def test_image_to_video_records_the_reference_image(tmp_path, signer, dev_keys):
-    from PIL import Image
-
     from conftest import natural_frames
+    from PIL import Image
 
     ref = tmp_path / "reference.png"
     Image.fromarray(natural_frames(1)[0]).save(ref)
@@ -240,3 +245,51 @@ def test_model_directory_errors(tmp_path, signer):
     (tmp_path / "empty").mkdir()
     with pytest.raises(gen4sdk.ModelLoadError):
         gen4sdk.Client(model=tmp_path / "empty", signer=signer, owner="Acme")
+
+
+def test_consent_grant_scoped_to_a_use_reaches_prompt_and_frame_checks(tmp_path, model, signer):
+    """A grant for one use covers only requests that name that use, and the frame check sees the same user."""
+    from gen4sdk.policy import Policy, tiny_open_clip
+
+    encoder = tiny_open_clip(seed=0)
+    base = Policy.default(semantic=False).pack
+    # a face threshold below any cosine: every sampled frame "shows" the registered person, so the frame
+    # check refuses unless the request's user and use reach it
+    pack = base.model_copy(
+        update={"likeness": base.likeness.model_copy(update={"image_threshold": {encoder.id: -1.0}})}
+    )
+    store = gen4sdk.Store(tmp_path / "store.db", signer=signer)
+    client = gen4sdk.Client(
+        model=model,
+        signer=signer,
+        owner="Acme Studios",
+        store=store,
+        policy=Policy(pack, semantic=False, image_encoder=encoder),
+    )
+    reg = client.likeness
+    assert reg is not None
+    ident = reg.add_identity("Jane Roe")
+    reg.add_face(ident.id, np.full((64, 64, 3), 128, np.uint8), encoder=encoder)
+    grant = reg.grant(ident.id, "alice", uses=["advertising"])
+
+    with pytest.raises(PolicyViolation) as named:
+        client.generate(prompt="Jane Roe waving", output=tmp_path / "a.mp4", user="alice", seed=1, **SMALL)
+    assert named.value.code == "SAFETY.INPUT.LIKENESS"  # the grant is for advertising, the request names no use
+
+    with pytest.raises(PolicyViolation) as frames:
+        client.generate(prompt="a person waving", output=tmp_path / "b.mp4", user="bob", seed=1, **SMALL)
+    assert frames.value.code == "SAFETY.OUTPUT.FRAMES"
+    assert not (tmp_path / "b.mp4").exists()
+
+    result = client.generate(
+        prompt="Jane Roe waving", output=tmp_path / "c.mp4", user="alice", use="advertising", seed=1, **SMALL
+    )
+    assert [(p.stage, p.grant_id) for p in result.policy] == [("input", grant.id), ("output", grant.id)]
+    assert result.path.exists()
+
+
+@pytest.mark.parametrize("key", [b"", "not bytes"])
+def test_bad_watermark_key_is_refused_not_replaced_by_the_public_key(model, signer, key):
+    with pytest.raises(InvalidRequestError) as err:
+        gen4sdk.Client(model=model, signer=signer, owner="Acme Studios", watermark_key=key)
+    assert err.value.field == "watermark_key"

@@ -250,3 +250,15 @@ def test_verify_recovers_a_stripped_clip_through_the_service(tmp_path: Path, dev
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_manifest_that_discloses_its_prompt_is_withheld(tmp_path: Path) -> None:
+    s = Store(tmp_path / "disclosed.db")
+    # what a Client with disclose_prompts=True stores: the prompt's UTF-8 inside the signed lineage assertion
+    disclosing = b"\x00\x00\x00\x20jumb" + os.urandom(500) + SECRET_PROMPT.encode() + os.urandom(500)
+    s.put_manifest(payload=PAYLOAD, manifest_id="urn:c2pa:2222", manifest_store=disclosing, asset_sha256="ef" * 32)
+    s.append(record(2, prompt=SECRET_PROMPT, manifest_id="urn:c2pa:2222", salt="00" * 16))
+    closed = TestClient(create_app(s)).get("/manifests/urn:c2pa:2222")
+    assert closed.status_code == 403 and SECRET_PROMPT.encode() not in closed.content
+    opened = TestClient(create_app(s, serve_disclosed_prompts=True)).get("/manifests/urn:c2pa:2222")
+    assert opened.status_code == 200 and opened.content == disclosing

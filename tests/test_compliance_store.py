@@ -510,3 +510,17 @@ def test_empty_log_and_checkpoint_without_signer(tmp_path: Path) -> None:
     with _raw(store) as db:
         db.execute("DELETE FROM audit_log")
     assert _kinds(store.verify_log()) == [(1, "truncated")]
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [({"since": "garbage"}, "since"), ({"until": 12}, "until"), ({"limit": "x"}, "limit"), ({"limit": -1}, "limit")],
+)
+def test_bad_query_arguments_are_typed_errors(tmp_path: Path, kwargs: dict, field: str) -> None:
+    from gen4sdk.errors import InvalidRequestError
+
+    store = _filled(tmp_path, n=2)
+    with pytest.raises(InvalidRequestError) as err:
+        store.records(**kwargs)
+    assert err.value.field == field
+    assert len(store.records(since="2000-01-01T00:00:00Z", limit=1)) == 1

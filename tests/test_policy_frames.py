@@ -177,3 +177,21 @@ def test_fail_closed_when_image_encoder_breaks() -> None:
     d = p.check_frames(np.zeros((2, 32, 32, 3), np.uint8))
     assert not d.allowed and d.code == "SAFETY.INTERNAL" and d.stage == "output"
     assert p.check_image(np.zeros((32, 32, 3), np.uint8)).code == "SAFETY.INTERNAL"
+
+
+def test_registered_faces_that_cannot_be_compared_fail_closed_in_strict(
+    tmp_path: Path, encoder: OpenClipEncoder
+) -> None:
+    reg = LikenessRegistry(tmp_path / "store.db")
+    ident = reg.add_identity("Registered Person")
+    reg.add_face(ident.id, _image(42), encoder=encoder)
+    frames = np.stack([_image(i) for i in range(3)])
+    # neither shipped pack has a likeness threshold for the tiny encoder
+    d = Policy.default(semantic=False, image_encoder=encoder).check_frames(frames, likeness=reg)
+    assert d.allowed and f"likeness.frames_untuned:{TINY}" in d.warnings
+    strict = Policy.load("strict", semantic=False, image_encoder=encoder)
+    strict = Policy(_with_thresholds(strict.pack, face=None, concept=1.5), semantic=False, image_encoder=encoder)
+    s = strict.check_frames(frames, likeness=reg)
+    assert not s.allowed and s.code == "SAFETY.OUTPUT.FRAMES" and "likeness.frames_unchecked" in s.warnings
+    # without registered faces there is nothing to compare, and the calibrated concepts decide alone
+    assert strict.check_frames(frames, likeness=LikenessRegistry(tmp_path / "empty.db")).allowed

@@ -6,7 +6,6 @@ import datetime as dt
 import shutil
 import stat
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,6 +210,7 @@ def test_keypaths_layout(tmp_path):
 def marked_clip(tmp_path_factory):
     """A natural clip carrying the public watermark with payload 0xAA.. and one with an operator key."""
     from conftest import natural_frames
+
     from gen4sdk import media
     from watermark import Watermarker
 
@@ -258,3 +258,31 @@ def test_altered_manifest_is_tampered(tmp_path, small_clip, signer, dev_keys):
     forged.write_bytes(data.replace(commitment, ("ce" * 32).encode()))  # someone rewrites the lineage
     report = verify(forged, trust_anchors=dev_keys.root_cert, detect_watermark=False)
     assert report.status == "tampered", report.reason
+
+
+def test_malformed_assertions_are_problems_not_crashes(tmp_path, small_clip, signer, dev_keys, monkeypatch):
+    """Credentials are signed by whoever made the clip: fields in shapes gen4sdk never writes must not crash verify."""
+    import gen4sdk.provenance.manifest as manifest_mod
+    from gen4sdk.provenance.manifest import LINEAGE_LABEL, OWNERSHIP_LABEL, POLICY_LABEL
+
+    real = manifest_mod.build_definition
+
+    def forged(spec: ManifestSpec) -> dict:
+        definition = real(spec)
+        for a in definition["assertions"]:
+            if a["label"] == OWNERSHIP_LABEL:
+                a["data"]["author"] = ["mallory"]
+            elif a["label"] == POLICY_LABEL:
+                a["data"]["decisions"] = [{"outcome": "whatever"}]
+            elif a["label"] == LINEAGE_LABEL:
+                a["data"]["model"] = "not an object"
+        return definition
+
+    monkeypatch.setattr(manifest_mod, "build_definition", forged)
+    out = tmp_path / "odd.mp4"
+    sign_file(small_clip, out, _spec(), signer)
+    report = verify(out, trust_anchors=dev_keys.root_cert, detect_watermark=False)
+    assert report.status == "trusted"  # validly signed, just not in gen4sdk's shapes
+    assert report.owner is None and report.lineage is None and report.policy == []
+    assert {p.split(" in ")[0] for p in report.problems} == {"malformed owner", "malformed lineage", "malformed policy"}
+    assert report.soft_binding is not None and report.soft_binding["payload"] == "0102030405060708"

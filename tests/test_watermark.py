@@ -207,3 +207,17 @@ def test_public_surface() -> None:
     wm = Watermarker(key=KEY)
     assert wm.payload_bytes == 8
     assert wm.algorithm == "com.gen4sdk.wm.v1"
+
+
+def test_torch_path_marks_like_numpy(
+    wm: Watermarker, clip: np.ndarray, marked: np.ndarray, payload: bytes
+) -> None:
+    import torch
+
+    out = wm.embed(torch.from_numpy(clip[:8]), payload)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.uint8 and tuple(out.shape) == clip[:8].shape
+    # Same mark as the numpy path up to float rounding at a few pixels.
+    assert np.mean(out.numpy() != marked[:8]) < 1e-3
+    assert wm.detect(out.numpy()).payload == payload
+    with pytest.raises(WatermarkError, match="uint8"):
+        wm.embed(torch.from_numpy(clip[:2]).float(), payload)

@@ -11,25 +11,29 @@ Usage::
 Design. A tile of 32 x 32 smooth chips (Gaussian blobs, 4 px apart at 360p, 8 px at 720p, ...), derived
 from the key, is repeated over the whole frame and over every frame. 256 chips carry a known sync pattern,
 the other 768 carry the 192-bit codeword (4 chips per bit, spread over the tile). The same delta is added to
-R, G and B, i.e. only luma changes, scaled by a texture mask (little in flat areas). The detector band-passes
-and locally normalises each frame's luma, sums the residual over frames (a static mark adds up, moving
-content does not), estimates the tile period from the residual's autocorrelation (else a log-grid search),
-folds the residual into one tile, finds the shift by FFT cross-correlation with the sync chips, reads soft
-bits from the data chips, and decodes.
+R, G and B, i.e. only luma changes, scaled by a texture mask: a floor of 1 level in flat areas, more in
+texture, and each frame's texture part scaled to spend, but never exceed, a budget that keeps every frame's
+luma PSNR at about 42.3 dB or more. The detector high-passes and locally normalises each frame's luma,
+sums the residual over frames (a static mark adds up, moving content does not), estimates the tile period
+from the residual's autocorrelation (else a log-grid search), folds the residual into one tile, finds the
+shift by FFT cross-correlation with the sync chips, reads the chips (with an equaliser for the crosstalk
+between neighbouring blobs), sums them into soft bits, and decodes.
+Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 
-Codeword: payload (8 bytes) || check (5 bytes = HMAC-SHA256(key-derived, payload) truncated to 40 bits)
-|| BCH parity (t = 11 bit errors, 84 bits in 11 bytes, via ``bchlib``), XORed with a key stream; decoded
-with Chase-II soft decisions (all 64 flip patterns of the 6 least reliable bits).
+Codeword (192 bits): payload (64) || check (44 bits of HMAC-SHA256(key-derived, payload)) || parity of a
+binary BCH code correcting 11 bit errors (84 bits; GF(2^8) arithmetic and Berlekamp-Massey from
+``reedsolo``), XORed with a key stream; decoded with Chase-II soft decisions (all 256 flip patterns of the 8
+least reliable bits).
 
 False-positive bound. ``detect`` reports found only if, for one of its decode attempts, BCH decoding
-succeeds and the 40-bit keyed check of the decoded payload matches. For a clip not marked with this key, the
+succeeds and the 44-bit keyed check of the decoded payload matches. For a clip not marked with this key, the
 candidate payload of each attempt is a function of the content alone; modelling HMAC-SHA256 as a
 pseudo-random function whose key the content does not depend on, each attempt's check matches with
-probability at most 2^-40. One detect call makes at most ``MAX_DECODE_ATTEMPTS`` = 2 search stages
+probability 2^-44. One detect call makes at most ``MAX_DECODE_ATTEMPTS`` = 2 search stages
 x 3 alignments (scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync
-score, never decoded) x 64 Chase flip patterns = 384 attempts, enforced by a counter. By the union bound,
+score, never decoded) x 256 Chase flip patterns = 1536 attempts, enforced by a counter. By the union bound,
 
-    P(found | clip unmarked, or marked under another key) <= 384 * 2^-40 ~= 3.5e-10  (<= 1e-9),
+    P(found | clip unmarked, or marked under another key) <= 1536 * 2^-44 ~= 8.7e-11  (<= 1e-9),
 
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
 matching check). It holds for any content, clip length and scale/shift search size.
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +64,7 @@ MIN_LONG_SIDE = 256
 
 
 class WatermarkError(ValueError):
-    """Bad input to the watermark codec: wrong dtype or shape, frames too small, wrong payload length or key."""
+    """Bad input to the codec: wrong dtype or shape, frames too small, wrong payload length or key type."""
 
 
 @dataclass(frozen=True)
@@ -118,12 +123,30 @@ class Watermarker:
         return self._code.encode(payload)
 
     def embed(self, frames: np.ndarray, payload: bytes) -> np.ndarray:
-        """Return a marked copy of ``frames`` (uint8 (T, H, W, 3) RGB)."""
+        """Return a marked copy of ``frames`` (uint8 (T, H, W, 3) RGB).
+
+        ``frames`` may also be a torch uint8 tensor, on any device: it is then marked there (on the GPU
+        before the frames leave it) and a tensor is returned; the mark is the same as the numpy path's.
+        """
+        if type(frames).__module__.startswith("torch"):
+            return self._embed_torch(frames, payload)
         _check_frames(frames, batch=True, embed=True)
         out = np.empty_like(frames)
         for i, frame in enumerate(self.embed_iter(iter(frames), payload)):
             out[i] = frame
         return out
+
+    def _embed_torch(self, frames: Any, payload: bytes) -> Any:
+        import torch
+
+        from . import _torch
+
+        if frames.dtype != torch.uint8:
+            raise WatermarkError(f"frames must be uint8 RGB, got dtype {frames.dtype}")
+        if frames.ndim != 4 or frames.shape[0] == 0:
+            raise WatermarkError(f"frames must have shape (T, H, W, 3) RGB, at least one frame, got {tuple(frames.shape)}")
+        _check_frames(np.empty((1, *frames.shape[1:]), np.uint8), batch=True, embed=True)  # size and channels
+        return _torch.embed(self._layout, self._bits(payload), frames)
 
     def embed_iter(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
         """Mark frames one by one ((H, W, 3) uint8 RGB each); memory stays bounded for any clip length."""
@@ -150,6 +173,8 @@ class Watermarker:
 
     def detect_iter(self, frames: Iterable[np.ndarray], max_frames: int | None = None) -> Detection:
         """Streaming detection over (H, W, 3) uint8 RGB frames; reads at most ``max_frames`` frames."""
+        if isinstance(max_frames, np.integer):
+            max_frames = int(max_frames)
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
             raise WatermarkError(f"max_frames must be a positive int or None, got {max_frames!r}")
         acc = Accumulator()

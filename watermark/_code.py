@@ -1,10 +1,10 @@
 """Payload coding: keyed check, BCH parity, keyed scrambling, and soft-decision (Chase) decoding.
 
-Codeword layout (bytes): payload (8) || check (5) || BCH parity (11) = 24 bytes = 192 bits. The check is
-HMAC-SHA256(key, payload) truncated to 40 bits. The parity is a binary BCH code over GF(2^8) correcting
-t = 11 bit errors (``bchlib``, the Linux kernel's BCH library): the channel flips bits independently, which a
-bit-level code corrects better than a byte-level Reed-Solomon code of the same size. The bits are XORed
-with a key stream so that an unmarked or foreign clip decodes to noise rather than to a structured codeword.
+Codeword layout (bits): payload (64) || check (44) || BCH parity (84) = 192 bits. The check is
+HMAC-SHA256(key-derived, payload) truncated to 44 bits. The parity is a binary BCH code correcting t = 11 bit
+errors (see ``_bch``): the channel flips bits independently, which a bit-level code corrects better than a
+byte-level Reed-Solomon code of the same size. The bits are XORed with a key stream so that an unmarked or
+foreign clip decodes to noise rather than to a structured codeword.
 """
 
 from __future__ import annotations
@@ -13,22 +13,18 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-import bchlib
 import numpy as np
 
+from . import _bch
+
 PAYLOAD_BYTES = 8
-CHECK_BYTES = 5
-BCH_T = 11
-_BCH = bchlib.BCH(t=BCH_T, m=8)
-PARITY_BYTES = _BCH.ecc_bytes  # 84 parity bits in 11 bytes
-MESSAGE_BYTES = PAYLOAD_BYTES + CHECK_BYTES
-CODEWORD_BYTES = MESSAGE_BYTES + PARITY_BYTES
-CODEWORD_BITS = 8 * CODEWORD_BYTES
-assert CODEWORD_BYTES == 24
+PAYLOAD_BITS = 8 * PAYLOAD_BYTES
+CHECK_BITS = _bch.K - PAYLOAD_BITS  # 44
+CODEWORD_BITS = _bch.N  # 192
 
 # Chase-II decoding: every pattern of flips of the CHASE_BITS least reliable bits is one decode attempt in
 # the false-positive bound (see the package docstring).
-CHASE_BITS = 6
+CHASE_BITS = 8
 ATTEMPTS_PER_ALIGNMENT = 2**CHASE_BITS
 
 
@@ -50,18 +46,17 @@ def rng(key: bytes, label: str) -> np.random.Generator:
 class PayloadCode:
     key: bytes
 
-    def _check(self, payload: bytes) -> bytes:
-        return hmac.new(derive(self.key, "check"), payload, hashlib.sha256).digest()[:CHECK_BYTES]
+    def _check(self, payload: bytes) -> np.ndarray:
+        mac = hmac.new(derive(self.key, "check"), payload, hashlib.sha256).digest()
+        return np.unpackbits(np.frombuffer(mac[:6], dtype=np.uint8))[:CHECK_BITS]
 
     def _scramble(self) -> np.ndarray:
         return rng(self.key, "scramble").integers(0, 2, CODEWORD_BITS, dtype=np.uint8)
 
     def encode(self, payload: bytes) -> np.ndarray:
         """Payload -> 192 codeword bits (uint8 0/1), scrambled."""
-        msg = bytearray(payload + self._check(payload))
-        cw = bytes(msg) + bytes(_BCH.encode(msg))
-        bits = np.unpackbits(np.frombuffer(cw, dtype=np.uint8))
-        return bits ^ self._scramble()
+        bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
+        return _bch.encode(np.concatenate([bits, self._check(payload)])) ^ self._scramble()
 
     def decode(self, soft: np.ndarray, max_attempts: int) -> tuple[bytes | None, int, float]:
         """Soft bits (positive = 1) -> (payload or None, attempts used, raw bit agreement).
@@ -73,23 +68,22 @@ class PayloadCode:
         s = np.where(self._scramble() == 1, -soft, soft)
         hard = (s > 0).astype(np.uint8)
         weakest = np.argsort(np.abs(s))[:CHASE_BITS]
+        base = _bch.syndromes(hard)
+        flips = _bch.position_syndromes(weakest)
         attempts = 0
         for pattern in range(ATTEMPTS_PER_ALIGNMENT):
             if attempts >= max_attempts:
                 break
             attempts += 1
+            chosen = [j for j in range(CHASE_BITS) if pattern >> j & 1]
             trial = hard.copy()
-            for j, pos in enumerate(weakest):
-                if pattern >> j & 1:
-                    trial[pos] ^= 1
-            cw = np.packbits(trial).tobytes()
-            data, ecc = bytearray(cw[:MESSAGE_BYTES]), bytearray(cw[MESSAGE_BYTES:])
-            if _BCH.decode(data, ecc) < 0:
+            trial[weakest[chosen]] ^= 1
+            synd = base ^ np.bitwise_xor.reduce(flips[:, chosen], axis=1) if chosen else base
+            word = _bch.correct(trial, synd)
+            if word is None:
                 continue
-            _BCH.correct(data, ecc)
-            payload, check = bytes(data[:PAYLOAD_BYTES]), bytes(data[PAYLOAD_BYTES:])
-            if hmac.compare_digest(check, self._check(payload)):
-                ref = self.encode(payload)
-                agree = float(np.mean(ref == (soft > 0).astype(np.uint8)))
+            payload = np.packbits(word[:PAYLOAD_BITS]).tobytes()
+            if np.array_equal(word[PAYLOAD_BITS : _bch.K], self._check(payload)):
+                agree = float(np.mean(self.encode(payload) == (soft > 0)))
                 return payload, attempts, agree
         return None, attempts, 0.0

@@ -1,4 +1,4 @@
-"""Detection: accumulate whitened luma over frames, find the tile's scale and shift, read the chips, decode."""
+"""Detection: sum whitened luma over frames, find the tile's scale and shift, read the chips, decode."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def decimation(height: int, width: int) -> int:
 
 
 def whiten(y: np.ndarray) -> np.ndarray:
-    """High-pass (removes the image's low frequencies, where the mark has no energy) then divide by local energy, so
-    each region votes with the weight of a matched filter for a texture-scaled mark, and clip outliers."""
+    """High-pass (the image's low frequencies drown the mark, which has little energy there), divide by the
+    local energy so that each region votes about equally whatever its texture, and clip outliers (edges)."""
     r = y - box(y, 3)
     e = box(r * r, 2)
     r /= np.sqrt(e + 0.05)

@@ -2,8 +2,10 @@
 
 Shapes follow the published OpenAPI document (C2PA Soft Binding Resolution API 1.1.0): ``/matches/byBinding``
 (GET and POST), ``/matches/byContent``, ``/manifests/{manifestId}``, ``/services/supportedAlgorithms``. The service
-is read-only and only ever serves manifest ids and the signed manifest stores (which carry prompt *commitments*,
-never prompts); the audit log is not reachable through it.
+is read-only and only ever serves manifest ids and the signed manifest stores, which carry prompt *commitments*.
+A manifest signed with ``disclose_prompts=True`` carries the prompt itself; such a manifest is withheld (403)
+unless the app is created with ``serve_disclosed_prompts=True``, so no prompt plaintext leaves by default. The
+audit log is not reachable through it.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
@@ -132,6 +134,7 @@ def create_app(
     rate_window: float = 60.0,
     max_frames: int = 96,
     detect: Callable[[Path, int], tuple[bytes, float] | None] | None = None,
+    serve_disclosed_prompts: bool = False,
 ) -> Any:
     """A FastAPI app serving the Soft Binding Resolution API from ``store`` (read-only).
 
@@ -341,6 +344,8 @@ def create_app(
             raise HTTPException(500, "service failure") from None
         if found is None:
             raise HTTPException(404, "C2PA Manifest Id not found")
+        if not serve_disclosed_prompts and _carries_prompt(the_store, manifestId, found.manifest_store):
+            raise HTTPException(403, "this manifest discloses its prompt and the service does not serve prompts")
         return Response(content=found.manifest_store, media_type="application/c2pa")
 
     @app.get(
@@ -354,6 +359,15 @@ def create_app(
         return SoftBindingAlgList(watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[])
 
     return app
+
+
+def _carries_prompt(store: Store, manifest_id: str, manifest_store: bytes) -> bool:
+    """Whether the prompt the log recorded for this manifest appears in its bytes (CBOR keeps text as UTF-8)."""
+    entry = store.find_record(manifest_id)
+    if entry is None:
+        return False  # not made by this operator's Client: nothing of the log's to leak
+    texts = [entry.record.prompt, entry.record.negative_prompt]
+    return any(t and len(t) >= 4 and t.encode("utf-8") in manifest_store for t in texts)
 
 
 def resolve_by_binding(url: str, alg: str, value: bytes | str, *, timeout: float = 10.0) -> bytes | None:

@@ -28,7 +28,7 @@ from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gen4sdk.errors import StoreError
+from gen4sdk.errors import InvalidRequestError, StoreError
 from gen4sdk.types import AuditRecord
 
 logger = logging.getLogger(__name__)
@@ -614,12 +614,18 @@ class Store:
         """Query the log; every filter is optional and they combine with AND. ``since`` inclusive, ``until`` exclusive."""
         where: list[str] = []
         params: list[Any] = []
-        if since is not None:
-            where.append("time_utc >= ?")
-            params.append(_utc_text(since))
-        if until is not None:
-            where.append("time_utc < ?")
-            params.append(_utc_text(until))
+        for name, bound, op in (("since", since, ">="), ("until", until, "<")):
+            if bound is None:
+                continue
+            try:
+                params.append(_utc_text(bound))
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise InvalidRequestError(
+                    f"{name} must be a datetime or ISO 8601 text, got {bound!r}", field=name
+                ) from exc
+            where.append(f"time_utc {op} ?")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidRequestError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
         for column, value in (
             ("caller", caller),
             ("outcome", outcome),

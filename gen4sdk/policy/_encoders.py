@@ -25,6 +25,8 @@ __all__ = ["ImageEncoder", "MiniLMEncoder", "OpenClipEncoder", "TextEncoder", "m
 
 logger = logging.getLogger(__name__)
 
+_BATCH_TOKENS = 256  # padded tokens per forward pass: compute grows with padding, not with calls
+
 
 @runtime_checkable
 class TextEncoder(Protocol):
@@ -122,30 +124,35 @@ class MiniLMEncoder:
         previous = torch.get_num_threads()
         if self._threads is not None and previous != self._threads:
             torch.set_num_threads(self._threads)
-        out: list[np.ndarray] = []
         try:
-            self._encode_batches(texts, out)
+            result = self._encode_sorted(texts)
         finally:
             if torch.get_num_threads() != previous:
                 torch.set_num_threads(previous)
-        return _unit(np.concatenate(out))
+        return _unit(result)
 
-    def _encode_batches(self, texts: Sequence[str], out: list[np.ndarray]) -> None:
+    def _encode_sorted(self, texts: Sequence[str]) -> np.ndarray:
+        """Batches of similar length: one long prompt padded together with its short clauses would make the
+        encoder pay for the long length on every row (several times the latency)."""
         import torch
 
+        ids = self._tok(list(texts), truncation=True, max_length=self._max_tokens)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        result = np.zeros((len(texts), self._model.config.hidden_size), dtype=np.float32)
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < 64 and (len(batches[-1]) + 1) * len(ids[i]) <= _BATCH_TOKENS:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
         with torch.inference_mode():
-            for i in range(0, len(texts), 64):
-                batch = self._tok(
-                    list(texts[i : i + 64]),
-                    return_tensors="pt",
-                    padding=True,
-                    truncation=True,
-                    max_length=self._max_tokens,
-                )
+            for rows in batches:
+                batch = self._tok.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
                 hidden = self._model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                out.append(pooled.float().numpy())
+                result[rows] = pooled.float().numpy()
+        return result
 
     def windows(self, text: str, *, size: int = 48, stride: int = 32) -> list[str]:
         """Split a long text into overlapping word windows so nothing past the token limit goes unseen."""

@@ -46,6 +46,19 @@ _CORE_MINOR_TERMS = (
     "preteen nude",
     "kiddie porn",
 )
+# The floor under the mandatory category's combinations: a pack may add to them but these fire even if a pack
+# empties its own term groups or lets adult sexual content through.
+_CORE_MINOR_WORDS = (
+    "child", "children", "kid", "kids", "toddler", "infant", "baby", "babies", "little girl", "little boy",
+    "young girl", "young boy", "schoolgirl", "schoolboy", "preteen", "pre-teen", "tween", "underage", "minors",
+    "juvenile", "loli", "shota",
+)  # fmt: skip
+_CORE_SEXUAL_WORDS = (
+    "naked", "nude", "nudes", "nudity", "topless", "porn", "porno", "pornographic", "sex", "sexual", "sexy",
+    "sexualised", "sexualized", "erotic", "lewd", "undressed", "undressing", "genitals", "genitalia", "nsfw",
+    "masturbat*", "orgasm", "xxx", "hentai", "fetish", "seductive", "lingerie",
+)  # fmt: skip
+_CORE_WINDOW = 12  # words between the two; a whole short prompt
 
 
 def shipped_packs() -> list[str]:
@@ -187,6 +200,8 @@ class Policy:
             terms[f"cat:{c.id}"] = list(c.terms)
             exceptions[f"cat:{c.id}"] = list(c.exceptions)
         terms[f"cat:{MANDATORY_CATEGORY}"] = terms[f"cat:{MANDATORY_CATEGORY}"] + list(_CORE_MINOR_TERMS)
+        terms["core:minor"] = list(_CORE_MINOR_WORDS)
+        terms["core:sexual"] = list(_CORE_SEXUAL_WORDS)
         for g, items in pack.term_groups.items():
             terms[f"group:{g}"] = list(items)
         for g, items in pack.group_exceptions.items():
@@ -375,6 +390,13 @@ class Policy:
             if c.id in sem_pass:
                 trig(c.id).semantic = True
 
+        # built-in floor for the mandatory category (see _CORE_MINOR_WORDS)
+        minors = by_label.get("core:minor", []) + by_label.get("group:@minor", [])
+        core = any_within(norm.original, [minors, by_label.get("core:sexual", [])], _CORE_WINDOW)
+        if core is not None:
+            t = trig(MANDATORY_CATEGORY)
+            t.spans.extend(span(MANDATORY_CATEGORY, f"builtin:minor+sexual:{h.term}", h) for h in core)
+
         # likeness: named protected identities need a consent grant for this user
         grant_ids: list[str] = []
         for h in person_hits:
@@ -535,11 +557,13 @@ class Policy:
         if untuned:
             warnings.append(f"{label}.untuned:{encoder.id}")
         grant_ids: list[str] = []
+        face_unchecked = ""
         if registry is not None:
             ids, mat = registry.face_embeddings(encoder.id)
             thr = lookup_threshold(self.pack.likeness.image_threshold, encoder.id)
             if ids and thr is None:
                 warnings.append(f"likeness.{label}_untuned:{encoder.id}")
+                face_unchecked = "no likeness threshold"
             elif ids and thr is not None and mat.shape[1] == emb.shape[1]:
                 sims = emb @ mat.T  # (images, embeddings)
                 scores["likeness"] = round(float(sims.max()), 4)
@@ -556,8 +580,24 @@ class Policy:
                     )
             elif ids:
                 warnings.append(f"likeness.{label}_unchecked:dimension_mismatch")
+                face_unchecked = "registry embeddings of another dimension"
             elif registry.has_face_embeddings():
                 warnings.append(f"likeness.{label}_unchecked:no_embeddings_for:{encoder.id}")
+                face_unchecked = "no registry embeddings for this encoder"
+        if face_unchecked and spec.unchecked == "block":
+            # protected faces are registered but could not be compared: a strict pack refuses rather than guess
+            return self._decision(
+                allowed=False,
+                action="block",
+                code=likeness_code,
+                stage=stage,
+                scores=scores,
+                warnings=[*warnings, f"likeness.{label}_unchecked"],
+                reason=(
+                    f"likeness of {label} not checked with {encoder.id} ({face_unchecked}); "
+                    f"pack {self.id} fails closed on unchecked {label}"
+                ),
+            )
         if untuned and spec.unchecked == "block":
             return self._decision(
                 allowed=False,
@@ -628,7 +668,9 @@ class Policy:
         likeness: LikenessRegistry | None = None,
         use: str | None = None,
     ) -> Decision:
-        """Prompt, negative prompt, reference image (``image`` or ``request.image``) and likeness, as one decision."""
+        """Prompt, negative prompt, reference image (``image`` or ``request.image``) and likeness, as one decision.
+        ``use`` defaults to ``request.use``."""
+        use = use if use is not None else request.use
         registry = likeness if likeness is not None else self.likeness
         norm = normalize(request.prompt)
         img = None

@@ -23,7 +23,7 @@ from gen4sdk.errors import KeyMaterialError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KeyPaths", "init_keys", "check_signing_certificate", "load_private_key", "load_certificate_chain"]
+__all__ = ["KeyPaths", "check_signing_certificate", "init_keys", "load_certificate_chain", "load_private_key"]
 
 # EKUs the C2PA certificate profile accepts for claim signers.
 _DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")

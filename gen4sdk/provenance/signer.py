@@ -29,7 +29,7 @@ from gen4sdk.provenance.keys import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Signer", "verify_signature", "Algorithm"]
+__all__ = ["Algorithm", "Signer", "verify_signature"]
 
 Algorithm = Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"]
 
@@ -42,7 +42,7 @@ _C2PA_ALG = {
     "ps512": c2pa.C2paSigningAlg.PS512,
     "ed25519": c2pa.C2paSigningAlg.ED25519,
 }
-_HASH: dict[str, type[hashes.SHA256] | type[hashes.SHA384] | type[hashes.SHA512]] = {
+_HASH: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "256": hashes.SHA256,
     "384": hashes.SHA384,
     "512": hashes.SHA512,

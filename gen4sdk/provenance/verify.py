@@ -40,7 +40,7 @@ from gen4sdk.types import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["verify", "TrustAnchors", "ManifestLookup"]
+__all__ = ["ManifestLookup", "TrustAnchors", "verify"]
 
 TrustAnchors = str | Path | bytes | Sequence[str | Path | bytes] | None
 
@@ -143,7 +143,9 @@ def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _signer(manifest: dict[str, Any], trusted: bool) -> SignerInfo:
-    info = manifest.get("signature_info") or {}
+    info = manifest.get("signature_info")
+    if not isinstance(info, dict):
+        return SignerInfo(trusted=trusted)
     return SignerInfo(
         common_name=info.get("common_name"),
         organization=info.get("issuer"),
@@ -195,26 +197,61 @@ def _soft_binding(manifest: dict[str, Any]) -> dict[str, Any] | None:
     return {"alg": data.get("alg"), "payload": payload_hex, "scope": blocks[0].get("scope") if blocks else None}
 
 
-def _manifest_fields(manifest: dict[str, Any], trusted: bool) -> dict[str, Any]:
-    actions = _actions(manifest)
-    created = [a for a in actions if str(a.get("action", "")).startswith("c2pa.created")]
-    agent = created[0].get("softwareAgent") if created else None
+def _policy(manifest: dict[str, Any]) -> list[PolicySummary]:
     policy = _assertion(manifest, POLICY_LABEL) or {}
+    return [PolicySummary.model_validate(p) for p in policy.get("decisions", []) or []]
+
+
+def _training(manifest: dict[str, Any]) -> dict[str, str]:
     training = _assertion(manifest, TRAINING_LABEL) or {}
-    return {
-        "manifest_id": manifest.get("label"),
-        "title": manifest.get("title"),
-        "format": manifest.get("format"),
-        "ai_generated": any(a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions),
-        "software_agent": agent.get("name") if isinstance(agent, dict) else agent,
-        "signer": _signer(manifest, trusted),
-        "owner": _owner(manifest),
-        "lineage": _lineage(manifest),
-        "policy": [PolicySummary.model_validate(p) for p in policy.get("decisions", []) or []],
-        "training_mining": {k: str(v.get("use")) for k, v in (training.get("entries") or {}).items()},
-        "ingredients": _ingredients(manifest),
-        "soft_binding": _soft_binding(manifest),
+    return {k: str(v.get("use")) for k, v in (training.get("entries") or {}).items()}
+
+
+def _software_agent(manifest: dict[str, Any]) -> str | None:
+    created = [a for a in _actions(manifest) if str(a.get("action", "")).startswith("c2pa.created")]
+    agent = created[0].get("softwareAgent") if created else None
+    return agent.get("name") if isinstance(agent, dict) else agent
+
+
+# Each field and what it is when the signer wrote it in a shape this SDK does not know. A manifest is signed by
+# whoever made it, not necessarily by gen4sdk: a malformed field is reported as a problem, never raised.
+_FIELDS: dict[str, tuple[Any, Any]] = {
+    "software_agent": (_software_agent, None),
+    "owner": (_owner, None),
+    "lineage": (_lineage, None),
+    "policy": (_policy, []),
+    "training_mining": (_training, {}),
+    "ingredients": (_ingredients, []),
+    "soft_binding": (_soft_binding, None),
+}
+
+
+def _manifest_fields(manifest: dict[str, Any], trusted: bool, problems: list[str]) -> dict[str, Any]:
+    try:
+        actions = _actions(manifest)
+        ai = any(isinstance(a, dict) and a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions)
+    except (AttributeError, TypeError, ValueError) as exc:
+        problems.append(f"malformed actions assertion: {exc}")
+        ai = False
+    fields: dict[str, Any] = {
+        "manifest_id": manifest.get("label") if isinstance(manifest.get("label"), str) else None,
+        "title": manifest.get("title") if isinstance(manifest.get("title"), str) else None,
+        "format": manifest.get("format") if isinstance(manifest.get("format"), str) else None,
+        "ai_generated": ai,
     }
+    try:
+        fields["signer"] = _signer(manifest, trusted)
+    except ValueError as exc:
+        problems.append(f"malformed signature_info: {type(exc).__name__}")
+        fields["signer"] = SignerInfo(trusted=trusted)
+    for name, (read, empty) in _FIELDS.items():
+        try:
+            fields[name] = read(manifest)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+            logger.info("malformed %s in manifest %s: %s", name, manifest.get("label"), exc)
+            problems.append(f"malformed {name} in the credentials: {type(exc).__name__}")
+            fields[name] = empty
+    return fields
 
 
 def _classify(state: str | None, codes: list[ValidationCode]) -> tuple[VerificationStatus, str]:
@@ -367,15 +404,20 @@ def verify(
         results = embedded["results"]
         codes = _codes(results.get("activeManifest"))
         status, reason = _classify(embedded["state"], codes)
-        fields = _manifest_fields(manifest, trusted=status == "trusted")
+        fields = _manifest_fields(manifest, trusted=status == "trusted", problems=problems)
         if wm_report is not None and fields["soft_binding"] and fields["soft_binding"].get("payload"):
-            matches = wm_report.found and wm_report.payload == fields["soft_binding"]["payload"]
-            wm_report = wm_report.model_copy(update={"matches_credentials": matches})
-            if not matches:
+            if not wm_report.found:
+                # not a mismatch: a mark made with an operator key is invisible without that key
+                wm_report = wm_report.model_copy(update={"matches_credentials": None})
                 problems.append(
-                    "the watermark does not match the credentials' soft binding"
-                    + (f" (found {wm_report.payload})" if wm_report.found else " (no watermark found)")
+                    "the credentials declare a watermark but none was found with the keys given "
+                    "(an operator-key mark needs its key; otherwise the mark was destroyed)"
                 )
+            else:
+                matches = wm_report.payload == fields["soft_binding"]["payload"]
+                wm_report = wm_report.model_copy(update={"matches_credentials": matches})
+                if not matches:
+                    problems.append(f"the watermark does not match the credentials' soft binding (found {wm_report.payload})")
         return VerificationReport(
             path=name,
             status=status,
@@ -411,7 +453,16 @@ def verify(
             label = manifest_store.get("active_manifest")
             manifest = (manifest_store.get("manifests") or {}).get(label, {})
             signature_ok = any(c.code == "claimSignature.validated" for c in codes)
-            fields = _manifest_fields(manifest, trusted=False)
+            # the clip's hashes no longer match, so the reader's state is Invalid whatever the signer: trust
+            # comes from the signing-credential codes alone
+            trusted = any(c.code == "signingCredential.trusted" and c.kind == "success" for c in codes)
+            fields = _manifest_fields(manifest, trusted=trusted, problems=problems)
+            if signature_ok and not trusted:
+                problems.append(
+                    "the recovered manifest's signer does not chain to a configured trust anchor"
+                    if trust_anchors is not None
+                    else "no trust anchors given: who signed the recovered manifest is not established"
+                )
             sb_payload = (fields["soft_binding"] or {}).get("payload")
             if not signature_ok:
                 problems.append("the recovered manifest's signature does not validate")
