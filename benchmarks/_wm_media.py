@@ -69,11 +69,13 @@ def read_video(path: str | Path, start: int = 0, count: int | None = None) -> np
 
 
 def bbb_excerpt(rng: np.random.Generator, frames: int, cache: dict[str, np.ndarray]) -> np.ndarray:
-    if "bbb" not in cache:
-        cache["bbb"] = read_video(BBB)
-    v = cache["bbb"]
-    s = int(rng.integers(0, len(v) - frames))
-    return v[s : s + frames].copy()
+    """``frames`` consecutive frames from a random start; only those are kept (the whole film is ~1 GB)."""
+    if "bbb_frames" not in cache:
+        with av.open(str(BBB)) as c:
+            cache["bbb_frames"] = np.array(c.streams.video[0].frames or 1440)
+    total = int(cache["bbb_frames"])
+    s = int(rng.integers(0, max(1, total - frames - 1)))
+    return read_video(BBB, start=s, count=frames)
 
 
 def encode(

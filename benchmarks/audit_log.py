@@ -100,7 +100,10 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--appends", type=int, default=2000)
     ap.add_argument("--processes", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="10k records and 500 appends (well under a minute)")
     args = ap.parse_args()
+    if args.quick:
+        args.records, args.appends = min(args.records, 10_000), min(args.appends, 500)
     print(f"machine: {os.cpu_count()} CPUs, SQLite {__import__('sqlite3').sqlite_version}")
     print("\nAudit-log appends (one BEGIN IMMEDIATE transaction per record)")
     print(f"{'processes':>9} | {'durable (FULL)':>16} | {'NORMAL':>16}")

@@ -87,7 +87,10 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=12)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="runs per method; the fastest is reported")
+    ap.add_argument("--quick", action="store_true", help="4 clips, one run per method")
     args = ap.parse_args()
+    if args.quick:
+        args.clips, args.repeat = min(args.clips, 4), 1
     if not SHARED_CLIP.exists():
         sys.exit(f"needs {SHARED_CLIP}")
     import gen4sdk

@@ -37,7 +37,7 @@ from gen4sdk.errors import (
 )
 from gen4sdk.models import DiffusersVideoModel, VideoModel
 from gen4sdk.policy import LikenessRegistry, Policy
-from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, TrainingUse, sign_file
+from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, TrainingUse, ingredient_mime, sign_file
 from gen4sdk.provenance.signer import Signer
 from gen4sdk.types import (
     AuditRecord,
@@ -310,6 +310,7 @@ class _Run:
         c, req = self.c, self.request
         image: np.ndarray | None = None
         if req.image is not None:
+            ingredient_mime(req.image)  # before any GPU work: signing would refuse this image type at the end
             image = media.load_image(req.image)
 
         with self._stage("policy"):
@@ -347,7 +348,8 @@ class _Run:
         self.record_fields["watermark_payload"] = payload.hex()
         self._check_cancel()
 
-        stem = f".{self.output.name}.{req.request_id}"
+        # the random part keeps two requests that reuse a request id and output path off each other's files
+        stem = f".{self.output.name}.{uuid.uuid4().hex[:12]}"
         unsigned = self.output.with_name(stem + ".unsigned.mp4")
         signed = self.output.with_name(stem + ".signed.mp4")
         temps += [unsigned, signed]

@@ -73,6 +73,17 @@ def test_generated_clip_is_trusted_watermarked_and_recorded(env, generated, dev_
     assert report.watermark is not None and report.watermark.found
     assert report.watermark.payload == result.watermark_payload
     assert report.watermark.matches_credentials is True
+    # the soft binding covers the whole clip, and the actions say the frames were watermarked
+    assert report.soft_binding is not None and report.soft_binding["scope"] == {"timespan": {"start": 0, "end": 2125}}
+    import json
+
+    import c2pa
+
+    with result.path.open("rb") as fh, c2pa.Reader("video/mp4", fh) as reader:
+        manifest_store = json.loads(reader.json())
+    active = manifest_store["manifests"][manifest_store["active_manifest"]]
+    actions = next(a["data"]["actions"] for a in active["assertions"] if a["label"].startswith("c2pa.actions"))
+    assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.watermarked"]
     assert [p.outcome for p in report.policy][0] in {"allowed", "allowed_with_warnings"}
     # Effective parameters and per-stage timings come back typed.
     assert (result.params.num_frames, result.params.width, result.params.height) == (17, 256, 144)
@@ -117,6 +128,24 @@ def test_stripped_credentials_are_recovered_from_the_store(env, generated, dev_k
     unknown = gen4sdk.verify(remuxed, trust_anchors=stranger.root_cert, store=store)
     assert unknown.status == "recovered" and unknown.signer is not None and not unknown.signer.trusted
     assert any("does not chain to a configured trust anchor" in p for p in unknown.problems)
+
+
+def test_reencoded_clip_is_recovered_and_says_its_hashes_differ(env, generated, dev_keys, tmp_path):
+    """A platform re-encode (new pixels, no manifest) is still traced back to the signed original."""
+    from gen4sdk import media
+
+    _, _, store = env
+    result, _ = generated
+    frames = media.read_frames(result.path)
+    reencoded = tmp_path / "platform.mp4"
+    media.encode_video(frames, reencoded, fps=8, crf=30, preset="veryfast")
+    assert gen4sdk.verify(reencoded, trust_anchors=dev_keys.root_cert).status == "watermarked"
+    report = gen4sdk.verify(reencoded, trust_anchors=dev_keys.root_cert, store=store)
+    assert report.status == "recovered", report.problems
+    assert report.manifest_id == result.manifest_id and report.lineage is not None
+    assert report.lineage.weights_sha256 == result.model.weights_sha256
+    # the signature is the original's; the content no longer matches its hash, and the report says so
+    assert any(c.kind == "failure" and "mismatch" in c.code for c in report.validation_codes), report.validation_codes
 
 
 def test_refused_prompt_writes_nothing_and_is_audited(env):
@@ -237,6 +266,20 @@ def test_unreadable_reference_image(env, tmp_path):
     with pytest.raises(gen4sdk.MediaError):
         client.generate(prompt="a quiet lake", image=bad, output=work / "x.mp4", **SMALL)
     assert not (work / "x.mp4").exists()
+
+
+def test_reference_image_type_c2pa_cannot_record_fails_before_generation(tmp_path, signer, monkeypatch):
+    from PIL import Image
+
+    bmp = tmp_path / "reference.bmp"  # PIL reads it, but C2PA has no ingredient type for it
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(bmp)
+    model = tiny_model(image_to_video=True)
+    calls = []
+    monkeypatch.setattr(model, "generate", lambda *a, **k: calls.append(1))
+    client = gen4sdk.Client(model=model, signer=signer, owner="Acme Studios")
+    with pytest.raises(gen4sdk.MediaError, match="C2PA cannot record"):
+        client.generate(prompt="a quiet lake", image=bmp, output=tmp_path / "x.mp4", **SMALL)
+    assert calls == [] and not (tmp_path / "x.mp4").exists()
 
 
 def test_model_directory_errors(tmp_path, signer):

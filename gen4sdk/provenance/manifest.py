@@ -178,7 +178,7 @@ def build_definition(spec: ManifestSpec) -> dict[str, Any]:
     }
 
 
-def _image_mime(path: Path) -> str:
+def ingredient_mime(path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0]
     if mime not in {"image/jpeg", "image/png", "image/webp", "image/tiff", "image/gif", "image/avif", "image/heic"}:
         raise MediaError(f"reference image {path.name!r} has a type C2PA cannot record as an ingredient ({mime})")
@@ -198,7 +198,7 @@ def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: Signe
             with spec.reference_image.open("rb") as image:
                 builder.add_ingredient(
                     {"title": spec.reference_image.name, "relationship": "inputTo"},
-                    _image_mime(spec.reference_image),
+                    ingredient_mime(spec.reference_image),
                     image,
                 )
         with source.open("rb") as src, destination.open("w+b") as dst:
