@@ -256,6 +256,38 @@ def cmd_log_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_QUERY_COLUMNS = ("seq", "time", "request_id", "caller", "outcome", "categories", "manifest_id", "failure_code")
+
+
+def cmd_log_query(args: argparse.Namespace) -> int:
+    import csv
+
+    store = gen4sdk.Store(args.store, create=False)
+    entries = store.records(
+        since=args.since, until=args.until, caller=args.caller, outcome=args.outcome, category=args.category,
+        manifest_id=args.manifest_id, limit=args.limit, newest_first=args.newest_first,
+    )  # fmt: skip
+    if args.json:
+        for e in entries:
+            print(e.model_dump_json())
+        return EXIT_OK
+    writer = csv.writer(sys.stdout) if args.csv else None
+    if writer is not None:
+        writer.writerow(_QUERY_COLUMNS)
+    for e in entries:
+        r = e.record
+        cats = sorted({c for d in r.decisions for c in d.categories})
+        row = [e.seq, r.time.isoformat(), r.request_id, r.caller or "", r.outcome, " ".join(cats),
+               r.manifest_id or "", r.failure_code or ""]  # fmt: skip
+        if writer is not None:
+            writer.writerow(row)
+        else:
+            print("  ".join(str(x) for x in row if x != ""))
+    if writer is None:
+        print(f"{len(entries)} records", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_policy_check(args: argparse.Namespace) -> int:
     policy = gen4sdk.Policy.load(args.pack) if args.pack else gen4sdk.Policy.default()
     decision = policy.check_prompt(args.prompt)
@@ -368,6 +400,20 @@ def _parser() -> argparse.ArgumentParser:
     le.add_argument("--store", required=True)
     le.add_argument("--out", default="-")
     le.set_defaults(func=cmd_log_export)
+    lq = log.add_parser("query", help="records by time range, caller, outcome, category or manifest id")
+    lq.add_argument("--store", required=True)
+    lq.add_argument("--since", help="ISO 8601 time, inclusive")
+    lq.add_argument("--until", help="ISO 8601 time, exclusive")
+    lq.add_argument("--caller")
+    lq.add_argument("--outcome", choices=["allowed", "refused", "failed", "cancelled"])
+    lq.add_argument("--category", help="a policy category id, e.g. sexual")
+    lq.add_argument("--manifest-id")
+    lq.add_argument("--limit", type=int)
+    lq.add_argument("--newest-first", action="store_true")
+    fmt = lq.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    fmt.add_argument("--json", action="store_true", help="one JSON log entry per line")
+    lq.set_defaults(func=cmd_log_query)
 
     pol = sub.add_parser("policy", help="policy packs").add_subparsers(dest="policy_command", required=True)
     pc = pol.add_parser("check", help="check one prompt")
@@ -398,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
+    except gen4sdk.InvalidRequestError as exc:  # the arguments were wrong, as argparse's own errors
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except gen4sdk.Gen4Error as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAIL

@@ -62,3 +62,47 @@ def test_keys_init_and_policy_check(tmp_path, capsys):
     assert main(["keys", "init", str(tmp_path / "k")]) == 1  # refuses to overwrite
     assert main(["policy", "check", "a watercolor of a lighthouse"]) == 0
     assert main(["policy", "check", "a sexual video of a 12 year old child"]) == 1
+
+
+def test_generate_writes_a_signed_clip_and_checkpoints_the_log(demo_dir, tmp_path, capsys):
+    keys = gen4sdk.provenance.KeyPaths.in_directory(demo_dir / "keys")
+    db = tmp_path / "store.db"
+    out = tmp_path / "cli.mp4"
+    common = ["generate", "--model", "tiny", "--cert", str(keys.signer_cert), "--key", str(keys.signer_key),
+              "--owner", "Acme Studios", "--store", str(db), "--frames", "9", "--steps", "2"]  # fmt: skip
+    code = main([*common, "--prompt", "a lighthouse at dusk", "--out", str(out), "--user", "u1", "--use", "ads",
+                 "--disclose-prompt", "--json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert result["path"] == str(out) and out.is_file()
+    report = gen4sdk.verify(out, trust_anchors=keys.root_cert)
+    assert report.status == "trusted" and report.lineage is not None
+    assert report.lineage.prompt == "a lighthouse at dusk"  # --disclose-prompt puts the plaintext in
+    store = gen4sdk.Store(db, create=False)
+    # the client was closed on exit: a signed checkpoint covers the new record
+    check = store.verify_log()
+    assert check.ok and check.checkpoints >= 1 and check.unprotected_tail == 0
+    assert main([*common, "--prompt", "a naked woman", "--out", str(tmp_path / "no.mp4")]) == 1
+    assert not (tmp_path / "no.mp4").exists()
+    assert [e.record.outcome for e in store.records()] == ["allowed", "refused"]
+
+
+def test_log_verify_with_a_missing_certificate_is_a_usage_error(demo_dir, tmp_path, capsys):
+    code = main(["log", "verify", "--store", str(demo_dir / "gen4sdk.db"), "--certificate", str(tmp_path / "x.pem")])
+    assert code == 2 and "not found" in capsys.readouterr().err
+
+
+def test_log_query_filters_and_writes_csv(demo_dir, capsys):
+    import csv
+    import io
+
+    db = str(demo_dir / "gen4sdk.db")
+    capsys.readouterr()
+    assert main(["log", "query", "--store", db, "--outcome", "refused", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows and {r["outcome"] for r in rows} == {"refused"}
+    assert all("sexual_minors" in r["categories"].split() for r in rows)  # the demo's refused request
+    assert main(["log", "query", "--store", db, "--category", "sexual_minors", "--json", "--limit", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["record"]["outcome"] == "refused"
+    assert main(["log", "query", "--store", db, "--since", "not a time"]) == 2
