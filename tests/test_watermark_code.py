@@ -56,3 +56,16 @@ def test_false_positive_budget_is_enforced() -> None:
         result = _detect.search(noise, 1, layout, code)
         assert result.payload is None
         assert result.attempts <= watermark.MAX_DECODE_ATTEMPTS
+
+
+def test_decoding_survives_another_reedsolo_user_changing_its_field() -> None:
+    import reedsolo
+
+    code = _code.PayloadCode(b"k")
+    soft = code.encode(b"12345678").astype(float) * 2 - 1
+    soft[[3, 50, 70, 100, 150]] *= -1
+    try:
+        reedsolo.init_tables(prim=0x187, generator=3, c_exp=8)  # a different GF(2^8) in reedsolo's globals
+        assert code.decode(soft, 256)[0] == b"12345678"
+    finally:
+        reedsolo.init_tables(prim=0x11D, generator=2, c_exp=8)

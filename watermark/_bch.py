@@ -20,31 +20,40 @@ K = N - PARITY  # 108 message bits
 _NSYM = 2 * T
 _PRIM = 0x11D
 
-# reedsolo keeps its field tables in module globals; set them for every call, under a lock.
+# reedsolo keeps its field tables in module globals; ours are (re)installed under a lock whenever another
+# user of reedsolo in the process has replaced them (building them costs ~0.1 ms, too much per Chase attempt).
 _LOCK = threading.Lock()
 
 
-def _tables() -> tuple[np.ndarray, np.ndarray]:
+def _install_tables() -> tuple[np.ndarray, np.ndarray]:
     log, exp, _ = reedsolo.init_tables(prim=_PRIM, generator=2, c_exp=8)
     return np.asarray(log, dtype=np.int64), np.asarray(exp, dtype=np.int64)
 
 
+def _ensure_tables() -> None:
+    """Call with _LOCK held."""
+    if reedsolo.gf_exp is not _RS_EXP:
+        _install_tables()
+        globals()["_RS_EXP"] = reedsolo.gf_exp
+
+
+def _generator() -> np.ndarray:
+    roots: set[int] = set()
+    for j in range(1, _NSYM + 1):
+        c = j
+        while c not in roots:
+            roots.add(c)
+            c = (2 * c) % 255
+    g: list[int] = [1]
+    for r in sorted(roots):
+        g = list(reedsolo.gf_poly_mul(g, [1, int(_EXP[r])]))
+    assert len(g) - 1 == PARITY and set(g) <= {0, 1}, "not a binary generator"
+    return np.array(g, dtype=np.uint8)
+
+
 with _LOCK:
-    _LOG, _EXP = _tables()
-
-    def _generator() -> np.ndarray:
-        roots: set[int] = set()
-        for j in range(1, _NSYM + 1):
-            c = j
-            while c not in roots:
-                roots.add(c)
-                c = (2 * c) % 255
-        g: list[int] = [1]
-        for r in sorted(roots):
-            g = list(reedsolo.gf_poly_mul(g, [1, int(_EXP[r])]))
-        assert len(g) - 1 == PARITY and set(g) <= {0, 1}, "not a binary generator"
-        return np.array(g, dtype=np.uint8)
-
+    _LOG, _EXP = _install_tables()
+    _RS_EXP = reedsolo.gf_exp
     _GEN = _generator()
 
 # Exponent of x carried by each codeword position (position 0 = highest degree), and alpha^(i * e) tables.
@@ -80,7 +89,7 @@ def correct(word: np.ndarray, synd: np.ndarray) -> np.ndarray | None:
     if not synd.any():
         return word.copy()
     with _LOCK:
-        _tables()
+        _ensure_tables()
         try:
             loc = reedsolo.rs_find_error_locator([0, *(int(s) for s in synd)], _NSYM)
         except reedsolo.ReedSolomonError:

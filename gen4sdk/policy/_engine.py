@@ -236,6 +236,20 @@ class Policy:
     def _decision(self, **kw: Any) -> Decision:
         return Decision(pack_id=self.id, pack_version=self.version, pack_sha256=self.sha256, **kw)
 
+    def _fail_closed(
+        self,
+        *,
+        code: str,
+        stage: Literal["input", "output"],
+        warnings: list[str],
+        reason: str,
+        scores: dict[str, float] | None = None,
+    ) -> Decision:
+        """A refusal because a check could not run and the pack says ``unchecked: block``."""
+        return self._decision(
+            allowed=False, action="block", code=code, stage=stage, scores=scores or {}, warnings=warnings, reason=reason
+        )
+
     def _internal(self, stage: Literal["input", "output"], exc: BaseException) -> Decision:
         logger.error(
             "policy check failed internally; refusing (fail closed): %s: %s", type(exc).__name__, exc
@@ -520,9 +534,7 @@ class Policy:
         label = "image" if target == "image" else "frames"
         if encoder is None:
             if spec.unchecked == "block":
-                return self._decision(
-                    allowed=False,
-                    action="block",
+                return self._fail_closed(
                     code=code,
                     stage=stage,
                     warnings=[f"{label}.unchecked"],
@@ -586,9 +598,7 @@ class Policy:
                 face_unchecked = "no registry embeddings for this encoder"
         if face_unchecked and spec.unchecked == "block":
             # protected faces are registered but could not be compared: a strict pack refuses rather than guess
-            return self._decision(
-                allowed=False,
-                action="block",
+            return self._fail_closed(
                 code=likeness_code,
                 stage=stage,
                 scores=scores,
@@ -599,9 +609,7 @@ class Policy:
                 ),
             )
         if untuned and spec.unchecked == "block":
-            return self._decision(
-                allowed=False,
-                action="block",
+            return self._fail_closed(
                 code=code,
                 stage=stage,
                 scores=scores,

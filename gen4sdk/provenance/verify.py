@@ -12,7 +12,7 @@ import base64
 import io
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -213,16 +213,16 @@ def _software_agent(manifest: dict[str, Any]) -> str | None:
     return agent.get("name") if isinstance(agent, dict) else agent
 
 
-# Each field and what it is when the signer wrote it in a shape this SDK does not know. A manifest is signed by
-# whoever made it, not necessarily by gen4sdk: a malformed field is reported as a problem, never raised.
-_FIELDS: dict[str, tuple[Any, Any]] = {
-    "software_agent": (_software_agent, None),
-    "owner": (_owner, None),
-    "lineage": (_lineage, None),
-    "policy": (_policy, []),
-    "training_mining": (_training, {}),
-    "ingredients": (_ingredients, []),
-    "soft_binding": (_soft_binding, None),
+# Each field, and what makes its value when the signer wrote it in a shape this SDK does not know. A manifest is
+# signed by whoever made it, not necessarily by gen4sdk: a malformed field is reported as a problem, never raised.
+_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]] = {
+    "software_agent": (_software_agent, lambda: None),
+    "owner": (_owner, lambda: None),
+    "lineage": (_lineage, lambda: None),
+    "policy": (_policy, list),
+    "training_mining": (_training, dict),
+    "ingredients": (_ingredients, list),
+    "soft_binding": (_soft_binding, lambda: None),
 }
 
 
@@ -250,7 +250,7 @@ def _manifest_fields(manifest: dict[str, Any], trusted: bool, problems: list[str
         except (AttributeError, TypeError, ValueError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
             logger.info("malformed %s in manifest %s: %s", name, manifest.get("label"), exc)
             problems.append(f"malformed {name} in the credentials: {type(exc).__name__}")
-            fields[name] = empty
+            fields[name] = empty()
     return fields
 
 
