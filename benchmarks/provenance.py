@@ -56,7 +56,7 @@ def _spec(title: str, soft_binding: bool = True):
         request_id="bench",
         created_at=dt.datetime.now(dt.timezone.utc),
         prompt_commitment="0" * 64,
-        soft_binding=SoftBinding(algorithm="com.gen4sdk.wm.v1", payload=b"\0" * 8, end_ms=5000) if soft_binding else None,
+        soft_binding=SoftBinding(algorithm="com.gen4sdk.wm.v2", payload=b"\0" * 8, end_ms=5000) if soft_binding else None,
     )
 
 

@@ -39,7 +39,7 @@ def test_supported_algorithms_and_by_binding(store: Store) -> None:
     client = TestClient(create_app(store))
     algs = client.get("/services/supportedAlgorithms")
     assert algs.status_code == 200
-    assert algs.json() == {"watermarks": [{"alg": "com.gen4sdk.wm.v1"}], "fingerprints": []}
+    assert algs.json() == {"watermarks": [{"alg": "com.gen4sdk.wm.v2"}], "fingerprints": []}
     alg = _alg(client)
     value = base64.b64encode(PAYLOAD).decode()
     r = client.get("/matches/byBinding", params={"alg": alg, "value": value})
@@ -197,16 +197,16 @@ def test_uvicorn_on_loopback_and_resolve_client(store: Store) -> None:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
-        assert resolve_by_binding(url, "com.gen4sdk.wm.v1", PAYLOAD) == JUMBF
-        assert resolve_by_binding(url, "com.gen4sdk.wm.v1", base64.b64encode(PAYLOAD).decode()) == JUMBF
-        assert resolve_by_binding(url, "com.gen4sdk.wm.v1", bytes(8)) is None
+        assert resolve_by_binding(url, "com.gen4sdk.wm.v2", PAYLOAD) == JUMBF
+        assert resolve_by_binding(url, "com.gen4sdk.wm.v2", base64.b64encode(PAYLOAD).decode()) == JUMBF
+        assert resolve_by_binding(url, "com.gen4sdk.wm.v2", bytes(8)) is None
         with pytest.raises(StoreError):
             resolve_by_binding(url, "com.unknown", PAYLOAD)  # the service answers 400
     finally:
         server.should_exit = True
         thread.join(timeout=10)
     with pytest.raises(StoreError):
-        resolve_by_binding(url, "com.gen4sdk.wm.v1", PAYLOAD, timeout=2)  # nothing listens any more
+        resolve_by_binding(url, "com.gen4sdk.wm.v2", PAYLOAD, timeout=2)  # nothing listens any more
 
 
 def test_verify_recovers_a_stripped_clip_through_the_service(tmp_path: Path, dev_keys, signer) -> None:  # type: ignore[no-untyped-def]

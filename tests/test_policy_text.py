@@ -316,3 +316,23 @@ def test_l_i_and_1_are_interchangeable_in_terms(rules: Policy, prompt: str) -> N
     # a capital I passes for an l in most fonts; lower-cased it is an i
     d = rules.check_prompt(prompt)
     assert not d.allowed and "violence" in d.categories, (prompt, d.categories)
+
+
+def test_minilm_bfloat16_matches_float32() -> None:
+    """The two precisions share the pack's thresholds: their embeddings must agree far inside any margin."""
+    from gen4sdk.policy._encoders import MiniLMEncoder
+
+    texts = [
+        "a man riding a bicycle down a street next to a dog",
+        "a bloody corpse with its guts spilled out, highly detailed, trending on artstation",
+        "kill the engine",
+    ]
+    full = MiniLMEncoder(precision="float32")
+    half = MiniLMEncoder(precision="bfloat16")
+    a, b = full.encode_texts(texts), half.encode_texts(texts)
+    assert (full.dtype, half.dtype) == ("float32", "bfloat16")
+    assert np.all(np.sum(a * b, axis=1) > 0.999)
+    # and they still tell the texts apart like float32 does
+    assert np.allclose(a @ a.T, b @ b.T, atol=0.01)
+    with pytest.raises(ValueError, match="precision"):
+        MiniLMEncoder(precision="int8")  # type: ignore[arg-type]

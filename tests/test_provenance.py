@@ -34,7 +34,7 @@ def _spec(**overrides) -> ManifestSpec:
         created_at=dt.datetime(2026, 11, 21, tzinfo=dt.timezone.utc),
         prompt_commitment="cd" * 32,
         policy=[PolicySummary(pack_id="default", pack_version="1.0.0", pack_sha256="ef" * 32, outcome="allowed")],
-        soft_binding=SoftBinding(algorithm="com.gen4sdk.wm.v1", payload=b"\x01\x02\x03\x04\x05\x06\x07\x08", end_ms=1000),
+        soft_binding=SoftBinding(algorithm="com.gen4sdk.wm.v2", payload=b"\x01\x02\x03\x04\x05\x06\x07\x08", end_ms=1000),
     )
     fields.update(overrides)
     return ManifestSpec(**fields)
@@ -234,7 +234,7 @@ def test_watermark_disagreeing_with_soft_binding_is_reported(tmp_path, marked_cl
     assert any("does not match" in p for p in report.problems)
 
     agreeing = tmp_path / "agreeing.mp4"
-    sb = SoftBinding(algorithm="com.gen4sdk.wm.v1", payload=b"\xaa" * 8, end_ms=1500)
+    sb = SoftBinding(algorithm="com.gen4sdk.wm.v2", payload=b"\xaa" * 8, end_ms=1500)
     sign_file(marked_clip["public"], agreeing, _spec(soft_binding=sb), signer)
     good = verify(agreeing, trust_anchors=dev_keys.root_cert)
     assert good.watermark is not None and good.watermark.matches_credentials is True and not good.problems

@@ -206,7 +206,7 @@ def test_streaming_equals_batch(
 def test_public_surface() -> None:
     wm = Watermarker(key=KEY)
     assert wm.payload_bytes == 8
-    assert wm.algorithm == "com.gen4sdk.wm.v1"
+    assert wm.algorithm == "com.gen4sdk.wm.v2"
 
 
 def test_torch_path_marks_like_numpy(

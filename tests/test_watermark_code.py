@@ -1,50 +1,74 @@
-"""The watermark's payload code: BCH correction radius, Chase decoding, and the false-positive budget."""
+"""The watermark's payload code: convolutional encoding, Viterbi correction, the keyed check, and the
+false-positive budget."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import watermark
-from watermark import _bch, _code, _detect
+from watermark import _code, _conv, _detect
 
 
-def test_bch_corrects_up_to_eleven_bit_errors() -> None:
+def test_encoder_is_the_stated_code() -> None:
+    # A single 1 bit produces the generators' impulse response: RATE outputs per step, read MSB first.
+    coded = _conv.encode(np.array([1] + [0] * 20)).reshape(-1, _conv.RATE)
+    for r, g in enumerate(_conv.GENERATORS):
+        taps = [(g >> (_conv.MEMORY - t)) & 1 for t in range(_conv.CONSTRAINT)]
+        assert coded[: _conv.CONSTRAINT, r].tolist() == taps
+    assert not coded[_conv.CONSTRAINT :].any()
+    # Linear: the code of a sum is the sum of the codes.
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2, 50), rng.integers(0, 2, 50)
+    assert np.array_equal(_conv.encode(a ^ b), _conv.encode(a) ^ _conv.encode(b))
+
+
+def test_viterbi_corrects_hard_errors_within_half_the_free_distance() -> None:
+    # Free distance 18: any 8 flipped bits spaced apart are corrected even with no reliability information.
     rng = np.random.default_rng(11)
-    for errors in range(_bch.T + 1):
-        msg = rng.integers(0, 2, _bch.K).astype(np.uint8)
-        cw = _bch.encode(msg)
-        assert cw.shape == (_bch.N,) and np.array_equal(cw[: _bch.K], msg)
-        assert not _bch.syndromes(cw).any()
-        word = cw.copy()
-        word[rng.choice(_bch.N, errors, replace=False)] ^= 1
-        assert np.array_equal(_bch.correct(word, _bch.syndromes(word)), cw)
+    for _ in range(10):
+        msg = rng.integers(0, 2, _code.MESSAGE_BITS).astype(np.uint8)
+        soft = 2.0 * _conv.encode(msg) - 1.0
+        soft[rng.choice(len(soft), 8, replace=False)] *= -1
+        assert np.array_equal(_conv.decode(soft), msg)
 
 
-def test_bch_never_returns_a_non_codeword() -> None:
-    rng = np.random.default_rng(12)
-    for _ in range(50):
-        word = rng.integers(0, 2, _bch.N).astype(np.uint8)
-        out = _bch.correct(word, _bch.syndromes(word))
-        if out is not None:
-            assert not _bch.syndromes(out).any()
-            assert int((out != word).sum()) <= _bch.T
+def test_viterbi_uses_reliabilities() -> None:
+    # One wrong bit in three is far past any hard-decision radius; marked unreliable, they cost little.
+    rng = np.random.default_rng(5)
+    msg = rng.integers(0, 2, _code.MESSAGE_BITS).astype(np.uint8)
+    soft = 2.0 * _conv.encode(msg) - 1.0
+    soft[np.arange(0, 300, 3)] *= -0.05
+    assert np.array_equal(_conv.decode(soft), msg)
+    hard = np.sign(soft)
+    assert not np.array_equal(_conv.decode(hard), msg)
 
 
-def test_chase_decoding_beyond_hard_radius() -> None:
+def test_decoder_rejects_malformed_input() -> None:
+    with pytest.raises(ValueError):
+        _conv.decode(np.zeros(10))
+    with pytest.raises(ValueError):
+        _conv.decode(np.zeros((3, 3 * 20)))
+
+
+def test_payload_code_round_trip_and_key_separation() -> None:
     code = _code.PayloadCode(b"k")
     payload = b"\x00\x01\x02\x03\xfc\xfd\xfe\xff"
     bits = code.encode(payload)
-    soft = np.where(bits == 1, 1.0, -1.0)
-    # 14 wrong hard decisions: beyond t = 11, but 4 of them are the least reliable bits, so a Chase flip
-    # pattern brings the word back inside the correction radius.
-    wrong = np.arange(0, 140, 10)
-    soft[wrong] *= -1
-    soft[wrong[:4]] *= 0.05
-    got, attempts, agree = code.decode(soft, _code.ATTEMPTS_PER_ALIGNMENT)
-    assert got == payload and 1 < attempts <= _code.ATTEMPTS_PER_ALIGNMENT
-    assert agree == 1 - 14 / 192
-    # Under another key the same soft bits decode to nothing.
-    assert _code.PayloadCode(b"other").decode(soft, 64)[0] is None
+    assert bits.shape == (_code.CODEWORD_BITS,)
+    rng = np.random.default_rng(2)
+    soft = np.where(bits == 1, 1.0, -1.0) + rng.normal(0, 0.7, bits.shape)
+    got, agree = code.decode(soft)
+    assert got == payload
+    assert agree == float(np.mean(bits == (soft > 0))) and 0.8 < agree < 1.0
+    # Under another key the same soft bits decode to nothing (the scrambling and the check are keyed).
+    assert _code.PayloadCode(b"other").decode(soft) == (None, 0.0)
+
+
+def test_noise_never_passes_the_check() -> None:
+    code = _code.PayloadCode(b"k")
+    rng = np.random.default_rng(9)
+    assert all(code.decode(rng.standard_normal(_code.CODEWORD_BITS))[0] is None for _ in range(200))
 
 
 def test_false_positive_budget_is_enforced() -> None:
@@ -55,17 +79,4 @@ def test_false_positive_budget_is_enforced() -> None:
         noise = rng.standard_normal((180, 320)).astype(np.float32)
         result = _detect.search(noise, 1, layout, code)
         assert result.payload is None
-        assert result.attempts <= watermark.MAX_DECODE_ATTEMPTS
-
-
-def test_decoding_survives_another_reedsolo_user_changing_its_field() -> None:
-    import reedsolo
-
-    code = _code.PayloadCode(b"k")
-    soft = code.encode(b"12345678").astype(float) * 2 - 1
-    soft[[3, 50, 70, 100, 150]] *= -1
-    try:
-        reedsolo.init_tables(prim=0x187, generator=3, c_exp=8)  # a different GF(2^8) in reedsolo's globals
-        assert code.decode(soft, 256)[0] == b"12345678"
-    finally:
-        reedsolo.init_tables(prim=0x11D, generator=2, c_exp=8)
+        assert 0 < result.attempts <= watermark.MAX_DECODE_ATTEMPTS

@@ -10,7 +10,7 @@ Usage::
 
 Design. A tile of 32 x 32 smooth chips (Gaussian blobs, 4 px apart at 360p, 8 px at 720p, ...), derived
 from the key, is repeated over the whole frame and over every frame. 256 chips carry a known sync pattern,
-the other 768 carry the 192-bit codeword (4 chips per bit, spread over the tile). The same delta is added to
+the other 768 carry the 336-bit codeword (2 or 3 chips per bit, spread over the tile). The same delta is added to
 R, G and B, i.e. only luma changes, scaled by a texture mask: a floor of 1 level in flat areas, more in
 texture, and each frame's texture part scaled to spend, but never exceed, a budget that keeps every frame's
 luma PSNR at about 42.3 dB or more. The detector high-passes and locally normalises each frame's luma,
@@ -20,20 +20,20 @@ shift by FFT cross-correlation with the sync chips, reads the chips (with an equ
 between neighbouring blobs), sums them into soft bits, and decodes.
 Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 
-Codeword (192 bits): payload (64) || check (44 bits of HMAC-SHA256(key-derived, payload)) || parity of a
-binary BCH code correcting 11 bit errors (84 bits; GF(2^8) arithmetic and Berlekamp-Massey from
-``reedsolo``), XORed with a key stream; decoded with Chase-II soft decisions (all 256 flip patterns of the 8
-least reliable bits).
+Codeword (336 bits): payload (64) || check (40 bits of HMAC-SHA256(key-derived, payload)), encoded with a
+rate-1/3 convolutional code of constraint length 9 (``_conv``), XORed with a key stream, and decoded with a
+soft-input Viterbi decoder, which uses every chip's reliability (about 2 dB better than the hard-decision
+BCH code with Chase decoding that it replaced).
 
-False-positive bound. ``detect`` reports found only if, for one of its decode attempts, BCH decoding
-succeeds and the 44-bit keyed check of the decoded payload matches. For a clip not marked with this key, the
-candidate payload of each attempt is a function of the content alone; modelling HMAC-SHA256 as a
-pseudo-random function whose key the content does not depend on, each attempt's check matches with
-probability 2^-44. One detect call makes at most ``MAX_DECODE_ATTEMPTS`` = 2 search stages
-x 3 alignments (scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync
-score, never decoded) x 256 Chase flip patterns = 1536 attempts, enforced by a counter. By the union bound,
+False-positive bound. ``detect`` reports found only if, for one of its decode attempts, the 40-bit keyed check
+of the decoded payload matches. For a clip not marked with this key, the candidate payload of each attempt is a
+function of the content alone; modelling HMAC-SHA256 as a pseudo-random function whose key the content does
+not depend on, each attempt's check matches with probability 2^-40. One detect call makes at most
+``MAX_DECODE_ATTEMPTS`` = 2 search stages x 3 alignments (scale + shift hypotheses; every other scale/shift
+hypothesis is only ranked by its sync score, never decoded) = 6 attempts, enforced by a counter. By the union
+bound,
 
-    P(found | clip unmarked, or marked under another key) <= 1536 * 2^-44 ~= 8.7e-11  (<= 1e-9),
+    P(found | clip unmarked, or marked under another key) <= 6 * 2^-40 ~= 5.5e-12  (<= 1e-9),
 
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
 matching check). It holds for any content, clip length and scale/shift search size.
@@ -57,7 +57,7 @@ from ._pattern import Layout
 
 __all__ = ["ALGORITHM", "MAX_DECODE_ATTEMPTS", "Detection", "WatermarkError", "Watermarker"]
 
-ALGORITHM = "com.gen4sdk.wm.v1"
+ALGORITHM = "com.gen4sdk.wm.v2"
 PUBLIC_KEY = b"gen4sdk public watermark key v1"
 MIN_SHORT_SIDE = 144
 MIN_LONG_SIDE = 256
@@ -71,8 +71,8 @@ class WatermarkError(ValueError):
 class Detection:
     """Result of :meth:`Watermarker.detect`.
 
-    ``confidence``: when found, the fraction of the 192 raw codeword bits read correctly before error
-    correction (1.0 = clean copy; ~0.7 = near the limit). When not found, a hint in [0, 0.5) from the best
+    ``confidence``: when found, the fraction of the 336 raw codeword bits read correctly before error
+    correction (1.0 = clean copy; ~0.8 = near the limit). When not found, a hint in [0, 0.5) from the best
     sync score; it is never a reason to trust a payload.
     """
 

@@ -1,10 +1,8 @@
-"""Payload coding: keyed check, BCH parity, keyed scrambling, and soft-decision (Chase) decoding.
+"""Payload coding: keyed check, convolutional code, keyed scrambling, soft-decision (Viterbi) decoding.
 
-Codeword layout (bits): payload (64) || check (44) || BCH parity (84) = 192 bits. The check is
-HMAC-SHA256(key-derived, payload) truncated to 44 bits. The parity is a binary BCH code correcting t = 11 bit
-errors (see ``_bch``): the channel flips bits independently, which a bit-level code corrects better than a
-byte-level Reed-Solomon code of the same size. The bits are XORed with a key stream so that an unmarked or
-foreign clip decodes to noise rather than to a structured codeword.
+Message layout (bits): payload (64) || check (40) = 104 bits, HMAC-SHA256(key-derived, payload) truncated to 40
+bits as the check; encoded with the rate-1/3 convolutional code of ``_conv`` into 336 bits. The coded bits are
+XORed with a key stream so that an unmarked or foreign clip decodes to noise rather than to a structured word.
 """
 
 from __future__ import annotations
@@ -15,17 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _bch
+from . import _conv
 
 PAYLOAD_BYTES = 8
 PAYLOAD_BITS = 8 * PAYLOAD_BYTES
-CHECK_BITS = _bch.K - PAYLOAD_BITS  # 44
-CODEWORD_BITS = _bch.N  # 192
-
-# Chase-II decoding: every pattern of flips of the CHASE_BITS least reliable bits is one decode attempt in
-# the false-positive bound (see the package docstring).
-CHASE_BITS = 8
-ATTEMPTS_PER_ALIGNMENT = 2**CHASE_BITS
+CHECK_BITS = 40
+MESSAGE_BITS = PAYLOAD_BITS + CHECK_BITS
+CODEWORD_BITS = _conv.coded_length(MESSAGE_BITS)  # 336
 
 
 def derive(key: bytes, label: str, n: int = 32) -> bytes:
@@ -48,42 +42,27 @@ class PayloadCode:
 
     def _check(self, payload: bytes) -> np.ndarray:
         mac = hmac.new(derive(self.key, "check"), payload, hashlib.sha256).digest()
-        return np.unpackbits(np.frombuffer(mac[:6], dtype=np.uint8))[:CHECK_BITS]
+        return np.unpackbits(np.frombuffer(mac[: CHECK_BITS // 8], dtype=np.uint8))
 
     def _scramble(self) -> np.ndarray:
         return rng(self.key, "scramble").integers(0, 2, CODEWORD_BITS, dtype=np.uint8)
 
     def encode(self, payload: bytes) -> np.ndarray:
-        """Payload -> 192 codeword bits (uint8 0/1), scrambled."""
+        """Payload -> CODEWORD_BITS coded bits (uint8 0/1), scrambled."""
         bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
-        return _bch.encode(np.concatenate([bits, self._check(payload)])) ^ self._scramble()
+        return _conv.encode(np.concatenate([bits, self._check(payload)])) ^ self._scramble()
 
-    def decode(self, soft: np.ndarray, max_attempts: int) -> tuple[bytes | None, int, float]:
-        """Soft bits (positive = 1) -> (payload or None, attempts used, raw bit agreement).
+    def decode(self, soft: np.ndarray) -> tuple[bytes | None, float]:
+        """Soft bits (positive = 1) -> (payload or None, raw bit agreement).
 
-        Chase-II: hard decisions, then every flip pattern of the least reliable bits, each BCH-decoded; a
-        candidate counts only if its keyed check matches. Never tries more than ``max_attempts`` candidates.
+        One decode attempt: the Viterbi decoder's most likely message, accepted only if its keyed check
+        matches the payload it carries.
         """
         soft = np.asarray(soft, dtype=np.float64)
-        s = np.where(self._scramble() == 1, -soft, soft)
-        hard = (s > 0).astype(np.uint8)
-        weakest = np.argsort(np.abs(s))[:CHASE_BITS]
-        base = _bch.syndromes(hard)
-        flips = _bch.position_syndromes(weakest)
-        attempts = 0
-        for pattern in range(ATTEMPTS_PER_ALIGNMENT):
-            if attempts >= max_attempts:
-                break
-            attempts += 1
-            chosen = [j for j in range(CHASE_BITS) if pattern >> j & 1]
-            trial = hard.copy()
-            trial[weakest[chosen]] ^= 1
-            synd = base ^ np.bitwise_xor.reduce(flips[:, chosen], axis=1) if chosen else base
-            word = _bch.correct(trial, synd)
-            if word is None:
-                continue
-            payload = np.packbits(word[:PAYLOAD_BITS]).tobytes()
-            if np.array_equal(word[PAYLOAD_BITS : _bch.K], self._check(payload)):
-                agree = float(np.mean(self.encode(payload) == (soft > 0)))
-                return payload, attempts, agree
-        return None, attempts, 0.0
+        descrambled = np.where(self._scramble() == 1, -soft, soft)
+        message = _conv.decode(descrambled)
+        payload = np.packbits(message[:PAYLOAD_BITS]).tobytes()
+        if not np.array_equal(message[PAYLOAD_BITS:], self._check(payload)):
+            return None, 0.0
+        agree = float(np.mean(self.encode(payload) == (soft > 0)))
+        return payload, agree

@@ -20,7 +20,6 @@ BASE_SIDE = 360
 TILE_PX = CHIPS * CHIP_PX  # 128: period at scale 1, also the canonical detection grid
 SYNC_CHIPS = 256
 DATA_CHIPS = CHIPS * CHIPS - SYNC_CHIPS
-CHIPS_PER_BIT = DATA_CHIPS // CODEWORD_BITS
 # Peaks above this are clipped so that no single pixel carries an outsized change.
 _PEAK = 2.5
 
@@ -61,15 +60,18 @@ class Layout:
 
     @cached_property
     def data_index(self) -> np.ndarray:
-        """(CODEWORD_BITS, CHIPS_PER_BIT) flat chip indices; a random permutation spreads each bit's chips
-        over the whole tile, so a crop that loses part of the tile costs every bit a little, none all."""
-        return self._perm[SYNC_CHIPS : SYNC_CHIPS + CODEWORD_BITS * CHIPS_PER_BIT].reshape(
-            CODEWORD_BITS, CHIPS_PER_BIT
-        )
+        """Flat indices of the DATA_CHIPS data chips; a random permutation spreads each bit's chips over
+        the whole tile, so a crop that loses part of the tile costs every bit a little, none all."""
+        return self._perm[SYNC_CHIPS:]
+
+    @cached_property
+    def data_owner(self) -> np.ndarray:
+        """Codeword bit carried by each data chip: every chip is used, so bits get 2 or 3 chips each."""
+        return np.arange(DATA_CHIPS) % CODEWORD_BITS
 
     @cached_property
     def data_signs(self) -> np.ndarray:
-        return rng(self.key, "signs").choice(np.array([-1.0, 1.0]), (CODEWORD_BITS, CHIPS_PER_BIT))
+        return rng(self.key, "signs").choice(np.array([-1.0, 1.0]), DATA_CHIPS)
 
     def chip_grid(self, bits: np.ndarray | None) -> np.ndarray:
         """Chip values (CHIPS, CHIPS) in {-1, 0, +1}; bits=None gives the sync chips alone."""
@@ -77,7 +79,7 @@ class Layout:
         grid[self.sync_index] = self.sync_values
         if bits is not None:
             bipolar = 2.0 * bits.astype(np.float64) - 1.0
-            grid[self.data_index.ravel()] = (self.data_signs * bipolar[:, None]).ravel()
+            grid[self.data_index] = self.data_signs * bipolar[self.data_owner]
         return grid.reshape(CHIPS, CHIPS)
 
     @cached_property

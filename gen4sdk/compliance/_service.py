@@ -157,7 +157,7 @@ def create_app(
         algorithm = _watermark_algorithm()
     except Exception as exc:  # noqa: BLE001 - the lookup endpoints still work without the codec
         logger.warning("watermark codec unavailable (%s): byContent disabled", exc)
-        algorithm = "com.gen4sdk.wm.v1"
+        algorithm = "com.gen4sdk.wm.v2"
 
     app = FastAPI(
         title=API_TITLE,

