@@ -58,17 +58,45 @@ def test_payload_code_round_trip_and_key_separation() -> None:
     assert bits.shape == (_code.CODEWORD_BITS,)
     rng = np.random.default_rng(2)
     soft = np.where(bits == 1, 1.0, -1.0) + rng.normal(0, 0.7, bits.shape)
-    got, agree = code.decode(soft)
-    assert got == payload
+    got, attempts, agree = code.decode(soft, _code.ATTEMPTS_PER_ALIGNMENT)
+    assert got == payload and attempts == 1  # the best path: no list needed
     assert agree == float(np.mean(bits == (soft > 0))) and 0.8 < agree < 1.0
-    # Under another key the same soft bits decode to nothing (the scrambling and the check are keyed).
-    assert _code.PayloadCode(b"other").decode(soft) == (None, 0.0)
+    # Under another key the same soft bits decode to nothing (the scrambling and the check are keyed), after
+    # the whole list.
+    assert _code.PayloadCode(b"other").decode(soft, 1000) == (None, _code.LIST_SIZE, 0.0)
+    assert _code.PayloadCode(b"other").decode(soft, 5)[1] == 5
+
+
+def test_list_decoding_beyond_the_best_path() -> None:
+    code = _code.PayloadCode(b"k")
+    rng = np.random.default_rng(0)
+    rescued = 0
+    for trial in range(40):
+        payload = rng.bytes(8)
+        bits = code.encode(payload)
+        soft = np.where(bits == 1, 1.0, -1.0) + rng.normal(0, 1.15, bits.shape)
+        got, attempts, _ = code.decode(soft, _code.ATTEMPTS_PER_ALIGNMENT)
+        assert got in (payload, None)  # never a wrong payload
+        rescued += int(got == payload and attempts > 1)
+    assert rescued >= 1  # some words only the list recovers
+
+
+def test_list_viterbi_is_ranked_and_starts_with_the_best_path() -> None:
+    rng = np.random.default_rng(4)
+    msg = rng.integers(0, 2, _code.MESSAGE_BITS).astype(np.uint8)
+    soft = 2.0 * _conv.encode(msg) - 1.0 + rng.normal(0, 1.0, _code.CODEWORD_BITS)
+    found = list(_conv.decode_list(soft, 16))
+    assert len(found) == 16 and len({m.tobytes() for m in found}) == 16
+    assert np.array_equal(found[0], _conv.decode(soft))
+    # ranked by correlation with the soft input, i.e. by likelihood
+    scores = [float(soft @ (2.0 * _conv.encode(m) - 1.0)) for m in found]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_noise_never_passes_the_check() -> None:
     code = _code.PayloadCode(b"k")
     rng = np.random.default_rng(9)
-    assert all(code.decode(rng.standard_normal(_code.CODEWORD_BITS))[0] is None for _ in range(200))
+    assert all(code.decode(rng.standard_normal(_code.CODEWORD_BITS), 64)[0] is None for _ in range(50))
 
 
 def test_false_positive_budget_is_enforced() -> None:

@@ -23,17 +23,18 @@ Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 Codeword (336 bits): payload (64) || check (40 bits of HMAC-SHA256(key-derived, payload)), encoded with a
 rate-1/3 convolutional code of constraint length 9 (``_conv``), XORed with a key stream, and decoded with a
 soft-input Viterbi decoder, which uses every chip's reliability (about 2 dB better than the hard-decision
-BCH code with Chase decoding that it replaced).
+BCH code with Chase decoding that it replaced); when the best path fails its check, a list Viterbi decoder
+offers the next most likely messages, up to 64 in all.
 
 False-positive bound. ``detect`` reports found only if, for one of its decode attempts, the 40-bit keyed check
 of the decoded payload matches. For a clip not marked with this key, the candidate payload of each attempt is a
 function of the content alone; modelling HMAC-SHA256 as a pseudo-random function whose key the content does
 not depend on, each attempt's check matches with probability 2^-40. One detect call makes at most
 ``MAX_DECODE_ATTEMPTS`` = 2 search stages x 3 alignments (scale + shift hypotheses; every other scale/shift
-hypothesis is only ranked by its sync score, never decoded) = 6 attempts, enforced by a counter. By the union
-bound,
+hypothesis is only ranked by its sync score, never decoded) x 64 list candidates = 384 attempts, enforced by a
+counter. By the union bound,
 
-    P(found | clip unmarked, or marked under another key) <= 6 * 2^-40 ~= 5.5e-12  (<= 1e-9),
+    P(found | clip unmarked, or marked under another key) <= 384 * 2^-40 ~= 3.5e-10  (<= 1e-9),
 
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
 matching check). It holds for any content, clip length and scale/shift search size.

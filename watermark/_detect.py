@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._code import CODEWORD_BITS, PayloadCode
+from ._code import ATTEMPTS_PER_ALIGNMENT, CODEWORD_BITS, PayloadCode
 from ._filters import block_mean, box, luma
 from ._pattern import CHIP_PX, CHIPS, TILE_PX, Layout, chip_transfer, embed_scale, render
 
@@ -17,11 +17,12 @@ logger = logging.getLogger(__name__)
 MIN_SIDE = 64
 # Observed tile period range, in pixels of the (decimated) detection grid.
 P_MIN, P_MAX = 40.0, 440.0
-# At most this many alignments are decoded per search stage, two stages, one decode each.
-# MAX_DECODE_ATTEMPTS is the hypothesis count in the false-positive bound.
+# At most this many alignments are decoded per search stage, two stages; each compares up to
+# ATTEMPTS_PER_ALIGNMENT list-Viterbi candidates. MAX_DECODE_ATTEMPTS is the hypothesis count in the
+# false-positive bound.
 ALIGNMENTS_PER_STAGE = 3
 STAGES = 2
-MAX_DECODE_ATTEMPTS = STAGES * ALIGNMENTS_PER_STAGE
+MAX_DECODE_ATTEMPTS = STAGES * ALIGNMENTS_PER_STAGE * ATTEMPTS_PER_ALIGNMENT
 
 _CENTRES = np.arange(CHIPS) * CHIP_PX + CHIP_PX // 2
 _PHI = chip_transfer(TILE_PX, CHIP_PX)
@@ -266,10 +267,11 @@ def search(acc: np.ndarray | None, frames: int, layout: Layout, code: PayloadCod
             if any(a.shift == b.shift and abs(a.kx - b.kx) < 1e-9 for b in tried):
                 continue
             tried.append(a)
-            if attempts >= MAX_DECODE_ATTEMPTS:
+            budget = MAX_DECODE_ATTEMPTS - attempts
+            if budget <= 0:
                 return None
-            payload, agree = code.decode(soft_bits(acc, layout, a))
-            attempts += 1
+            payload, used, agree = code.decode(soft_bits(acc, layout, a), budget)
+            attempts += used
             logger.debug("alignment z=%.1f k=%.4f shift=%s -> %s", a.z, a.kx, a.shift, payload is not None)
             if payload is not None:
                 return SearchResult(payload, agree, attempts, a.z)
