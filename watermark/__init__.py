@@ -14,10 +14,12 @@ the other 768 carry the 336-bit codeword (2 or 3 chips per bit, spread over the 
 R, G and B, i.e. only luma changes, scaled by a texture mask: a floor of 1 level in flat areas, more in
 texture, and each frame's texture part scaled to spend, but never exceed, a budget that keeps every frame's
 luma PSNR at about 42.3 dB or more. The detector high-passes and locally normalises each frame's luma,
-sums the residual over frames (a static mark adds up, moving content does not), estimates the tile period
-from the residual's autocorrelation (else a log-grid search), folds the residual into one tile, finds the
-shift by FFT cross-correlation with the sync chips, reads the chips (with an equaliser for the crosstalk
-between neighbouring blobs), sums them into soft bits, and decodes.
+sums the residual over frames (a static mark adds up, moving content does not; at most 48 partial sums of
+consecutive frames are kept), estimates the tile period from the residual's autocorrelation (else a
+log-grid search), folds the residual into one tile, finds the shift by FFT cross-correlation with the sync
+chips, re-sums the partial sums weighted by their own sync score (compression leaves the mark in some
+frames more than others), reads the chips (with an equaliser for the crosstalk between neighbouring
+blobs), sums them into soft bits, and decodes.
 Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 
 Codeword (336 bits): payload (64) || check (40 bits of HMAC-SHA256(key-derived, payload)), encoded with a
@@ -184,7 +186,7 @@ class Watermarker:
                 break
             _check_frames(frame, batch=False, embed=False)
             acc.add(frame)
-        result = search(acc.total, acc.frames, self._layout, self._code)
+        result = search(acc.parts, acc.frames, self._layout, self._code)
         return Detection(
             found=result.payload is not None,
             payload=result.payload,
