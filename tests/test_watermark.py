@@ -238,7 +238,7 @@ def test_frames_that_lost_the_mark_are_outweighed(
     found = wm.detect(mixed)
     assert found.found and found.payload == payload
     align = _detect.brute_force(acc.total - acc.total.mean(), wm._layout)[0]
-    weights = _detect.part_weights(acc.parts, wm._layout, align)
+    weights = _detect.part_weights(_detect.fold_parts(acc.parts, align), wm._layout, align)
     assert weights[:4].min() > 10 * weights[4:].max()
 
 

@@ -1,8 +1,9 @@
 """Payload coding: keyed check, convolutional code, keyed scrambling, soft-decision (Viterbi) decoding.
 
-Message layout (bits): payload (64) || check (40) = 104 bits, HMAC-SHA256(key-derived, payload) truncated to 40
-bits as the check; encoded with the rate-1/3 convolutional code of ``_conv`` into 336 bits; decoded with list Viterbi. The coded bits are
-XORed with a key stream so that an unmarked or foreign clip decodes to noise rather than to a structured word.
+Message layout (bits): payload (64) || check (40) = 104 bits, the check being HMAC-SHA256(key-derived, payload)
+truncated to 40 bits; encoded with the rate-1/3 convolutional code of ``_conv`` into 336 bits and decoded with
+list Viterbi. The coded bits are XORed with a key stream so that an unmarked or foreign clip decodes to noise
+rather than to a structured word.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class PayloadCode:
         soft = np.asarray(soft, dtype=np.float64)
         descrambled = np.where(self._scramble() == 1, -soft, soft)
         best = _conv.decode(descrambled)
-        # The single best path costs a fiftieth of the list and is the answer whenever the signal is clear.
+        # The single best path costs a twentieth of the list and is the answer whenever the signal is clear.
         rest = (m for m in _conv.decode_list(descrambled, LIST_SIZE) if not np.array_equal(m, best))
         attempts = 0
         for message in itertools.chain([best], rest):

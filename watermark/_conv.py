@@ -85,22 +85,7 @@ def decode(soft: np.ndarray) -> np.ndarray:
     Maximises the correlation between the soft values and the code's +-1 outputs over all terminated paths,
     which is maximum likelihood when the noise is Gaussian and the soft values are scaled alike.
     """
-    per_step = _steps(soft)
-    steps = len(per_step)
-    metric = np.full(_STATES, -np.inf)
-    metric[0] = 0.0
-    choice = np.empty((steps, _STATES), np.int8)
-    for t in range(steps):
-        cand = metric[_PRED] + _SIGNS @ per_step[t]  # (STATES, 2)
-        pick = (cand[:, 1] > cand[:, 0]).astype(np.int8)
-        choice[t] = pick
-        metric = np.where(pick == 1, cand[:, 1], cand[:, 0])
-    state = 0
-    bits = np.empty(steps, np.uint8)
-    for t in range(steps - 1, -1, -1):
-        bits[t] = state >> (MEMORY - 1)
-        state = int(_PRED[state, choice[t, state]])
-    return bits[: steps - MEMORY]
+    return next(decode_list(soft, 1))
 
 
 def decode_list(soft: np.ndarray, size: int) -> Iterator[np.ndarray]:

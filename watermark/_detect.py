@@ -61,7 +61,7 @@ def wanted(index: int) -> bool:
 
 
 # Consecutive sampled frames are kept in at most this many partial sums ("parts"), so that each part's mark
-# strength can be measured once the alignment is known (see weighted_sum). When full, neighbouring parts merge.
+# strength can be measured once the alignment is known (see part_weights). When full, neighbouring parts merge.
 MAX_PARTS = 48
 
 
@@ -126,17 +126,26 @@ def fold(acc: np.ndarray, ky: float, kx: float) -> np.ndarray:
     return np.bincount(idx, weights=acc.ravel(), minlength=TILE_PX * TILE_PX).reshape(TILE_PX, TILE_PX)
 
 
+def _sync_correlation(tile: np.ndarray, layout: Layout) -> np.ndarray:
+    """Cyclic cross-correlation of a folded tile with the sync chips, one value per shift."""
+    return np.fft.irfft2(np.fft.rfft2(tile) * np.conj(layout.sync_template_spectrum), s=tile.shape)
+
+
 def align(acc: np.ndarray, layout: Layout, ky: float, kx: float) -> Alignment:
-    t = fold(acc, ky, kx)
-    c = np.fft.irfft2(np.fft.rfft2(t) * np.conj(layout.sync_template_spectrum), s=t.shape)
+    c = _sync_correlation(fold(acc, ky, kx), layout)
     i = int(np.argmax(c))
     sd = float(c.std())
     z = float((c.flat[i] - c.mean()) / sd) if sd > 0 else 0.0
     return Alignment(z, ky, kx, (i // TILE_PX, i % TILE_PX))
 
 
-def part_weights(parts: list[np.ndarray], layout: Layout, a: Alignment) -> np.ndarray:
-    """Each part's weight: its own sync score at alignment ``a``, squared; negative scores count 0.
+def fold_parts(parts: list[np.ndarray], a: Alignment) -> list[np.ndarray]:
+    """Each part, mean removed, folded at alignment ``a``."""
+    return [fold(part - part.mean(), a.ky, a.kx) for part in parts]
+
+
+def part_weights(tiles: list[np.ndarray], layout: Layout, a: Alignment) -> np.ndarray:
+    """Each folded part's weight: its own sync score at alignment ``a``, squared; negative scores count 0.
 
     Frames do not carry the mark equally after compression: the encoder's key frame keeps it, predicted
     frames of moving content carry a copy dragged along with the content, so on a pan the sync score of a
@@ -145,25 +154,22 @@ def part_weights(parts: list[np.ndarray], layout: Layout, a: Alignment) -> np.nd
     weight read 15). The weights come from the sync chips only, so they carry no information about the
     payload bits.
     """
-    weights = np.zeros(len(parts))
-    for i, part in enumerate(parts):
-        t = fold(part - part.mean(), a.ky, a.kx)
-        c = np.fft.irfft2(np.fft.rfft2(t) * np.conj(layout.sync_template_spectrum), s=t.shape)
+    weights = np.zeros(len(tiles))
+    for i, tile in enumerate(tiles):
+        c = _sync_correlation(tile, layout)
         sd = float(c.std())
         if sd > 0:
             weights[i] = max(float(c[a.shift] - c.mean()) / sd, 0.0) ** 2
-    return weights if weights.any() else np.ones(len(parts))
+    return weights if weights.any() else np.ones(len(tiles))
 
 
-def weighted_sum(parts: list[np.ndarray], layout: Layout, a: Alignment) -> np.ndarray:
-    """The parts summed with :func:`part_weights`, mean removed."""
-    if len(parts) == 1:
-        return parts[0] - parts[0].mean()
-    out = np.zeros_like(parts[0])
-    for w, part in zip(part_weights(parts, layout, a), parts):
-        if w:
-            out += np.float32(w) * part
-    return out - out.mean()
+def weighted_tile(parts: list[np.ndarray], layout: Layout, a: Alignment) -> np.ndarray:
+    """The parts folded at ``a`` and summed with :func:`part_weights` (folding is linear, so this is the
+    fold of the weighted sum of the parts, without building that sum at full size)."""
+    tiles = fold_parts(parts, a)
+    if len(tiles) == 1:
+        return tiles[0]
+    return np.tensordot(part_weights(tiles, layout, a), np.stack(tiles), axes=1)
 
 
 def _box_transfer(n: int, width: float) -> np.ndarray:
@@ -189,10 +195,10 @@ def chip_response(k: float) -> np.ndarray:
 _LAMBDAS = (1e-3, 1e-2, 0.1, np.inf)
 
 
-def soft_bits(acc: np.ndarray, layout: Layout, a: Alignment) -> np.ndarray:
-    """Chip readout, then an MMSE equaliser on the 32 x 32 chip torus: neighbouring chips overlap (smooth
-    blobs survive compression; the price is crosstalk, which equalising removes)."""
-    t = fold(acc, a.ky, a.kx)
+def soft_bits(t: np.ndarray, layout: Layout, a: Alignment) -> np.ndarray:
+    """Chip readout from a tile folded at ``a`` (see weighted_tile), then an MMSE equaliser on the 32 x 32 chip
+    torus: neighbouring chips overlap (smooth blobs survive compression; the price is crosstalk, which
+    equalising removes)."""
     g = np.fft.irfft2(np.fft.rfft2(t) * _PHI, s=t.shape)
     rows = (_CENTRES + a.shift[0]) % TILE_PX
     cols = (_CENTRES + a.shift[1]) % TILE_PX
@@ -320,7 +326,7 @@ def search(parts: list[np.ndarray], frames: int, layout: Layout, code: PayloadCo
             budget = MAX_DECODE_ATTEMPTS - attempts
             if budget <= 0:
                 return None
-            payload, used, agree = code.decode(soft_bits(weighted_sum(parts, layout, a), layout, a), budget)
+            payload, used, agree = code.decode(soft_bits(weighted_tile(parts, layout, a), layout, a), budget)
             attempts += used
             logger.debug("alignment z=%.1f k=%.4f shift=%s -> %s", a.z, a.kx, a.shift, payload is not None)
             if payload is not None:
