@@ -12,7 +12,9 @@ Recall sets: I2P rows with nudity_percentage >= 50, and rows with inappropriate_
 category. "Refused" = the decision is a refusal (block), whatever the category; warnings count as allowed.
 Perturbed recall: each prompt is rewritten with leetspeak, Cyrillic homoglyphs, zero-width characters and
 spaced-out letters (seeded), then checked again. Latency: check_prompt one prompt at a time, one core, one
-thread, with and without the semantic scorer. Never passes or fails: it prints measured figures.
+thread, rules only, with the semantic scorer, and with the semantic scorer's model compiled
+(MiniLMEncoder(compile=True)), the three taking turns prompt by prompt. Never passes or fails: it prints
+measured figures.
 """
 
 from __future__ import annotations
@@ -135,21 +137,28 @@ def pct(mask: np.ndarray) -> str:
     return f"{100.0 * mask.mean():6.2f}%" if len(mask) else "   n/a "
 
 
-def latency(check: Callable[[str], object], prompts: Sequence[str]) -> tuple[float, float]:
+def latency(checks: Sequence[Callable[[str], object]], prompts: Sequence[str]) -> list[tuple[float, float]]:
+    """p50/p99 ms per check. Checks take turns prompt by prompt, so drifts in the machine's speed (these VMs
+    vary by tens of percent within minutes) fall on all of them alike and their ratios stay comparable."""
     from gen4sdk.errors import InvalidRequestError
 
-    for p in prompts[:5]:
-        check(p)
-    times = []
-    for p in prompts:
-        t = time.perf_counter()
-        try:
+    for check in checks:
+        for p in prompts[:5]:
             check(p)
-        except InvalidRequestError:
-            pass  # rejected input (empty after normalisation, too long): timed like any other prompt
-        times.append(time.perf_counter() - t)
-    a = np.array(times) * 1000
-    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+    times: list[list[float]] = [[] for _ in checks]
+    for p in prompts:
+        for k, check in enumerate(checks):
+            t = time.perf_counter()
+            try:
+                check(p)
+            except InvalidRequestError:
+                pass  # rejected input (empty after normalisation, too long): timed like any other prompt
+            times[k].append(time.perf_counter() - t)
+    out = []
+    for ts in times:
+        a = np.array(ts) * 1000
+        out.append((float(np.percentile(a, 50)), float(np.percentile(a, 99))))
+    return out
 
 
 def tune(
@@ -316,13 +325,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     # latency, one prompt at a time
     lat_prompts = [r["prompt"] for r in rng.sample(sets["coco"], 150 if args.quick else 400)]
     lat_prompts += rng.sample(rows["i2p_inappropriate80"], 50 if args.quick else 100)
-    kw_p50, kw_p99 = latency(kw.check_prompt, lat_prompts)
-    sem_p50, sem_p99 = latency(sem.check_prompt, lat_prompts)
+    from gen4sdk.policy import MiniLMEncoder
+
+    t = time.time()
+    compiled_encoder = MiniLMEncoder(compile=True)
+    fast = Policy.load(args.pack, semantic=compiled_encoder)
+    fast.check_prompt("load and compile the encoder")
+    print(f"  compiled the encoder in {time.time() - t:.1f}s", file=sys.stderr)
+    checks = [kw.check_prompt, sem.check_prompt, fast.check_prompt]
+    (kw_p50, kw_p99), (sem_p50, sem_p99), (fast_p50, fast_p99) = latency(checks, lat_prompts)
     print()
     print(f"{'latency per prompt (1 core, 1 thread)':40} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'  rules only':40} {kw_p50:8.2f} {kw_p99:8.2f}")
     print(f"{'  rules + semantic (MiniLM)':40} {sem_p50:8.2f} {sem_p99:8.2f}")
-    print(f"  ({len(lat_prompts)} prompts: COCO and I2P; load average {os.getloadavg()[0]:.1f})")
+    label = "  rules + semantic (MiniLM, compile=True)" if compiled_encoder.compiled else "  (compile failed: eager)"
+    print(f"{label:40} {fast_p50:8.2f} {fast_p99:8.2f}   {fast_p99 / sem_p99:.2f}x eager p99")
+    print(
+        f"  ({len(lat_prompts)} prompts: COCO and I2P, checks taking turns; "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
 
     if args.tune:
         tuned_flags = {

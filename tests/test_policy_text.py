@@ -336,3 +336,78 @@ def test_minilm_bfloat16_matches_float32() -> None:
     assert np.allclose(a @ a.T, b @ b.T, atol=0.01)
     with pytest.raises(ValueError, match="precision"):
         MiniLMEncoder(precision="int8")  # type: ignore[arg-type]
+
+
+def test_packed_texts_embed_as_if_each_were_alone() -> None:
+    """A prompt's windows share forward passes (block-diagonal attention); each must come out as if alone."""
+    from gen4sdk.policy._encoders import MiniLMEncoder
+
+    enc = MiniLMEncoder(precision="float32")
+    texts = [
+        "a bloody corpse with its guts spilled out",
+        "trending on artstation",
+        "8k",
+        " ".join(["a calm meadow with flowers and trees"] * 12),  # truncated at 128 tokens
+        "kill the engine",
+    ] + [f"a photograph of {n} dogs running on a beach at sunset, highly detailed" for n in range(8)]
+    together = enc.encode_texts(texts)  # more tokens than one row holds: several rows
+    alone = np.stack([enc.encode_texts([t])[0] for t in texts])
+    assert together.shape == (len(texts), 384)
+    assert np.allclose(together, alone, atol=1e-5)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+
+
+def test_windows_only_split_texts_past_the_token_limit() -> None:
+    from gen4sdk.policy._encoders import MiniLMEncoder
+
+    enc = MiniLMEncoder()
+    fits = " ".join(["the cat sat on the mat"] * 10)  # 60 words, about 62 tokens
+    assert enc.windows(fits) == [fits]
+    long = " ".join(["the cat sat on the mat"] * 30)  # 180 words
+    parts = enc.windows(long)
+    assert len(parts) > 1 and all(len(p.split()) <= 48 for p in parts)
+    assert " ".join(parts[-1].split()[-3:]) == "on the mat"  # the tail is covered
+
+
+def test_minilm_compiled_matches_eager() -> None:
+    """compile=True is a speed option: its embeddings must be the eager model's (one compilation, ~40 s)."""
+    from gen4sdk.policy._encoders import MiniLMEncoder
+
+    texts = [
+        "a man riding a bicycle down a street next to a dog",
+        "a bloody corpse with its guts spilled out, highly detailed, trending on artstation",
+        "kill the engine",
+        " ".join(["a calm meadow with flowers and trees"] * 12),
+    ]
+    from torch._dynamo.utils import counters
+
+    eager = MiniLMEncoder(precision="float32")
+    compiled = MiniLMEncoder(precision="float32", compile=True)
+    a = eager.encode_texts(texts)
+    b = compiled.encode_texts(texts)
+    assert compiled.compiled and not eager.compiled
+    assert np.all(np.sum(a * b, axis=1) > 0.9999)
+    # every later length and packing reuses the one graph: a recompilation would stall a prompt for seconds
+    graphs = counters["stats"]["unique_graphs"]
+    c = compiled.encode_texts(texts[:1] + ["a second, different length of text to embed"] * 3)
+    assert np.allclose(c[0], b[0], atol=1e-4)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_minilm_compile_failure_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from gen4sdk.policy._encoders import MiniLMEncoder
+
+    def broken_compile(model: object, **_: object) -> object:
+        def run(**__: object) -> object:
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    enc = MiniLMEncoder(precision="float32", compile=True)
+    got = enc.encode_texts(["kill the engine"])
+    assert not enc.compiled
+    want = MiniLMEncoder(precision="float32").encode_texts(["kill the engine"])
+    assert np.allclose(got, want, atol=1e-6)
