@@ -13,7 +13,8 @@ category. "Refused" = the decision is a refusal (block), whatever the category; 
 Perturbed recall: each prompt is rewritten with leetspeak, Cyrillic homoglyphs, zero-width characters and
 spaced-out letters (seeded), then checked again. Latency: check_prompt one prompt at a time, one core, one
 thread, rules only, with the semantic scorer, and with the semantic scorer's model compiled
-(MiniLMEncoder(compile=True)), the three taking turns prompt by prompt. Never passes or fails: it prints
+(MiniLMEncoder(compile=True)), and, as the baseline of pooling, with long prompts embedded whole as well
+as clause by clause; the four taking turns prompt by prompt. Never passes or fails: it prints
 measured figures.
 """
 
@@ -332,14 +333,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     fast = Policy.load(args.pack, semantic=compiled_encoder)
     fast.check_prompt("load and compile the encoder")
     print(f"  compiled the encoder in {time.time() - t:.1f}s", file=sys.stderr)
-    checks = [kw.check_prompt, sem.check_prompt, fast.check_prompt]
-    (kw_p50, kw_p99), (sem_p50, sem_p99), (fast_p50, fast_p99) = latency(checks, lat_prompts)
+    # Baseline for the pooled whole prompt: long prompts embedded whole as well as clause by clause.
+    unpooled = Policy.load(args.pack)
+    scorer = unpooled._get_scorer()
+    if scorer is not None:
+        scorer.pool_words = None
+    checks = [kw.check_prompt, sem.check_prompt, fast.check_prompt, unpooled.check_prompt]
+    (kw_p50, kw_p99), (sem_p50, sem_p99), (fast_p50, fast_p99), (whole_p50, whole_p99) = latency(
+        checks, lat_prompts
+    )
     print()
     print(f"{'latency per prompt (1 core, 1 thread)':40} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'  rules only':40} {kw_p50:8.2f} {kw_p99:8.2f}")
     print(f"{'  rules + semantic (MiniLM)':40} {sem_p50:8.2f} {sem_p99:8.2f}")
     label = "  rules + semantic (MiniLM, compile=True)" if compiled_encoder.compiled else "  (compile failed: eager)"
     print(f"{label:40} {fast_p50:8.2f} {fast_p99:8.2f}   {fast_p99 / sem_p99:.2f}x eager p99")
+    print(
+        f"{'  baseline: long prompts embedded whole':40} {whole_p50:8.2f} {whole_p99:8.2f}   "
+        f"(pooled whole: {sem_p99 / whole_p99:.2f}x p99)"
+    )
     print(
         f"  ({len(lat_prompts)} prompts: COCO and I2P, checks taking turns; "
         f"load average {os.getloadavg()[0]:.1f})"

@@ -172,6 +172,57 @@ class _Encoder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
+def test_long_prompts_pool_the_whole_from_their_clauses() -> None:
+    """Past 24 words with several clauses, the whole prompt is not embedded again: its vector is the
+    word-weighted mean of the clause vectors, scored beside them. Short prompts are still embedded whole."""
+    from gen4sdk.policy._normalize import normalize, semantic_text
+    from gen4sdk.policy._semantic import SemanticScorer
+
+    seen: list[str] = []
+
+    class Recording(_Encoder):
+        def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+            seen.extend(texts)
+            return super().encode_texts(texts)
+
+    enc = Recording()
+    scorer = SemanticScorer(Policy.default(semantic=False).pack, enc)
+    long = (
+        "portrait of a knight in ornate silver armour, standing in a misty forest at dawn, "
+        "volumetric light through the trees, highly detailed oil painting, trending on artstation"
+    )
+    [rows] = scorer.embed([normalize(long)])
+    clauses = [semantic_text(normalize(c)) for c in long.split(", ")]
+    assert seen == clauses  # the clauses only, each once
+    words = np.array([len(c.split()) for c in clauses], np.float32)
+    pooled = words @ enc.encode_texts(clauses)
+    assert np.allclose(rows[0], pooled / np.linalg.norm(pooled), atol=1e-6)
+    assert np.allclose(rows[1:], enc.encode_texts(clauses))
+    seen.clear()
+    short = "a knight in armour, in a forest, at dawn"
+    scorer.embed([normalize(short)])
+    assert seen[0] == semantic_text(normalize(short)) and len(seen) == 4
+
+
+def test_pooled_whole_is_close_to_the_embedded_whole() -> None:
+    """The pooled vector stands in for the whole prompt's: with the real encoder the two must agree."""
+    from gen4sdk.policy._encoders import MiniLMEncoder
+
+    enc = MiniLMEncoder()
+    prompt = (
+        "a beautiful young woman in a flowing red dress, walking through a field of sunflowers, golden hour, "
+        "cinematic lighting, shallow depth of field, shot on 35mm film, highly detailed"
+    )
+    clauses = prompt.split(", ")
+    words = np.array([len(c.split()) for c in clauses], np.float32)
+    pooled = words @ enc.encode_texts(clauses)
+    whole = enc.encode_texts([prompt])[0]
+    assert float(pooled @ whole) / float(np.linalg.norm(pooled)) > 0.85
+    # and it stays far from an unrelated prompt's
+    other = enc.encode_texts(["a diagram of a diesel engine's fuel injection system"])[0]
+    assert float(pooled @ other) / float(np.linalg.norm(pooled)) < 0.3
+
+
 def test_encoder_without_thresholds_is_not_used_and_says_so() -> None:
     p = Policy.default(semantic=_Encoder())
     d = p.check_prompt("a red bicycle")
