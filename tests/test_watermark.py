@@ -86,6 +86,30 @@ def test_round_trip_is_invisible_and_exact(
     assert det.confidence > 0.9
 
 
+def test_a_clip_s_first_frame_carries_the_stronger_mark(
+    wm: Watermarker, clip: np.ndarray, payload: bytes
+) -> None:
+    """Frame 0 (the encoder's key frame) gets KEY_FRAME_GAIN x the mark of the same textured content later in
+    the clip, and the same mark in flat areas; clip_start=False marks a later piece of a clip without it, so
+    marking in pieces equals marking whole."""
+    from watermark._embed import KEY_FRAME_GAIN
+
+    still = np.repeat(clip[:1], 3, axis=0)  # the same picture three times: same strength map
+    d = wm.embed(still, payload).astype(float) - still
+    ratio = np.sqrt(np.mean(d[0] ** 2) / np.mean(d[1] ** 2))
+    assert abs(ratio - KEY_FRAME_GAIN) < 0.03 and np.array_equal(d[1], d[2])
+    flat = np.full((2, H, W, 3), 128, np.uint8)
+    f = wm.embed(flat, payload)
+    assert np.array_equal(f[0], f[1]) and not np.array_equal(f[0], flat[0])
+    assert _luma_psnr(still[:1], wm.embed(still[:1], payload)) < _luma_psnr(
+        still[1:], wm.embed(still[1:], payload, clip_start=False)
+    )
+    pieces = np.concatenate([wm.embed(clip[:5], payload), wm.embed(clip[5:], payload, clip_start=False)])
+    assert np.array_equal(pieces, wm.embed(clip, payload))
+    later = list(wm.embed_iter(iter(clip[5:]), payload, clip_start=False))
+    assert np.array_equal(np.stack(later), pieces[5:])
+
+
 def test_survives_real_h264(wm: Watermarker, marked: np.ndarray, payload: bytes) -> None:
     decoded = _h264(marked, crf=23)
     assert decoded.shape == marked.shape
@@ -253,6 +277,7 @@ def test_accumulator_memory_is_bounded_and_keeps_the_sum(clip: np.ndarray) -> No
     sampled = [f for i, f in enumerate(frames) if _detect.wanted(i)]
     assert acc.frames == len(sampled) > _detect.MAX_PARTS  # parts had to merge
     direct = np.sum(
-        [_detect.whiten(_detect.block_mean(_detect.luma(f), _detect.decimation(H, W))) for f in sampled], axis=0
+        [_detect.whiten(_detect.block_mean(_detect.luma(f), _detect.decimation(H, W))) for f in sampled],
+        axis=0,
     )
     assert acc.total is not None and np.allclose(acc.total, direct, atol=1e-3)
