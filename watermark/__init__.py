@@ -135,8 +135,8 @@ class Watermarker:
 
         The first frame of a clip carries a stronger mark in its texture (up to +3 dB; flat areas as in every
         frame): encoders make it the key frame that later frames copy, so it is what survives heavy
-        compression. When marking a clip in pieces, pass
-        ``clip_start=False`` for every piece but the first (or use :meth:`embed_iter`).
+        compression. When marking a clip in pieces, pass ``clip_start=False`` for every piece but the first
+        (or use :meth:`embed_iter`).
         """
         if type(frames).__module__.startswith("torch"):
             return self._embed_torch(frames, payload, clip_start)

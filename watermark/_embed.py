@@ -50,7 +50,7 @@ class FramePattern:
         std = np.sqrt(np.maximum(var, 0.0))
         t = box(np.minimum(_SLOPE * std, gain * _CEIL - _FLOOR), 1)
         # Spend the frame's whole PSNR budget: scale the texture part (never the flat-area floor) by k so
-        # that mean((floor + k t)^2) = cap, k <= _BOOST; solves the quadratic in k.
+        # that mean((floor + k t)^2) = cap, k <= boost; solves the quadratic in k.
         cap, boost = _MEAN_SQ_CAP * gain * gain, _BOOST * gain
         m1, m2 = float(t.mean()), float((t * t).mean())
         k = boost
