@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,30 @@ def bbb_excerpt(rng: np.random.Generator, frames: int, cache: dict[str, np.ndarr
     total = int(cache["bbb_frames"])
     s = int(rng.integers(0, max(1, total - frames - 1)))
     return read_video(BBB, start=s, count=frames)
+
+
+@functools.lru_cache(maxsize=1)
+def bbb_cuts(level: float = 30.0) -> tuple[int, ...]:
+    """The film's scene cuts: frames whose coarse luma (16 x 16 block means) differs from the previous frame's
+    by more than ``level`` on average (the codec's own cut measure; x264 made each of them a key frame)."""
+    cuts, prev = [], None
+    with av.open(str(BBB)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            y = f.to_ndarray(format="gray").astype(np.float32)
+            h, w = y.shape[0] // 16 * 16, y.shape[1] // 16 * 16
+            v = y[:h, :w].reshape(h // 16, 16, w // 16, 16).mean(axis=(1, 3))
+            if prev is not None and float(np.abs(v - prev).mean()) > level:
+                cuts.append(i)
+            prev = v
+    return tuple(cuts)
+
+
+def bbb_cut_excerpt(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """``frames`` consecutive frames that contain one of the film's scene cuts, at a random position."""
+    cuts = bbb_cuts()
+    cut = cuts[int(rng.integers(0, len(cuts)))]
+    start = max(0, cut - int(rng.integers(1, frames)))
+    return read_video(BBB, start=start, count=frames)
 
 
 def encode(

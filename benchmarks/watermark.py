@@ -3,6 +3,9 @@
     python benchmarks/watermark.py --quick          # a few clips, a couple of minutes
     python benchmarks/watermark.py                  # full run (~20 min on 2 cores)
     python benchmarks/watermark.py --clips 60       # choose the clip count
+    python benchmarks/watermark.py --content bbb-cuts --clips 28 [--without-cut-gain]
+                                                    # excerpts that contain a scene cut, with / without
+                                                    # the key-frame gain at cuts (what it buys)
 
 Content: 2 s excerpts of Big Buck Bunny (640x360) and pan/zoom clips over scikit-image photographs at
 640x360 and 1280x720, a random 64-bit payload per clip. Every attack is applied to the marked frames
@@ -43,6 +46,8 @@ METHODS = ("ours", "dwtDct", "dwtDctSvd")
 def make_clip(kind: str, rng: np.random.Generator, cache: dict[str, np.ndarray]) -> np.ndarray:
     if kind == "bbb 640x360":
         return M.bbb_excerpt(rng, CLIP_FRAMES, cache)
+    if kind == "bbb cut 640x360":
+        return M.bbb_cut_excerpt(rng, CLIP_FRAMES)
     name = M.PHOTOS[int(rng.integers(0, len(M.PHOTOS)))]
     h, w = (360, 640) if kind == "photo 640x360" else (720, 1280)
     return M.pan_zoom_clip(M.photo(name), h, w, CLIP_FRAMES, rng)
@@ -75,8 +80,12 @@ def _baseline_decode(frames: np.ndarray, method: str, vote_frames: int) -> bytes
     return np.packbits(bits).tobytes()
 
 
-def run_clip(job: tuple[str, int, bool, int]) -> dict[str, object]:
-    kind, seed, baselines, vote_frames = job
+def run_clip(job: tuple[str, int, bool, int, bool]) -> dict[str, object]:
+    kind, seed, baselines, vote_frames, cut_gain = job
+    if not cut_gain:  # ablation: only a clip's first frame gets the key-frame gain (a cut never registers)
+        from watermark import _embed
+
+        _embed._CUT_LEVEL = float("inf")
     rng = np.random.default_rng(seed)
     cache: dict[str, np.ndarray] = {}
     frames = make_clip(kind, rng, cache)
@@ -306,6 +315,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("/tmp/gen4sdk-wm-bench"))
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument(
+        "--content",
+        choices=("mixed", "bbb-cuts"),
+        default="mixed",
+        help="mixed: Big Buck Bunny and photo pans (default); bbb-cuts: excerpts that contain a scene cut",
+    )
+    ap.add_argument(
+        "--without-cut-gain", action="store_true", help="ablation: no key-frame gain at scene cuts"
+    )
     ap.add_argument("--speed-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.speed_only:
@@ -325,10 +343,15 @@ def main() -> None:
         "bbb 640x360",
         "photo 640x360",
     )
+    if args.content == "bbb-cuts":
+        cycle = ("bbb cut 640x360",)
     kinds = [cycle[i % len(cycle)] for i in range(n)]
     small = [i for i in range(n) if kinds[i] != "photo 720p"]
     with_baselines = set(small[::every])
-    jobs = [(kinds[i], args.seed + i, i in with_baselines, args.vote_frames) for i in range(n)]
+    jobs = [
+        (kinds[i], args.seed + i, i in with_baselines, args.vote_frames, not args.without_cut_gain)
+        for i in range(n)
+    ]
     t0 = time.perf_counter()
     rows: list[dict[str, object]] = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:

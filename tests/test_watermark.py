@@ -110,6 +110,35 @@ def test_a_clip_s_first_frame_carries_the_stronger_mark(
     assert np.array_equal(np.stack(later), pieces[5:])
 
 
+def test_scene_cuts_get_the_key_frame_mark(
+    wm: Watermarker, clip: np.ndarray, other_clip: np.ndarray, payload: bytes
+) -> None:
+    """Encoders start a new key frame at a scene cut, so the first frame after a cut is marked like frame 0;
+    a second cut within _CUT_SPACING frames is not (a flashing clip cannot spend the PSNR budget). The numpy
+    path, the streaming path and the torch path (cut across its batch boundary) make the same decisions."""
+    import torch
+
+    from watermark._embed import _CUT_SPACING, KEY_FRAME_GAIN
+
+    a, b = clip[0], other_clip[0]
+    cuts = np.stack([a] * 16 + [b] * 8 + [a] * 24)  # cuts at 16 and at 24 (8 < _CUT_SPACING frames later)
+    assert _CUT_SPACING > 8
+    d = wm.embed(cuts, payload).astype(float) - cuts
+
+    def rms(i: int) -> float:
+        return float(np.sqrt(np.mean(d[i] ** 2)))
+
+    assert abs(rms(16) / rms(17) - KEY_FRAME_GAIN) < 0.03
+    assert np.array_equal(d[24], d[25]) and np.array_equal(d[1], d[2])
+    streamed = np.stack(list(wm.embed_iter(iter(cuts), payload)))
+    assert np.array_equal(streamed, wm.embed(cuts, payload))
+    on_torch = wm.embed(torch.from_numpy(cuts), payload).numpy()  # batches of 16: the cut opens the second
+    assert np.mean(on_torch != streamed) < 1e-3
+    # A pan has no cut: no frame after the first gets the gain.
+    pan = wm.embed(clip, payload).astype(float) - clip
+    assert all(np.sqrt(np.mean(pan[i] ** 2)) < 1.1 * np.sqrt(np.mean(pan[1] ** 2)) for i in range(2, T))
+
+
 def test_survives_real_h264(wm: Watermarker, marked: np.ndarray, payload: bytes) -> None:
     decoded = _h264(marked, crf=23)
     assert decoded.shape == marked.shape

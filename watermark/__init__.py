@@ -13,8 +13,9 @@ from the key, is repeated over the whole frame and over every frame. 256 chips c
 the other 768 carry the 336-bit codeword (2 or 3 chips per bit, spread over the tile). The same delta is added to
 R, G and B, i.e. only luma changes, scaled by a texture mask: a floor of 1 level in flat areas, more in
 texture, and each frame's texture part scaled to spend, but never exceed, a budget that keeps every frame's
-luma PSNR at about 42.3 dB or more; a clip's first frame, which encoders make the key frame that later frames
-copy, has twice that budget for its texture part (flat areas unchanged; about 39.3 dB). The detector
+luma PSNR at about 42.3 dB or more; a clip's first frame and the first frame after a scene cut, which encoders
+make the key frames that later frames copy, have twice that budget for their texture part (flat areas
+unchanged; about 39.3 dB; at most one cut per second). The detector
 high-passes and locally normalises each frame's luma, sums the residual over frames (a static mark adds up,
 moving content does not; at most 48 partial sums of
 consecutive frames are kept), estimates the tile period from the residual's autocorrelation (else a
@@ -57,7 +58,7 @@ import numpy as np
 
 from ._code import PAYLOAD_BYTES, PayloadCode
 from ._detect import MAX_DECODE_ATTEMPTS, Accumulator, search
-from ._embed import KEY_FRAME_GAIN, FramePattern
+from ._embed import FramePattern, KeyFrames
 from ._pattern import Layout
 
 __all__ = ["ALGORITHM", "MAX_DECODE_ATTEMPTS", "Detection", "WatermarkError", "Watermarker"]
@@ -133,10 +134,10 @@ class Watermarker:
         ``frames`` may also be a torch uint8 tensor, on any device: it is then marked there (on the GPU
         before the frames leave it) and a tensor is returned; the mark is the same as the numpy path's.
 
-        The first frame of a clip carries a stronger mark in its texture (up to +3 dB; flat areas as in every
-        frame): encoders make it the key frame that later frames copy, so it is what survives heavy
-        compression. When marking a clip in pieces, pass ``clip_start=False`` for every piece but the first
-        (or use :meth:`embed_iter`).
+        The first frame of a clip, and the first after a scene cut, carry a stronger mark in their texture (up
+        to +3 dB; flat areas as in every frame): encoders make them the key frames that later frames copy, so
+        they are what survives heavy compression. When marking a clip in pieces, pass ``clip_start=False`` for
+        every piece but the first, or better use :meth:`embed_iter`, which also sees a cut at a piece boundary.
         """
         if type(frames).__module__.startswith("torch"):
             return self._embed_torch(frames, payload, clip_start)
@@ -164,19 +165,21 @@ class Watermarker:
         self, frames: Iterable[np.ndarray], payload: bytes, *, clip_start: bool = True
     ) -> Iterator[np.ndarray]:
         """Mark frames one by one ((H, W, 3) uint8 RGB each); memory stays bounded for any clip length.
-        The first frame pulled gets the key-frame gain unless ``clip_start`` is False (see :meth:`embed`)."""
+        The first frame pulled gets the key-frame gain unless ``clip_start`` is False, and so does the first
+        frame after each scene cut (see :meth:`embed`)."""
         bits = self._bits(payload)  # fail on a bad payload before the first frame is pulled
-        return self._embed_gen(frames, bits, KEY_FRAME_GAIN if clip_start else 1.0)
+        return self._embed_gen(frames, bits, KeyFrames(clip_start))
 
-    def _embed_gen(self, frames: Iterable[np.ndarray], bits: np.ndarray, gain: float) -> Iterator[np.ndarray]:
+    def _embed_gen(
+        self, frames: Iterable[np.ndarray], bits: np.ndarray, keys: KeyFrames
+    ) -> Iterator[np.ndarray]:
         pattern: FramePattern | None = None
         for frame in frames:
             _check_frames(frame, batch=False, embed=True)
             h, w = frame.shape[:2]
             if pattern is None or (pattern.height, pattern.width) != (h, w):
                 pattern = FramePattern(self._layout, bits, h, w)
-            yield pattern.apply(frame, gain)
-            gain = 1.0
+            yield pattern.apply(frame, keys.gain_for(frame))
 
     # -- detection ---------------------------------------------------------------------------------
 

@@ -31,12 +31,11 @@ class TorchPattern:
         full = np.tile(tile, reps)[:height, :width]
         self.pattern = torch.from_numpy(np.ascontiguousarray(full)).to(device)
         self.luma = torch.from_numpy(LUMA).to(device)
+        self.prev_view: torch.Tensor | None = None  # the last frame's cut view, across batches
 
-    def strength(self, frames: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-        """(T, hb, wb) per-block strength, the same rule as FramePattern.strength, for a batch with one
-        key-frame gain per frame."""
-        b = _embed._BLOCK
-        sub = frames[:, ::b, ::b].float() @ self.luma
+    def strength(self, sub: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        """(T, hb, wb) per-block strength from the 1/4-subsampled luma ``sub``, the same rule as
+        FramePattern.strength, with one key-frame gain per frame."""
         mean = _box(sub, 2)
         std = (_box(sub * sub, 2) - mean * mean).clamp_min(0).sqrt()
         g = gains[:, None, None]
@@ -49,12 +48,21 @@ class TorchPattern:
         k = torch.minimum(k, boost)
         return f + k[:, None, None] * t
 
-    def apply(self, frames: torch.Tensor, first_gain: float = 1.0) -> torch.Tensor:
-        """Mark a batch; its first frame gets the key-frame gain ``first_gain``."""
+    def apply(self, frames: torch.Tensor, keys: _embed.KeyFrames) -> torch.Tensor:
+        """Mark a batch, the next frames of the clip that ``keys`` follows."""
         b = _embed._BLOCK
-        gains = torch.ones(int(frames.shape[0]), device=frames.device)
-        gains[0] = first_gain
-        a = self.strength(frames, gains)
+        sub = frames[:, ::b, ::b].float() @ self.luma
+        # Scene cuts on the same coarse view as the numpy path (1/16 resolution); one small copy to the CPU
+        # per batch for the sequential spacing rule.
+        view = F.avg_pool2d(sub[:, None], b)[:, 0]
+        if self.prev_view is not None:
+            view = torch.cat([self.prev_view, view])
+        changes = (view[1:] - view[:-1]).abs().mean(dim=(1, 2)).tolist()
+        if self.prev_view is None:
+            changes = [None, *changes]
+        self.prev_view = view[-1:]
+        gains = torch.tensor([keys.gain(c) for c in changes], device=frames.device)
+        a = self.strength(sub, gains)
         a = a.repeat_interleave(b, dim=1).repeat_interleave(b, dim=2)[:, : self.height, : self.width]
         delta = torch.round(a * self.pattern).to(torch.int16)
         out = frames.to(torch.int16) + delta[..., None]
@@ -64,15 +72,12 @@ class TorchPattern:
 def embed(
     layout: Layout, bits: np.ndarray, frames: torch.Tensor, *, clip_start: bool, batch: int = 16
 ) -> torch.Tensor:
-    """Mark uint8 (T, H, W, 3) RGB frames on their own device; returns a new tensor there. When
-    ``clip_start``, frame 0 is the clip's first and gets the key-frame gain, as in the numpy path."""
+    """Mark uint8 (T, H, W, 3) RGB frames on their own device; returns a new tensor there. Key frames (frame 0
+    when ``clip_start``, scene cuts) get the key-frame gain, as in the numpy path."""
     h, w = int(frames.shape[1]), int(frames.shape[2])
     pattern = TorchPattern(layout, bits, h, w, frames.device)
-    gain = _embed.KEY_FRAME_GAIN if clip_start else 1.0
+    keys = _embed.KeyFrames(clip_start)
     with torch.no_grad():
         return torch.cat(
-            [
-                pattern.apply(frames[i : i + batch], gain if i == 0 else 1.0)
-                for i in range(0, int(frames.shape[0]), batch)
-            ]
+            [pattern.apply(frames[i : i + batch], keys) for i in range(0, int(frames.shape[0]), batch)]
         )
