@@ -15,7 +15,7 @@ R, G and B, i.e. only luma changes, scaled by a texture mask: a floor of 1 level
 texture, and each frame's texture part scaled to spend, but never exceed, a budget that keeps every frame's
 luma PSNR at about 42.3 dB or more; a clip's first frame and the first frame after a scene cut, which encoders
 make the key frames that later frames copy, have twice that budget for their texture part (flat areas
-unchanged; about 39.3 dB; at most one cut per second). The detector
+unchanged; about 39.3 dB; at most one cut per 24 frames). The detector
 high-passes and locally normalises each frame's luma, sums the residual over frames (a static mark adds up,
 moving content does not; at most 48 partial sums of
 consecutive frames are kept), estimates the tile period from the residual's autocorrelation (else a
