@@ -179,7 +179,7 @@ class Watermarker:
             h, w = frame.shape[:2]
             if pattern is None or (pattern.height, pattern.width) != (h, w):
                 pattern = FramePattern(self._layout, bits, h, w)
-            yield pattern.apply(frame, keys.gain_for(frame))
+            yield pattern.apply(frame, keys)
 
     # -- detection ---------------------------------------------------------------------------------
 

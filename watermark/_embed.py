@@ -37,11 +37,6 @@ _CUT_LEVEL = 30.0
 _CUT_SPACING = 24
 
 
-def cut_view(frame: np.ndarray) -> np.ndarray:
-    """The coarse luma (1/16 resolution, float32) that scene cuts are measured on."""
-    return block_mean(luma(frame[::_BLOCK, ::_BLOCK]), _BLOCK)
-
-
 class KeyFrames:
     """Guesses, frame by frame, which frames an encoder will make key frames (a clip's first, scene cuts) and
     gives them the key-frame gain. Feed it every frame of a clip in order; state carries across pieces."""
@@ -63,8 +58,10 @@ class KeyFrames:
             return KEY_FRAME_GAIN
         return 1.0
 
-    def gain_for(self, frame: np.ndarray) -> float:
-        view, prev = cut_view(frame), self._prev
+    def gain_for(self, sub: np.ndarray) -> float:
+        """The gain for the next frame, from its 1/4-subsampled luma (the strength map's input); cuts are
+        measured on its 4 x 4 block means (1/16 resolution)."""
+        view, prev = block_mean(sub, _BLOCK), self._prev
         self._prev = view
         change = None if prev is None or prev.shape != view.shape else float(np.abs(view - prev).mean())
         return self.gain(change)
@@ -84,10 +81,9 @@ class FramePattern:
         rgb = np.repeat(full, 3, axis=1)
         self.rows = np.ascontiguousarray(rgb).reshape(self.hb, _BLOCK, self.wb * _BLOCK * 3)
 
-    def strength(self, frame: np.ndarray, gain: float = 1.0) -> np.ndarray:
-        """Per-block strength from the local luma standard deviation, measured on a 1/4 subsample; ``gain``
-        scales the texture part's budget (cap x gain^2), boost and ceiling, never the floor."""
-        sub = luma(frame[::_BLOCK, ::_BLOCK])
+    def strength(self, sub: np.ndarray, gain: float = 1.0) -> np.ndarray:
+        """Per-block strength from the local standard deviation of ``sub``, the frame's luma on a 1/4
+        subsample; ``gain`` scales the texture part's budget (cap x gain^2), boost and ceiling, never the floor."""
         mean = box(sub, 2)
         var = box(sub * sub, 2) - mean * mean
         std = np.sqrt(np.maximum(var, 0.0))
@@ -102,17 +98,20 @@ class FramePattern:
             k = min(boost, (-_FLOOR * m1 + np.sqrt(max(disc, 0.0))) / m2)
         return _FLOOR + np.float32(k) * t
 
-    def delta(self, frame: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    def delta(self, sub: np.ndarray, gain: float = 1.0) -> np.ndarray:
         """Rounded luma delta, repeated for R, G, B: int8 (H, 3W) (|delta| < 20 at the key-frame gain)."""
-        a = np.repeat(self.strength(frame, gain), _BLOCK * 3, axis=1)
+        a = np.repeat(self.strength(sub, gain), _BLOCK * 3, axis=1)
         d = self.rows * a[:, None, :]
         np.rint(d, out=d)
         d = d.reshape(self.hb * _BLOCK, -1)[: self.height, : self.width * 3]
         return d.astype(np.int8)
 
-    def apply(self, frame: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    def apply(self, frame: np.ndarray, keys: KeyFrames) -> np.ndarray:
+        """Mark one frame, the next of the clip that ``keys`` follows."""
+        # One subsample serves both the cut check and the strength map.
+        sub = luma(frame[::_BLOCK, ::_BLOCK])
         # The same delta on R, G and B is a pure luma change: it survives 4:2:0 and any chroma handling.
-        d = self.delta(frame, gain)
+        d = self.delta(sub, keys.gain_for(sub))
         up = np.maximum(d, 0).view(np.uint8)
         down = np.maximum(-d, 0).view(np.uint8)
         # Saturating uint8 add then subtract, without widening the frame: min(x, 255-u) + u, max(x, v) - v.

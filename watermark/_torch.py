@@ -52,8 +52,8 @@ class TorchPattern:
         """Mark a batch, the next frames of the clip that ``keys`` follows."""
         b = _embed._BLOCK
         sub = frames[:, ::b, ::b].float() @ self.luma
-        # Scene cuts on the same coarse view as the numpy path (1/16 resolution); one small copy to the CPU
-        # per batch for the sequential spacing rule.
+        # Scene cuts on the same 4 x 4 block means of ``sub`` as KeyFrames.gain_for; the changes are computed
+        # here, on the device, and copied to the CPU once per batch for the sequential spacing rule.
         view = F.avg_pool2d(sub[:, None], b)[:, 0]
         if self.prev_view is not None:
             view = torch.cat([self.prev_view, view])
