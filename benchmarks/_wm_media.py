@@ -206,6 +206,22 @@ def attacks(fps: int = 24) -> dict[str, Attack]:
     }
 
 
+def jod(reference: np.ndarray, test: np.ndarray, fps: int = 24) -> float:
+    """ColorVideoVDP (Mantiuk et al., SIGGRAPH 2024): how visible the difference between two uint8 RGB clips
+    (T, H, W, 3) is, in just-objectionable differences; 10 = indistinguishable, 9 = one JOD (75% of observers
+    would pick the reference). A standard full-HD 24" monitor at 60 cm, the clip shown at its own pixels.
+    Unlike PSNR it models contrast masking and time: a static pattern over moving content, a flash in one frame."""
+    import pycvvdp
+    import torch
+
+    metric = pycvvdp.cvvdp(display_name="standard_fhd", device=torch.device("cpu"), quiet=True)
+    if len(test) == 1:  # a still picture
+        q, _ = metric.predict(test[0], reference[0], dim_order="HWC")
+    else:
+        q, _ = metric.predict(test, reference, dim_order="FHWC", frames_per_second=fps)
+    return float(q)
+
+
 def psnr_luma(a: np.ndarray, b: np.ndarray) -> float:
     w = np.array([0.299, 0.587, 0.114], np.float32)
     d = (a.astype(np.float32) @ w) - (b.astype(np.float32) @ w)

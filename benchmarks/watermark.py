@@ -6,12 +6,18 @@
     python benchmarks/watermark.py --content bbb-cuts --clips 28 [--without-cut-gain]
                                                     # excerpts that contain a scene cut, with / without
                                                     # the key-frame gain at cuts (what it buys)
+    python benchmarks/watermark.py --jod 6          # also how visible each mark is (ColorVideoVDP) on the
+                                                    # first 6 baseline clips (~3 min a clip)
 
 Content: 2 s excerpts of Big Buck Bunny (640x360) and pan/zoom clips over scikit-image photographs at
 640x360 and 1280x720, a random 64-bit payload per clip. Every attack is applied to the marked frames
 (codec attacks are real PyAV libx264/libx265 encodes); a trial succeeds when the exact payload comes back.
 Baselines (imwatermark dwtDct / dwtDctSvd): the same 64 bits embedded in every frame, decoded per frame on
 up to --vote-frames evenly spaced frames and combined by a bitwise majority vote.
+Visibility: luma PSNR for every clip; with --jod, ColorVideoVDP's JOD (10 = indistinguishable; it models
+contrast masking and time, which PSNR does not) on the first second of the first N baseline clips, for each
+mark, for our clip's first frame as a still picture (the key frame, marked strongest) and, as a reference
+point, for a plain x264 CRF 23 re-encode of the same second.
 Prints markdown tables; never passes or fails on a number.
 """
 
@@ -80,8 +86,8 @@ def _baseline_decode(frames: np.ndarray, method: str, vote_frames: int) -> bytes
     return np.packbits(bits).tobytes()
 
 
-def run_clip(job: tuple[str, int, bool, int, bool]) -> dict[str, object]:
-    kind, seed, baselines, vote_frames, cut_gain = job
+def run_clip(job: tuple[str, int, bool, int, bool, bool]) -> dict[str, object]:
+    kind, seed, baselines, vote_frames, cut_gain, visibility = job
     if not cut_gain:  # ablation: only a clip's first frame gets the key-frame gain (a cut never registers)
         from watermark import _embed
 
@@ -104,6 +110,12 @@ def run_clip(job: tuple[str, int, bool, int, bool]) -> dict[str, object]:
         psnr[method] = float(np.mean([M.psnr_luma(a, b) for a, b in zip(frames, marked)]))
         if method == "ours":  # the key frame, which carries the stronger mark in its texture
             out["psnr0"] = M.psnr_luma(frames[0], marked[0])
+        if visibility:  # the first second, which holds the key frame
+            seen: dict[str, float] = out.setdefault("jod", {})  # type: ignore[assignment]
+            seen[method] = M.jod(frames[:FPS], marked[:FPS])
+            if method == "ours":
+                seen["ours, frame 0 as a still"] = M.jod(frames[:1], marked[:1])
+                seen["x264 CRF 23 re-encode"] = M.jod(frames[:FPS], M.reencode(frames[:FPS], crf=23, fps=FPS))
         results[method] = {}
         wrong[method] = 0
         for i, (name, attack) in enumerate(attacks.items()):
@@ -259,12 +271,24 @@ def report(
         lines.append(
             f"| *ours, frame 0 only (key-frame gain)* | {np.mean(p0):.1f}, min {np.min(p0):.1f} | | | | |"
         )
+    jods = [r["jod"] for r in rows if "jod" in r]
     wrong = sum(r["wrong"]["ours"] for r in rows)  # type: ignore[index]
     fp = sum(int(r["fp"]) for r in rows)  # type: ignore[arg-type]
     fpn = sum(int(r["fp_trials"]) for r in rows)  # type: ignore[arg-type]
     lines.append(f"| *found on unmarked (incl. attacked) / foreign-key clips* | {fp}/{fpn} | | | n/a | n/a |")
     lines.append(f"| *found with a wrong payload* | {wrong} | | | n/a | n/a |")
     lines.append("")
+    if jods:
+        lines.append(
+            f"### Visibility: ColorVideoVDP JOD, first second of {len(jods)} clips (10 = indistinguishable; "
+            'FHD 24" display at 60 cm, native pixels)\n'
+        )
+        lines.append("| what | mean JOD | lowest clip |")
+        lines.append("| --- | ---: | ---: |")
+        for name in jods[0]:  # type: ignore[union-attr]
+            v = [float(j[name]) for j in jods]  # type: ignore[index]
+            lines.append(f"| {name} | {np.mean(v):.2f} | {np.min(v):.2f} |")
+        lines.append("")
     by_kind: dict[str, list[float]] = {}
     for r in rows:
         ok = list(r["results"]["ours"].values())  # type: ignore[index]
@@ -324,6 +348,13 @@ def main() -> None:
     ap.add_argument(
         "--without-cut-gain", action="store_true", help="ablation: no key-frame gain at scene cuts"
     )
+    ap.add_argument(
+        "--jod",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure visibility with ColorVideoVDP on the first N baseline clips (~3 min a clip)",
+    )
     ap.add_argument("--speed-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.speed_only:
@@ -348,8 +379,16 @@ def main() -> None:
     kinds = [cycle[i % len(cycle)] for i in range(n)]
     small = [i for i in range(n) if kinds[i] != "photo 720p"]
     with_baselines = set(small[::every])
+    visibility = set(sorted(with_baselines)[: args.jod])
     jobs = [
-        (kinds[i], args.seed + i, i in with_baselines, args.vote_frames, not args.without_cut_gain)
+        (
+            kinds[i],
+            args.seed + i,
+            i in with_baselines,
+            args.vote_frames,
+            not args.without_cut_gain,
+            i in visibility,
+        )
         for i in range(n)
     ]
     t0 = time.perf_counter()

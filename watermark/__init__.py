@@ -14,15 +14,18 @@ the other 768 carry the 336-bit codeword (2 or 3 chips per bit, spread over the 
 R, G and B, i.e. only luma changes, scaled by a texture mask: a floor of 1 level in flat areas, more in
 texture, and each frame's texture part scaled to spend, but never exceed, a budget that keeps every frame's
 luma PSNR at about 42.3 dB or more; a clip's first frame and the first frame after a scene cut, which encoders
-make the key frames that later frames copy, have twice that budget for their texture part (flat areas
-unchanged; about 39.3 dB; at most one cut per 24 frames). The detector
+make the key frames that later frames copy, have four times that budget for their texture part (flat areas
+and edges unchanged; about 36.4 dB; at most one cut per 24 frames), paid back by the 24 frames after them, so
+a clip of 25 frames or more stays at about 42.3 dB or more. The detector
 high-passes and locally normalises each frame's luma, sums the residual over frames (a static mark adds up,
 moving content does not; at most 48 partial sums of
 consecutive frames are kept), estimates the tile period from the residual's autocorrelation (else a
 log-grid search), folds the residual into one tile, finds the shift by FFT cross-correlation with the sync
 chips, re-sums the partial sums weighted by their own sync score (compression leaves the mark in some
 frames more than others), reads the chips (with an equaliser for the crosstalk between neighbouring
-blobs), sums them into soft bits, and decodes.
+blobs), sums them into soft bits, and decodes; if the whole clip does not read, the same again on its first
+part alone (after heavy compression the key frame's mark can be buried under the displaced copies that later
+frames make of it).
 Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 
 Codeword (336 bits): payload (64) || check (40 bits of HMAC-SHA256(key-derived, payload)), encoded with a
@@ -35,11 +38,11 @@ False-positive bound. ``detect`` reports found only if, for one of its decode at
 of the decoded payload matches. For a clip not marked with this key, the candidate payload of each attempt is a
 function of the content alone; modelling HMAC-SHA256 as a pseudo-random function whose key the content does
 not depend on, each attempt's check matches with probability 2^-40. One detect call makes at most
-``MAX_DECODE_ATTEMPTS`` = 2 search stages x 3 alignments (scale + shift hypotheses; every other scale/shift
-hypothesis is only ranked by its sync score, never decoded) x 64 list candidates = 384 attempts, enforced by a
-counter. By the union bound,
+``MAX_DECODE_ATTEMPTS`` = 2 sources (the whole clip, then its first part alone) x 2 search stages x 3 alignments
+(scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync score, never decoded) x
+64 list candidates = 768 attempts, enforced by a counter. By the union bound,
 
-    P(found | clip unmarked, or marked under another key) <= 384 * 2^-40 ~= 3.5e-10  (<= 1e-9),
+    P(found | clip unmarked, or marked under another key) <= 768 * 2^-40 ~= 7.0e-10  (<= 1e-9),
 
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
 matching check). It holds for any content, clip length and scale/shift search size.
@@ -135,9 +138,11 @@ class Watermarker:
         before the frames leave it) and a tensor is returned; the mark is the same as the numpy path's.
 
         The first frame of a clip, and the first after a scene cut, carry a stronger mark in their texture (up
-        to +3 dB; flat areas as in every frame): encoders make them the key frames that later frames copy, so
-        they are what survives heavy compression. When marking a clip in pieces, pass ``clip_start=False`` for
-        every piece but the first, or better use :meth:`embed_iter`, which also sees a cut at a piece boundary.
+        to +6 dB; flat areas and edges as in every frame), paid back by the next 24 frames (about -0.6 dB
+        each): encoders make those frames the key frames that later frames copy, so they are what
+        survives heavy compression. To mark a clip in pieces, use :meth:`embed_iter` over the whole clip, which
+        carries the scene-cut and payback state across pieces; or pass ``clip_start=False`` for every piece but
+        the first (its first frame then gets no gain, but a payback or a cut at a piece boundary goes unseen).
         """
         if type(frames).__module__.startswith("torch"):
             return self._embed_torch(frames, payload, clip_start)

@@ -38,9 +38,8 @@ class TorchPattern:
         FramePattern.strength, with one key-frame gain per frame."""
         mean = _box(sub, 2)
         std = (_box(sub * sub, 2) - mean * mean).clamp_min(0).sqrt()
-        g = gains[:, None, None]
         f = _embed._FLOOR
-        t = _box(torch.minimum(_embed._SLOPE * std, g * _embed._CEIL - f), 1)
+        t = _box((_embed._SLOPE * std).clamp_max(_embed._CEIL - f), 1)
         cap, boost = _embed._MEAN_SQ_CAP * gains * gains, _embed._BOOST * gains
         m1, m2 = t.mean(dim=(1, 2)), (t * t).mean(dim=(1, 2))
         disc = (f**2 * m1**2 - m2 * (f**2 - cap)).clamp_min(0)
