@@ -377,8 +377,13 @@ def main() -> None:
     if args.content == "bbb-cuts":
         cycle = ("bbb cut 640x360",)
     kinds = [cycle[i % len(cycle)] for i in range(n)]
-    small = [i for i in range(n) if kinds[i] != "photo 720p"]
-    with_baselines = set(small[::every])
+    # every `every`-th clip of each 640x360 kind, so the baselines (and the flat-region picture, and --jod) see
+    # photos as well as Big Buck Bunny (a plain stride over the cycle of seven landed on Big Buck Bunny only)
+    by_kind: dict[str, list[int]] = {}
+    for i in range(n):
+        if kinds[i] != "photo 720p":
+            by_kind.setdefault(kinds[i], []).append(i)
+    with_baselines = {i for clips in by_kind.values() for i in clips[::every]}
     visibility = set(sorted(with_baselines)[: args.jod])
     jobs = [
         (
