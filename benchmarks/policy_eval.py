@@ -3,11 +3,14 @@
     python benchmarks/policy_eval.py --quick            # subsample of COCO, a few minutes on one core
     python benchmarks/policy_eval.py                    # full sets
     python benchmarks/policy_eval.py --tune             # also suggest semantic thresholds from the tuning half
+    python benchmarks/policy_eval.py --tune --budget 0.002 --keep extremism,weapons_cbrne,illegal_activity
+                                                        # how the default pack 1.1.0's thresholds were set
     python benchmarks/policy_eval.py --pack strict
 
 Data: ../shared/prompts (COCO captions and PartiPrompts for false positives; I2P for recall). Every prompt is
 assigned to the tuning half or the test half by a hash of its text (fixed split); thresholds and exemplars in
-the packs were chosen looking at the tuning half only, and the figures reported are from the test half.
+the packs are chosen on the tuning half, and the figures reported are from the test half (the README says where
+test-half figures were seen before a choice was made).
 Recall sets: I2P rows with nudity_percentage >= 50, and rows with inappropriate_percentage >= 80 per I2P
 category. "Refused" = the decision is a refusal (block), whatever the category; warnings count as allowed.
 Perturbed recall: each prompt is rewritten with leetspeak, Cyrillic homoglyphs, zero-width characters and
@@ -226,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--budget", type=float, default=0.004, help="false-positive budget for --tune (0.004 = 0.4%%)"
     )
+    ap.add_argument(
+        "--keep",
+        default="",
+        help="with --tune: comma-separated categories whose pack thresholds are kept, not tuned (their refusals "
+        "still count against the budget); for categories no I2P row measures, which the tuner would switch off",
+    )
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -358,13 +367,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     if args.tune:
+        scorer = sem._get_scorer()
+        kept = {c: scorer.thresholds[c] for c in args.keep.split(",") if c} if scorer else {}
+        sets4 = ("coco", "parti", "i2p_nudity50", "i2p_inappropriate80")
         tuned_flags = {
-            n: flags_kw[n][halves[n] == "tune"]
-            for n in ("coco", "parti", "i2p_nudity50", "i2p_inappropriate80")
+            n: np.array(
+                [
+                    bool(k) or any(s.get(c, -9.0) >= t for c, t in kept.items())
+                    for k, s, h in zip(flags_kw[n], scores[n], halves[n])
+                    if h == "tune"
+                ]
+            )
+            for n in sets4
         }
         tuned_scores = {
-            n: [s for s, h in zip(scores[n], halves[n]) if h == "tune"]
-            for n in ("coco", "parti", "i2p_nudity50", "i2p_inappropriate80")
+            n: [
+                {c: v for c, v in s.items() if c not in kept}
+                for s, h in zip(scores[n], halves[n])
+                if h == "tune"
+            ]
+            for n in sets4
         }
         thr = tune(
             tuned_flags, tuned_scores, ["coco", "parti"], ["i2p_nudity50", "i2p_inappropriate80"], args.budget
@@ -373,6 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"suggested thresholds (tuning half, FP budget {100 * args.budget:.2f}%):")
         for c, t in thr.items():
             print(f"  {c:20} {t:.2f}")
+        for c, t in kept.items():
+            print(f"  {c:20} {t:.2f} (kept)")
     print(f"\ntotal {time.time() - t0:.0f}s")
     return 0
 

@@ -148,7 +148,7 @@ def test_semantic_scorer_catches_paraphrases(semantic: Policy, rules: Policy) ->
         assert rules.check_prompt(p).allowed, p
         d = semantic.check_prompt(p)
         assert not d.allowed, (p, d.scores)
-        assert max(d.scores.values()) > 0.35
+        assert max(d.scores.values()) > 0.3  # well clear of the ordinary prompt below
     # and ordinary prompts stay allowed, with every category scored
     d = semantic.check_prompt("a red bicycle leaning against a brick wall")
     assert d.allowed and set(d.scores) >= {"sexual", "violence", "self_harm"}
@@ -223,6 +223,37 @@ def test_pooled_whole_is_close_to_the_embedded_whole() -> None:
     # and it stays far from an unrelated prompt's
     other = enc.encode_texts(["a diagram of a diesel engine's fuel injection system"])[0]
     assert float(pooled @ other) / float(np.linalg.norm(pooled)) < 0.3
+
+
+def test_category_score_is_the_mean_of_its_nearest_exemplars() -> None:
+    """With semantic_neighbours k, a category's score is the mean cosine to its k nearest exemplars (minus the
+    counter-exemplar term): a prompt that repeats one exemplar's words but is far from the others scores well
+    below 1, and k = 1 is the nearest exemplar alone."""
+    from gen4sdk.policy._semantic import SemanticScorer
+
+    base = Policy.default(semantic=False).pack
+    exemplars = ["molotov cocktail bottle fire", "pipe bomb assembly", "nerve gas laboratory"]
+    cats = []
+    for c in base.categories:
+        if c.id == "weapons_cbrne":
+            assert c.semantic is not None
+            spec = c.semantic.model_copy(
+                update={"exemplars": exemplars, "counter_exemplars": [], "threshold": {"test-bow": 0.5}}
+            )
+            c = c.model_copy(update={"semantic": spec})
+        cats.append(c)
+    enc = _Encoder()
+    windows = enc.encode_texts(["molotov cocktail bottle fire"])
+    sims = windows @ enc.encode_texts(exemplars).T
+    scored = {}
+    for k in (1, 2, 3):
+        pack = base.model_copy(
+            update={"categories": cats, "semantic_neighbours": k, "common_counter_exemplars": []}
+        )
+        scored[k] = SemanticScorer(pack, enc).scores(windows)["weapons_cbrne"]
+        assert scored[k] == pytest.approx(float(np.sort(sims[0])[::-1][:k].mean()), abs=1e-4)
+    assert scored[1] == pytest.approx(1.0, abs=1e-4)
+    assert scored[2] < 0.75 and scored[3] < scored[2]
 
 
 def test_encoder_without_thresholds_is_not_used_and_says_so() -> None:

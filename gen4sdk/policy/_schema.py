@@ -175,6 +175,9 @@ class PolicyPack(_Model):
     description: str = ""
     semantic_enabled: bool = True
     counter_weight: float = Field(default=0.5, ge=0.0, le=2.0)
+    # a prompt's closeness to a category is its mean cosine to the category's `semantic_neighbours` nearest
+    # exemplars (1 = the nearest alone); see gen4sdk/policy/_semantic.py
+    semantic_neighbours: int = Field(default=1, ge=1, le=8)
     # benign counter-exemplars shared by every category's semantic scorer (everyday scenes, short subjects)
     common_counter_exemplars: list[str] = Field(default_factory=list)
     term_groups: dict[str, list[str]] = Field(default_factory=dict)
