@@ -3,8 +3,8 @@
     python benchmarks/policy_eval.py --quick            # subsample of COCO, a few minutes on one core
     python benchmarks/policy_eval.py                    # full sets
     python benchmarks/policy_eval.py --tune             # also suggest semantic thresholds from the tuning half
+    # how the default pack 1.1.0's thresholds were set:
     python benchmarks/policy_eval.py --tune --budget 0.002 --keep extremism,weapons_cbrne,illegal_activity
-                                                        # how the default pack 1.1.0's thresholds were set
     python benchmarks/policy_eval.py --pack strict
 
 Data: ../shared/prompts (COCO captions and PartiPrompts for false positives; I2P for recall). Every prompt is
@@ -232,8 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--keep",
         default="",
-        help="with --tune: comma-separated categories whose pack thresholds are kept, not tuned (their refusals "
-        "still count against the budget); for categories no I2P row measures, which the tuner would switch off",
+        help="with --tune: comma-separated categories whose pack thresholds are kept, not tuned (their "
+        "refusals still count against the budget); for categories no I2P row measures, which the tuner "
+        "would switch off",
     )
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--seed", type=int, default=0)
@@ -275,6 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sem = Policy.load(args.pack)
     kw = Policy.load(args.pack, semantic=False)
+    scorer = sem._get_scorer()
+    known = scorer.thresholds if scorer else {}
+    unknown = [c for c in args.keep.split(",") if c and c not in known]
+    if unknown:
+        ap.error(f"--keep: no semantic threshold in pack {sem.id} for {', '.join(unknown)}")
+    kept = {c: known[c] for c in args.keep.split(",") if c}
     print(
         f"pack {sem.id} {sem.version} sha256 {sem.sha256[:16]}  encoder {sem.text_encoder.id if sem.text_encoder else '-'}"
     )
@@ -367,8 +374,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     if args.tune:
-        scorer = sem._get_scorer()
-        kept = {c: scorer.thresholds[c] for c in args.keep.split(",") if c} if scorer else {}
         sets4 = ("coco", "parti", "i2p_nudity50", "i2p_inappropriate80")
         tuned_flags = {
             n: np.array(

@@ -3,8 +3,9 @@
 score(category) = mean cosine to the category's k nearest exemplars (k = the pack's ``semantic_neighbours``)
 - counter_weight * max cosine to its counter-exemplars, taken over the prompt's windows: the whole prompt
 (split when past the encoder's limit, so nothing goes unseen) and each of its clauses; for long prompts the
-whole is pooled from the clauses (see ``windows``). A category is flagged when its score reaches the pack's threshold for the encoder in use; categories without
-a threshold for that encoder are not scored (the decision says so in a warning).
+whole is pooled from the clauses (see ``windows``). A category is flagged when its score reaches the pack's
+threshold for the encoder in use; categories without a threshold for that encoder are not scored (the decision
+says so in a warning).
 """
 
 from __future__ import annotations
@@ -172,9 +173,9 @@ class SemanticScorer:
         w = self._pack.counter_weight
         result: dict[str, float] = {}
         for cid, pos in self._pos.items():
-            # The mean of the k nearest exemplars, not the nearest alone: one exemplar that shares a word with a
-            # prompt ("a cocktail" and "a tutorial on making a molotov cocktail") cannot refuse it by itself; a
-            # prompt has to be near the category, not near one sentence. See the README's policy section.
+            # The mean of the k nearest exemplars, not the nearest alone: one exemplar that shares a word
+            # with a prompt ("a cocktail" and "a tutorial on making a molotov cocktail") cannot refuse it by
+            # itself; a prompt has to be near the category, not near one sentence (README, policy section).
             sims = windows @ pos.T
             k = min(self._pack.semantic_neighbours, sims.shape[1])
             p = sims.max(axis=1) if k == 1 else -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
