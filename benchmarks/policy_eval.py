@@ -278,10 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     kw = Policy.load(args.pack, semantic=False)
     scorer = sem._get_scorer()
     known = scorer.thresholds if scorer else {}
-    unknown = [c for c in args.keep.split(",") if c and c not in known]
+    keep = [c for c in args.keep.split(",") if c]
+    unknown = [c for c in keep if c not in known]
     if unknown:
         ap.error(f"--keep: no semantic threshold in pack {sem.id} for {', '.join(unknown)}")
-    kept = {c: known[c] for c in args.keep.split(",") if c}
+    kept = {c: known[c] for c in keep}
     print(
         f"pack {sem.id} {sem.version} sha256 {sem.sha256[:16]}  encoder {sem.text_encoder.id if sem.text_encoder else '-'}"
     )

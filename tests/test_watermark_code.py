@@ -105,6 +105,6 @@ def test_false_positive_budget_is_enforced() -> None:
     rng = np.random.default_rng(3)
     for _ in range(3):
         noise = rng.standard_normal((180, 320)).astype(np.float32)
-        result = _detect.search([noise], 1, layout, code)
+        result = _detect.search([noise], layout, code)
         assert result.payload is None
         assert 0 < result.attempts <= watermark.MAX_DECODE_ATTEMPTS

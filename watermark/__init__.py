@@ -207,7 +207,7 @@ class Watermarker:
                 break
             _check_frames(frame, batch=False, embed=False)
             acc.add(frame)
-        result = search(acc.parts, acc.frames, self._layout, self._code)
+        result = search(acc.parts, self._layout, self._code)
         return Detection(
             found=result.payload is not None,
             payload=result.payload,

@@ -315,7 +315,7 @@ class _Budget:
     best_z: float = 0.0
 
 
-def search(parts: list[np.ndarray], frames: int, layout: Layout, code: PayloadCode) -> SearchResult:
+def search(parts: list[np.ndarray], layout: Layout, code: PayloadCode) -> SearchResult:
     """Decode the whole clip; if it does not read, decode its first part alone.
 
     Why the second source: after heavy compression a clip's first frame, the encoder's key frame, may hold all the
