@@ -319,7 +319,7 @@ def test_a_key_frame_buried_under_its_displaced_copies_is_read_alone(
     for frame in frames:
         acc.add(frame)
     budget = _detect._Budget()
-    assert _detect._search_source(acc.parts, wm._layout, wm._code, budget) is None
+    assert _detect._search_source(acc.parts, acc.coarse, wm._layout, wm._code, budget) is None
     assert 0 < budget.attempts < _detect.MAX_DECODE_ATTEMPTS
     det = wm.detect(frames)
     assert det.found and det.payload == payload
@@ -341,3 +341,92 @@ def test_accumulator_memory_is_bounded_and_keeps_the_sum(clip: np.ndarray) -> No
         axis=0,
     )
     assert acc.total is not None and np.allclose(acc.total, direct, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def sky() -> np.ndarray:
+    """A pan over a photograph that is mostly dusk sky (the content x264 CRF 35 strips of the fine mark)."""
+    img = np.asarray(Image.fromarray(skdata.rocket()).resize((960, 640), Image.BICUBIC))
+    return np.ascontiguousarray(_pan(img, T, H, W, (2, 3)))
+
+
+def test_the_coarse_layer_lies_in_flat_areas_within_the_frame_budget() -> None:
+    from watermark import _embed
+
+    rng = np.random.default_rng(11)
+    flat = np.full((90, 160), 120.0, np.float32)
+    textured = 120.0 + rng.normal(0, 25.0, (90, 160)).astype(np.float32)
+    fine, coarse = _embed.strengths(flat)
+    assert np.allclose(coarse, _embed._COARSE_LEVEL, atol=0.05) and np.allclose(
+        fine, _embed._FLOOR, atol=0.05
+    )
+    fine, coarse = _embed.strengths(textured)
+    assert coarse.max() == 0.0 and fine.mean() > 1.5 * _embed._FLOOR
+    # Half flat, half textured: both layers' energy counts against the frame's budget, which is spent exactly.
+    half = np.concatenate([flat[:, :80], textured[:, 80:]], axis=1)
+    fine, coarse = _embed.strengths(half)
+    assert coarse[:, :70].min() > 0.9 and coarse[:, 90:].max() == 0.0
+    assert float(np.mean(fine**2) + np.mean(coarse**2)) == pytest.approx(_embed._MEAN_SQ_CAP, rel=1e-3)
+
+
+def test_heavy_compression_of_a_sky_is_read_through_the_coarse_layer(
+    wm: Watermarker, sky: np.ndarray, payload: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x264 at CRF 34 keeps too little of the fine pattern in the sky to read it; the coarse layer's soft bits,
+    combined with the fine ones, read the payload."""
+    from watermark import _detect
+
+    decoded = _h264(wm.embed(sky, payload), crf=34)
+    det = wm.detect(decoded)
+    assert det.found and det.payload == payload
+    monkeypatch.setattr(_detect, "_COARSE_MIN_Z", float("inf"))  # the fine layer alone
+    assert not wm.detect(decoded).found
+
+
+def test_the_coarse_layer_is_aligned_after_crop_and_resize(
+    wm: Watermarker, sky: np.ndarray, payload: bytes
+) -> None:
+    """Its shift follows from the fine layer's, up to which of three fine tiles a crop starts in."""
+    from watermark import _detect
+
+    y, x, h, w = 23, 161, 305, 442  # an offset that is not a multiple of a chip, a block or a fine tile
+    out = [
+        np.asarray(Image.fromarray(f[y : y + h, x : x + w]).resize((353, 244), Image.BICUBIC))
+        for f in wm.embed(sky, payload)
+    ]
+    acc = _detect.Accumulator()
+    for frame in out:
+        acc.add(frame)
+    total = acc.total
+    assert total is not None
+    fine = _detect.brute_force(total - total.mean(), wm._layout)[0]
+    coarse = np.sum(acc.coarse, axis=0)
+    a = _detect.coarse_alignment(coarse - coarse.mean(), wm._layout, fine)
+    assert a.z > 8
+    bits = wm._code.encode(payload).astype(bool)
+    soft = _detect.soft_bits(_detect.weighted_tile(acc.coarse, wm._layout.coarse, a), wm._layout.coarse, a)
+    # Unattacked, the coarse layer alone reads ~88% of the coded bits here (the image's own coarse structure is
+    # its noise): it is there to add to the fine layer's soft bits, not to replace them.
+    assert np.mean((soft.values > 0) == bits) > 0.8 and soft.snr > 0.9
+    # One fine tile further along is another candidate, and does not read.
+    off = _detect.Alignment(a.z, a.ky, a.kx, ((a.shift[0] + 43) % 128, a.shift[1]))
+    wrong = _detect.soft_bits(
+        _detect.weighted_tile(acc.coarse, wm._layout.coarse, off), wm._layout.coarse, off
+    )
+    assert np.mean((wrong.values > 0) == bits) < 0.65
+
+
+def test_a_mark_without_the_coarse_layer_still_reads(
+    clip: np.ndarray, payload: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clips marked before the coarse layer existed (or whose coarse layer is gone) read on the fine layer alone:
+    a coarse layer whose sync does not stand out joins no decode."""
+    from watermark import _embed
+
+    wm = Watermarker(key=KEY)
+    with monkeypatch.context() as m:
+        m.setattr(_embed, "_COARSE_LEVEL", 0.0)
+        old = wm.embed(clip, payload)
+    assert not np.array_equal(old, wm.embed(clip, payload))
+    det = wm.detect(_h264(old, crf=28))
+    assert det.found and det.payload == payload

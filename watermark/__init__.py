@@ -16,14 +16,20 @@ texture, and each frame's texture part scaled to spend, but never exceed, a budg
 luma PSNR at about 42.3 dB or more; a clip's first frame and the first frame after a scene cut, which encoders
 make the key frames that later frames copy, have four times that budget for their texture part (flat areas
 and edges unchanged; about 36.4 dB; at most one cut per 24 frames), paid back by the 24 frames after them, so
-a clip of 25 frames or more stays at about 42.3 dB or more. The detector
+a clip of 25 frames or more stays at about 42.3 dB or more. Flat areas also carry a coarse layer: the same
+codeword on a second keyed tile whose chips are three times as far apart (12 px at 360p), 1 level where the image
+is flat and fading out as texture rises, its energy counted in the frame's budget; heavy compression keeps
+several times more of it than of the fine pattern there (x264 CRF 35: ~55% against ~8% of the amplitude in a
+flat sky). The detector
 high-passes and locally normalises each frame's luma, sums the residual over frames (a static mark adds up,
 moving content does not; at most 48 partial sums of
 consecutive frames are kept), estimates the tile period from the residual's autocorrelation (else a
 log-grid search), folds the residual into one tile, finds the shift by FFT cross-correlation with the sync
 chips, re-sums the partial sums weighted by their own sync score (compression leaves the mark in some
 frames more than others), reads the chips (with an equaliser for the crosstalk between neighbouring
-blobs), sums them into soft bits, and decodes; if the whole clip does not read, the same again on its first
+blobs), sums them into soft bits, adds the coarse layer's soft bits (read the same way on luma decimated three
+times further, at the shift the fine alignment implies, each layer weighted by its own sync-estimated SNR, and
+only when the coarse sync stands out), and decodes; if the whole clip does not read, the same again on its first
 part alone (after heavy compression the key frame's mark can be buried under the displaced copies that later
 frames make of it).
 Torch tensors passed to ``embed`` are marked on their device (``_torch``).
@@ -40,7 +46,8 @@ function of the content alone; modelling HMAC-SHA256 as a pseudo-random function
 not depend on, each attempt's check matches with probability 2^-40. One detect call makes at most
 ``MAX_DECODE_ATTEMPTS`` = 2 sources (the whole clip, then its first part alone) x 2 search stages x 3 alignments
 (scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync score, never decoded) x
-64 list candidates = 768 attempts, enforced by a counter. By the union bound,
+64 list candidates = 768 attempts, enforced by a counter. The coarse layer adds no attempt: its soft bits join
+the fine layer's before the one decode of an alignment. By the union bound,
 
     P(found | clip unmarked, or marked under another key) <= 768 * 2^-40 ~= 7.0e-10  (<= 1e-9),
 
@@ -207,7 +214,7 @@ class Watermarker:
                 break
             _check_frames(frame, batch=False, embed=False)
             acc.add(frame)
-        result = search(acc.parts, self._layout, self._code)
+        result = search(acc.parts, acc.coarse, self._layout, self._code)
         return Detection(
             found=result.payload is not None,
             payload=result.payload,

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._code import ATTEMPTS_PER_ALIGNMENT, CODEWORD_BITS, PayloadCode
 from ._filters import block_mean, box, luma
-from ._pattern import CHIP_PX, CHIPS, TILE_PX, Layout, chip_transfer, embed_scale, render
+from ._pattern import CHIP_PX, CHIPS, COARSE, DATA_CHIPS, TILE_PX, Layout, chip_transfer, embed_scale, render
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,23 @@ def whiten(y: np.ndarray) -> np.ndarray:
     return r
 
 
+def whiten_coarse(y: np.ndarray) -> np.ndarray:
+    """The coarse layer's whitening, on luma COARSE times further decimated: the same high-pass, divided by the
+    local energy itself rather than its square root. The coarse mark has one strength, and only where the image
+    is flat; elsewhere this band holds the image's own structure, so a region's vote should fall with its
+    energy. On the two mostly-sky clips that x264 CRF 35 defeated before this layer (same encodes), the coarse
+    soft bits' SNR went from 0.69 to 0.73 and from 0.46 to 0.45 against the square root, and frame 0 alone of
+    the first, unreadable with the square root (no sync peak), read at 0.64."""
+    r = y - box(y, _HP_RADIUS)
+    e = box(r * r, 2)
+    r /= e + 0.05
+    sd = float(r.std())
+    if sd > 0:
+        r /= sd
+    np.clip(r, -3.0, 3.0, out=r)
+    return r
+
+
 # Frames after the first _DENSE are sampled ever more sparsely (every 2nd, then 4th, ...): neighbouring
 # frames carry nearly the same mark and content, so a long clip costs O(log length) frames of work.
 _DENSE = 64
@@ -69,9 +86,11 @@ MAX_PARTS = 48
 @dataclass
 class Accumulator:
     """Whitened luma of the sampled frames, as MAX_PARTS partial sums at most; bounded memory whatever the
-    clip length."""
+    clip length. ``coarse`` holds the same partial sums for the coarse layer (luma COARSE times further
+    decimated, :func:`whiten_coarse`), part for part."""
 
     parts: list[np.ndarray] = field(default_factory=list)
+    coarse: list[np.ndarray] = field(default_factory=list)
     frames: int = 0
     seen: int = 0
     shape: tuple[int, int] | None = None
@@ -97,15 +116,18 @@ class Accumulator:
             self.skipped += 1
             return
         y = block_mean(luma(frame), decimation(h, w))
-        r = whiten(y)
+        r, rc = whiten(y), whiten_coarse(block_mean(y, COARSE))
         if self.parts and self._last < self._per_part:
             self.parts[-1] += r
+            self.coarse[-1] += rc
             self._last += 1
         else:
             if len(self.parts) == MAX_PARTS:  # every part is full here, and MAX_PARTS is even
                 self.parts = [a + b for a, b in zip(self.parts[0::2], self.parts[1::2])]
+                self.coarse = [a + b for a, b in zip(self.coarse[0::2], self.coarse[1::2])]
                 self._per_part *= 2
             self.parts.append(r)
+            self.coarse.append(rc)
             self._last = 1
         self.frames += 1
 
@@ -196,10 +218,27 @@ def chip_response(k: float) -> np.ndarray:
 _LAMBDAS = (1e-3, 1e-2, 0.1, np.inf)
 
 
-def soft_bits(t: np.ndarray, layout: Layout, a: Alignment) -> np.ndarray:
+@dataclass(frozen=True)
+class SoftBits:
+    """Soft codeword bits (unit RMS) and their estimated amplitude-to-noise ratio, from the sync chips."""
+
+    values: np.ndarray
+    snr: float
+
+    @property
+    def weight(self) -> float:
+        """Maximum-ratio weight of these unit-RMS soft bits when summed with another layer's."""
+        return self.snr * float(np.sqrt(1.0 + self.snr**2))
+
+
+# Data chips per codeword bit, on average: a soft bit sums that many chips' estimates.
+_CHIPS_PER_BIT = DATA_CHIPS / CODEWORD_BITS
+
+
+def soft_bits(t: np.ndarray, layout: Layout, a: Alignment) -> SoftBits:
     """Chip readout from a tile folded at ``a`` (see weighted_tile), then an MMSE equaliser on the 32 x 32 chip
     torus: neighbouring chips overlap (smooth blobs survive compression; the price is crosstalk, which
-    equalising removes)."""
+    equalising removes). The sync chips, whose values are known, give the readout's signal-to-noise ratio."""
     g = np.fft.irfft2(np.fft.rfft2(t) * _PHI, s=t.shape)
     rows = (_CENTRES + a.shift[0]) % TILE_PX
     cols = (_CENTRES + a.shift[1]) % TILE_PX
@@ -218,11 +257,64 @@ def soft_bits(t: np.ndarray, layout: Layout, a: Alignment) -> np.ndarray:
             best = (score, est)
     assert best is not None
     chips = best[1]
+    agree = chips[layout.sync_index] * layout.sync_values
+    sd = float(agree.std())
+    snr = max(float(agree.mean()) / sd, 0.0) * float(np.sqrt(_CHIPS_PER_BIT)) if sd > 0 else 0.0
     soft = np.bincount(
         layout.data_owner, weights=chips[layout.data_index] * layout.data_signs, minlength=CODEWORD_BITS
     )
     scale = np.sqrt(np.mean(soft**2))
-    return soft / scale if scale > 0 else soft
+    return SoftBits(soft / scale if scale > 0 else soft, snr)
+
+
+# The coarse layer is read at the fine layer's scale; its shift is one of COARSE candidates per axis (the fine
+# shift fixes the offset only modulo the fine tile), +-1 detection pixel for the rounding in between. Its soft bits
+# join the fine ones only if its sync peak over those candidates stands out by this z-score, so that a clip
+# without a coarse layer (texture everywhere, or an older mark) decodes as before.
+_COARSE_MIN_Z = 4.0
+
+
+def coarse_alignment(coarse_acc: np.ndarray, layout: Layout, a: Alignment) -> Alignment:
+    """The coarse layer's alignment implied by the fine layer's ``a``, chosen by its sync correlation."""
+    c = _sync_correlation(fold(coarse_acc, a.ky, a.kx), layout.coarse)
+    best: tuple[float, tuple[int, int]] | None = None
+    cands = [
+        [round((s - k - TILE_PX * m) / COARSE) + d for m in range(COARSE) for d in (-1, 0, 1)]
+        for s, k in zip(a.shift, (a.ky, a.kx))
+    ]
+    for i in cands[0]:
+        for j in cands[1]:
+            v = float(c[i % TILE_PX, j % TILE_PX])
+            if best is None or v > best[0]:
+                best = (v, (i % TILE_PX, j % TILE_PX))
+    assert best is not None
+    sd = float(c.std())
+    z = (best[0] - float(c.mean())) / sd if sd > 0 else 0.0
+    return Alignment(z, a.ky, a.kx, best[1])
+
+
+def combined_soft_bits(
+    parts: list[np.ndarray], coarse: list[np.ndarray], layout: Layout, a: Alignment
+) -> np.ndarray:
+    """Soft bits of the fine layer at ``a``, plus the coarse layer's where it is present, maximum-ratio combined
+    (each weighted by its own sync-estimated SNR: the layer that carries the mark counts, the other barely)."""
+    fine = soft_bits(weighted_tile(parts, layout, a), layout, a)
+    if not coarse:
+        return fine.values
+    acc = np.sum(coarse, axis=0)
+    acc = acc - acc.mean()
+    if not np.isfinite(acc).all() or float(acc.std()) == 0.0:
+        return fine.values
+    ac = coarse_alignment(acc, layout, a)
+    if ac.z < _COARSE_MIN_Z:
+        return fine.values
+    extra = soft_bits(weighted_tile(coarse, layout.coarse, ac), layout.coarse, ac)
+    logger.debug("coarse layer z=%.1f shift=%s snr=%.2f (fine %.2f)", ac.z, ac.shift, extra.snr, fine.snr)
+    if extra.weight <= 0.0:
+        return fine.values
+    if fine.weight <= 0.0:
+        return extra.values
+    return fine.weight * fine.values + extra.weight * extra.values
 
 
 def _axis_autocorr(acc: np.ndarray, axis: int) -> np.ndarray:
@@ -315,7 +407,9 @@ class _Budget:
     best_z: float = 0.0
 
 
-def search(parts: list[np.ndarray], layout: Layout, code: PayloadCode) -> SearchResult:
+def search(
+    parts: list[np.ndarray], coarse: list[np.ndarray], layout: Layout, code: PayloadCode
+) -> SearchResult:
     """Decode the whole clip; if it does not read, decode its first part alone.
 
     Why the second source: after heavy compression a clip's first frame, the encoder's key frame, may hold all the
@@ -326,18 +420,19 @@ def search(parts: list[np.ndarray], layout: Layout, code: PayloadCode) -> Search
     below, and every decode counts against the one MAX_DECODE_ATTEMPTS budget.
     """
     budget = _Budget()
-    hit = _search_source(parts, layout, code, budget)
+    hit = _search_source(parts, coarse, layout, code, budget)
     if hit is None and len(parts) > 1:
-        hit = _search_source(parts[:1], layout, code, budget)
+        hit = _search_source(parts[:1], coarse[:1], layout, code, budget)
     if hit is not None:
         return hit
     return SearchResult(None, min(0.49, budget.best_z / 20.0), budget.attempts, budget.best_z)
 
 
 def _search_source(
-    parts: list[np.ndarray], layout: Layout, code: PayloadCode, budget: _Budget
+    parts: list[np.ndarray], coarse: list[np.ndarray], layout: Layout, code: PayloadCode, budget: _Budget
 ) -> SearchResult | None:
-    """Find the alignment on the plain sum of the parts, decode the sync-weighted sum there."""
+    """Find the alignment on the plain sum of the parts, decode the sync-weighted sum there (with the coarse
+    layer's soft bits added, see combined_soft_bits: still one decode per alignment)."""
     acc = np.sum(parts, axis=0) if parts else None
     if acc is None or not np.isfinite(acc).all() or float(acc.std()) == 0.0:
         return None
@@ -353,7 +448,7 @@ def _search_source(
             left = MAX_DECODE_ATTEMPTS - budget.attempts
             if left <= 0:
                 return None
-            payload, used, agree = code.decode(soft_bits(weighted_tile(parts, layout, a), layout, a), left)
+            payload, used, agree = code.decode(combined_soft_bits(parts, coarse, layout, a), left)
             budget.attempts += used
             logger.debug("alignment z=%.1f k=%.4f shift=%s -> %s", a.z, a.kx, a.shift, payload is not None)
             if payload is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._filters import block_mean, box, luma
-from ._pattern import Layout, embed_scale, render
+from ._pattern import COARSE, Layout, embed_scale, render
 
 # Mask block: the strength map is computed on a 1/4-resolution grid (cheap) and applied per 4x4 block.
 _BLOCK = 4
@@ -18,6 +18,13 @@ _CEIL = 2.8
 # luma PSNR stays >= ~42.3 dB however textured the frame is (a clip's first frame: see KEY_FRAME_GAIN).
 _MEAN_SQ_CAP = 3.7
 _BOOST = 1.6
+# The coarse layer (see _pattern.COARSE): _COARSE_LEVEL levels per unit of its unit-RMS pattern where the texture
+# part t of the strength (below) is 0, fading linearly to nothing at t = _COARSE_FADE (a local standard deviation
+# of about 3 levels), so it lies in flat areas, where the fine pattern's floor does not survive heavy compression,
+# and not on texture, where the image's own coarse structure would drown it. Its energy counts against the
+# frame's budget; it gets no key-frame gain (flat areas look the same in every frame).
+_COARSE_LEVEL = 1.0
+_COARSE_FADE = 0.3
 # The first frame of a clip may carry a stronger mark in its texture: its budget is KEY_FRAME_GAIN^2 times
 # larger (+6 dB) and its boost KEY_FRAME_GAIN times; its flat-area floor and its ceiling are not (flat areas and
 # edges look as in every other frame, so the extra goes to texture, which hides it best). Encoders make that
@@ -82,58 +89,85 @@ class KeyFrames:
         return self.gain(change)
 
 
+def full_pattern(layout: Layout, bits: np.ndarray, scale: int, height: int, width: int) -> np.ndarray:
+    """The layout's tile at ``scale``, repeated over (height, width) from the frame's top-left corner."""
+    tile = render(layout.chip_grid(bits), scale)
+    reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]))
+    return np.tile(tile, reps)[:height, :width]
+
+
+def strengths(sub: np.ndarray, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-block strengths (fine, coarse) from the local standard deviation of ``sub``, the frame's luma on a 1/4
+    subsample; ``gain`` scales the texture part's budget (cap x gain^2) and boost, never the floor, the ceiling
+    or the coarse layer."""
+    mean = box(sub, 2)
+    var = box(sub * sub, 2) - mean * mean
+    std = np.sqrt(np.maximum(var, 0.0))
+    t = box(np.minimum(_SLOPE * std, _CEIL - _FLOOR), 1)
+    coarse = np.maximum(np.float32(1.0) - t * np.float32(1.0 / _COARSE_FADE), np.float32(0.0))
+    coarse *= np.float32(_COARSE_LEVEL)
+    # Spend the frame's whole PSNR budget: scale the texture part (never the flat-area floor) by k so
+    # that mean((floor + k t)^2) + mean(coarse^2) = cap, k <= boost; solves the quadratic in k.
+    cap, boost = _MEAN_SQ_CAP * gain * gain - float((coarse * coarse).mean()), _BOOST * gain
+    m1, m2 = float(t.mean()), float((t * t).mean())
+    k = boost
+    if m2 > 0:
+        disc = _FLOOR**2 * m1**2 - m2 * (_FLOOR**2 - cap)
+        k = min(boost, (-_FLOOR * m1 + np.sqrt(max(disc, 0.0))) / m2)
+    return _FLOOR + np.float32(k) * t, coarse
+
+
 class FramePattern:
-    """The tiled pattern for one (height, width), reshaped for per-block scaling."""
+    """The tiled patterns (fine and coarse layer) for one (height, width), reshaped for per-block scaling."""
 
     def __init__(self, layout: Layout, bits: np.ndarray, height: int, width: int) -> None:
         self.height, self.width = height, width
         scale = embed_scale(height, width)
-        tile = render(layout.chip_grid(bits), scale)
         self.hb, self.wb = -(-height // _BLOCK), -(-width // _BLOCK)
-        reps = (-(-self.hb * _BLOCK // tile.shape[0]), -(-self.wb * _BLOCK // tile.shape[1]))
-        full = np.tile(tile, reps)[: self.hb * _BLOCK, : self.wb * _BLOCK]
-        # R, G and B interleaved along the row, so every per-frame operation runs on long contiguous rows.
-        rgb = np.repeat(full, 3, axis=1)
-        self.rows = np.ascontiguousarray(rgb).reshape(self.hb, _BLOCK, self.wb * _BLOCK * 3)
-
-    def strength(self, sub: np.ndarray, gain: float = 1.0) -> np.ndarray:
-        """Per-block strength from the local standard deviation of ``sub``, the frame's luma on a 1/4
-        subsample; ``gain`` scales the texture part's budget (cap x gain^2) and boost, never the floor or the
-        ceiling."""
-        mean = box(sub, 2)
-        var = box(sub * sub, 2) - mean * mean
-        std = np.sqrt(np.maximum(var, 0.0))
-        t = box(np.minimum(_SLOPE * std, _CEIL - _FLOOR), 1)
-        # Spend the frame's whole PSNR budget: scale the texture part (never the flat-area floor) by k so
-        # that mean((floor + k t)^2) = cap, k <= boost; solves the quadratic in k.
-        cap, boost = _MEAN_SQ_CAP * gain * gain, _BOOST * gain
-        m1, m2 = float(t.mean()), float((t * t).mean())
-        k = boost
-        if m2 > 0:
-            disc = _FLOOR**2 * m1**2 - m2 * (_FLOOR**2 - cap)
-            k = min(boost, (-_FLOOR * m1 + np.sqrt(max(disc, 0.0))) / m2)
-        return _FLOOR + np.float32(k) * t
+        shape = (self.hb, _BLOCK, self.wb * _BLOCK)
+        fine = full_pattern(layout, bits, scale, self.hb * _BLOCK, self.wb * _BLOCK)
+        self.rows = np.ascontiguousarray(fine).reshape(shape)
+        coarse = full_pattern(layout.coarse, bits, COARSE * scale, self.hb * _BLOCK, self.wb * _BLOCK)
+        self.coarse_rows = np.ascontiguousarray(coarse).reshape(shape)
+        # Scratch for the per-frame float work, reused: fresh multi-megabyte arrays cost page faults every frame.
+        self._d = np.empty(shape, np.float32)
+        self._c = np.empty(shape, np.float32)
+        self._up = np.empty((height, width, 3), np.uint8)
+        self._down = np.empty((height, width, 3), np.uint8)
+        self._limit = np.empty((height, width * 3), np.uint8)
 
     def delta(self, sub: np.ndarray, gain: float = 1.0) -> np.ndarray:
-        """Rounded luma delta, repeated for R, G, B: int8 (H, 3W) (|delta| <= 17 at the key-frame gain)."""
-        a = np.repeat(self.strength(sub, gain), _BLOCK * 3, axis=1)
-        d = self.rows * a[:, None, :]
+        """Rounded luma delta: int8 (H, W) (|delta| <= 20 at the key-frame gain)."""
+        fine, coarse = strengths(sub, gain)
+        d, c = self._d, self._c
+        np.multiply(self.rows, np.repeat(fine, _BLOCK, axis=1)[:, None, :], out=d)
+        np.multiply(self.coarse_rows, np.repeat(coarse, _BLOCK, axis=1)[:, None, :], out=c)
+        np.add(d, c, out=d)
         np.rint(d, out=d)
-        d = d.reshape(self.hb * _BLOCK, -1)[: self.height, : self.width * 3]
-        return d.astype(np.int8)
+        return d.reshape(self.hb * _BLOCK, -1)[: self.height, : self.width].astype(np.int8)
 
     def apply(self, frame: np.ndarray, keys: KeyFrames) -> np.ndarray:
         """Mark one frame, the next of the clip that ``keys`` follows."""
         # One subsample serves both the cut check and the strength map.
         sub = luma(frame[::_BLOCK, ::_BLOCK])
-        # The same delta on R, G and B is a pure luma change: it survives 4:2:0 and any chroma handling.
         d = self.delta(sub, keys.gain_for(sub))
-        up = np.maximum(d, 0).view(np.uint8)
-        down = np.maximum(-d, 0).view(np.uint8)
+        # The same delta on R, G and B is a pure luma change: it survives 4:2:0 and any chroma handling. Its
+        # parts are built at luma size, then copied for R, G and B interleaved along the row (three strided
+        # copies into reused buffers: half the time of np.repeat), so the uint8 operations run on long rows.
+        up = _interleave(np.maximum(d, 0).view(np.uint8), self._up)
+        down = _interleave(np.maximum(-d, 0).view(np.uint8), self._down)
+        limit = np.subtract(np.uint8(255), up, out=self._limit)
         # Saturating uint8 add then subtract, without widening the frame: min(x, 255-u) + u, max(x, v) - v.
         flat = np.ascontiguousarray(frame).reshape(self.height, self.width * 3)
-        out = np.minimum(flat, 255 - up)
+        out = np.minimum(flat, limit)
         out += up
         np.maximum(out, down, out=out)
         out -= down
         return out.reshape(self.height, self.width, 3)
+
+
+def _interleave(plane: np.ndarray, buf: np.ndarray) -> np.ndarray:
+    """(H, W) -> (H, 3W): each value three times, as R, G and B of one pixel, written into ``buf`` (H, W, 3)."""
+    for ch in range(3):
+        buf[..., ch] = plane
+    return buf.reshape(buf.shape[0], -1)

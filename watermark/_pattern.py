@@ -20,6 +20,10 @@ BASE_SIDE = 360
 TILE_PX = CHIPS * CHIP_PX  # 128: period at scale 1, also the canonical detection grid
 SYNC_CHIPS = 256
 DATA_CHIPS = CHIPS * CHIPS - SYNC_CHIPS
+# The coarse layer: the same codeword again, on its own keyed layout, with chips COARSE times as far apart (12 px
+# at 360p), added in flat areas only (see _embed). x264 at CRF 35 keeps ~8% of the 4-px pattern's amplitude in a
+# flat sky and ~55% of a 12-px one's, and ColorVideoVDP rates the 12-px pattern no more visible at the same RMS.
+COARSE = 3
 # Peaks above this are clipped so that no single pixel carries an outsized change.
 _PEAK = 2.5
 
@@ -45,10 +49,19 @@ def gaussian_transfer(period: int, sigma: float) -> np.ndarray:
 @dataclass(frozen=True)
 class Layout:
     key: bytes
+    layer: str = ""  # "" for the fine layer (labels unchanged since v2), "coarse" for the coarse one
+
+    def _label(self, name: str) -> str:
+        return f"{self.layer}/{name}" if self.layer else name
+
+    @cached_property
+    def coarse(self) -> Layout:
+        """The coarse layer's layout under the same key: independent chip positions, sync and signs."""
+        return Layout(self.key, "coarse")
 
     @cached_property
     def _perm(self) -> np.ndarray:
-        return rng(self.key, "layout").permutation(CHIPS * CHIPS)
+        return rng(self.key, self._label("layout")).permutation(CHIPS * CHIPS)
 
     @cached_property
     def sync_index(self) -> np.ndarray:
@@ -56,7 +69,7 @@ class Layout:
 
     @cached_property
     def sync_values(self) -> np.ndarray:
-        return rng(self.key, "sync").choice(np.array([-1.0, 1.0]), SYNC_CHIPS)
+        return rng(self.key, self._label("sync")).choice(np.array([-1.0, 1.0]), SYNC_CHIPS)
 
     @cached_property
     def data_index(self) -> np.ndarray:
@@ -71,7 +84,7 @@ class Layout:
 
     @cached_property
     def data_signs(self) -> np.ndarray:
-        return rng(self.key, "signs").choice(np.array([-1.0, 1.0]), DATA_CHIPS)
+        return rng(self.key, self._label("signs")).choice(np.array([-1.0, 1.0]), DATA_CHIPS)
 
     def chip_grid(self, bits: np.ndarray | None) -> np.ndarray:
         """Chip values (CHIPS, CHIPS) in {-1, 0, +1}; bits=None gives the sync chips alone."""

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from . import _embed
 from ._filters import LUMA
-from ._pattern import Layout, embed_scale, render
+from ._pattern import COARSE, Layout, embed_scale
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -26,26 +26,29 @@ def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
 class TorchPattern:
     def __init__(self, layout: Layout, bits: np.ndarray, height: int, width: int, device: Any) -> None:
         self.height, self.width = height, width
-        tile = render(layout.chip_grid(bits), embed_scale(height, width))
-        reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]))
-        full = np.tile(tile, reps)[:height, :width]
-        self.pattern = torch.from_numpy(np.ascontiguousarray(full)).to(device)
+        scale = embed_scale(height, width)
+        fine = _embed.full_pattern(layout, bits, scale, height, width)
+        coarse = _embed.full_pattern(layout.coarse, bits, COARSE * scale, height, width)
+        self.pattern = torch.from_numpy(np.ascontiguousarray(fine)).to(device)
+        self.coarse = torch.from_numpy(np.ascontiguousarray(coarse)).to(device)
         self.luma = torch.from_numpy(LUMA).to(device)
         self.prev_view: torch.Tensor | None = None  # the last frame's cut view, across batches
 
-    def strength(self, sub: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-        """(T, hb, wb) per-block strength from the 1/4-subsampled luma ``sub``, the same rule as
-        FramePattern.strength, with one key-frame gain per frame."""
+    def strengths(self, sub: torch.Tensor, gains: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, hb, wb) per-block strengths (fine, coarse) from the 1/4-subsampled luma ``sub``, the same rule
+        as _embed.strengths, with one key-frame gain per frame."""
         mean = _box(sub, 2)
         std = (_box(sub * sub, 2) - mean * mean).clamp_min(0).sqrt()
         f = _embed._FLOOR
         t = _box((_embed._SLOPE * std).clamp_max(_embed._CEIL - f), 1)
-        cap, boost = _embed._MEAN_SQ_CAP * gains * gains, _embed._BOOST * gains
+        coarse = (1.0 - t * (1.0 / _embed._COARSE_FADE)).clamp_min(0) * _embed._COARSE_LEVEL
+        cap = _embed._MEAN_SQ_CAP * gains * gains - (coarse * coarse).mean(dim=(1, 2))
+        boost = _embed._BOOST * gains
         m1, m2 = t.mean(dim=(1, 2)), (t * t).mean(dim=(1, 2))
         disc = (f**2 * m1**2 - m2 * (f**2 - cap)).clamp_min(0)
         k = torch.where(m2 > 0, (-f * m1 + disc.sqrt()) / m2.clamp_min(1e-12), boost)
         k = torch.minimum(k, boost)
-        return f + k[:, None, None] * t
+        return f + k[:, None, None] * t, coarse
 
     def apply(self, frames: torch.Tensor, keys: _embed.KeyFrames) -> torch.Tensor:
         """Mark a batch, the next frames of the clip that ``keys`` follows."""
@@ -61,9 +64,12 @@ class TorchPattern:
             changes = [None, *changes]
         self.prev_view = view[-1:]
         gains = torch.tensor([keys.gain(c) for c in changes], device=frames.device)
-        a = self.strength(sub, gains)
-        a = a.repeat_interleave(b, dim=1).repeat_interleave(b, dim=2)[:, : self.height, : self.width]
-        delta = torch.round(a * self.pattern).to(torch.int16)
+        fine, coarse = self.strengths(sub, gains)
+
+        def per_pixel(s: torch.Tensor) -> torch.Tensor:
+            return s.repeat_interleave(b, dim=1).repeat_interleave(b, dim=2)[:, : self.height, : self.width]
+
+        delta = torch.round(per_pixel(fine) * self.pattern + per_pixel(coarse) * self.coarse).to(torch.int16)
         out = frames.to(torch.int16) + delta[..., None]
         return out.clamp_(0, 255).to(torch.uint8)
 
