@@ -99,7 +99,8 @@ def run_clip(job: tuple[str, int, bool, int, bool, bool, tuple[str, ...]]) -> di
     frames = make_clip(kind, rng, cache)
     payload = rng.bytes(8)
     wm = Watermarker(key=KEY)
-    attacks = M.attacks(FPS)
+    # (index, name, attack): the index seeds each attack's random draws, so --attack leaves them as in a full run
+    attacks = [(i, n, f) for i, (n, f) in enumerate(M.attacks(FPS).items()) if not only or n in only]
     out: dict[str, object] = {"kind": kind, "seed": seed}
     results: dict[str, dict[str, bool]] = {}
     wrong: dict[str, int] = {}
@@ -120,9 +121,7 @@ def run_clip(job: tuple[str, int, bool, int, bool, bool, tuple[str, ...]]) -> di
                 seen["x264 CRF 23 re-encode"] = M.jod(frames[:FPS], M.reencode(frames[:FPS], crf=23, fps=FPS))
         results[method] = {}
         wrong[method] = 0
-        for i, (name, attack) in enumerate(attacks.items()):
-            if only and name not in only:  # --attack: the others are skipped, each keeps its own random draws
-                continue
+        for i, name, attack in attacks:
             attacked = attack(marked, np.random.default_rng([seed, i]))
             t0 = time.perf_counter()
             if method == "ours":
@@ -137,11 +136,7 @@ def run_clip(job: tuple[str, int, bool, int, bool, bool, tuple[str, ...]]) -> di
     # On the baseline clips also unmarked content under every attack (a mark must not appear from processing).
     fp_trials = [frames, M.reencode(frames, crf=23, fps=FPS)]
     if baselines:
-        fp_trials += [
-            attack(frames, np.random.default_rng([seed, 99, i]))
-            for i, (name, attack) in enumerate(attacks.items())
-            if not only or name in only
-        ]
+        fp_trials += [attack(frames, np.random.default_rng([seed, 99, i])) for i, _, attack in attacks]
     fp = sum(int(wm.detect(v).found) for v in fp_trials)
     fp += int(Watermarker(key=b"some other operator").detect(wm.embed(frames, payload)).found)
     out.update(results=results, wrong=wrong, psnr=psnr, fp=fp, fp_trials=len(fp_trials) + 1, timing=timing)

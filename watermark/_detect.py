@@ -39,12 +39,18 @@ def decimation(height: int, width: int) -> int:
 _HP_RADIUS = 2
 
 
-def whiten(y: np.ndarray) -> np.ndarray:
-    """High-pass (the image's low frequencies drown the mark, which has little energy there), divide by the
-    local energy so that each region votes about equally whatever its texture, and clip outliers (edges)."""
+def _high_pass(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The residual of ``y`` after its local mean (the image's low frequencies drown the mark, which has little
+    energy there), and the residual's local energy (plus a floor, so that flat regions do not divide by 0)."""
     r = y - box(y, _HP_RADIUS)
-    e = box(r * r, 2)
-    r /= np.sqrt(e + 0.05)
+    return r, box(r * r, 2) + 0.05
+
+
+def whiten(y: np.ndarray) -> np.ndarray:
+    """High-pass, divide by the square root of the local energy so that each region votes about equally
+    whatever its texture, and clip outliers (edges)."""
+    r, e = _high_pass(y)
+    r /= np.sqrt(e)
     np.clip(r, -3.0, 3.0, out=r)
     return r
 
@@ -56,9 +62,8 @@ def whiten_coarse(y: np.ndarray) -> np.ndarray:
     energy. On the two mostly-sky clips that x264 CRF 35 defeated before this layer (same encodes), the coarse
     soft bits' SNR went from 0.69 to 0.73 and from 0.46 to 0.45 against the square root, and frame 0 alone of
     the first, unreadable with the square root (no sync peak), read at 0.64."""
-    r = y - box(y, _HP_RADIUS)
-    e = box(r * r, 2)
-    r /= e + 0.05
+    r, e = _high_pass(y)
+    r /= e
     sd = float(r.std())
     if sd > 0:
         r /= sd
@@ -277,43 +282,40 @@ _COARSE_MIN_Z = 4.0
 def coarse_alignment(coarse_acc: np.ndarray, layout: Layout, a: Alignment) -> Alignment:
     """The coarse layer's alignment implied by the fine layer's ``a``, chosen by its sync correlation."""
     c = _sync_correlation(fold(coarse_acc, a.ky, a.kx), layout.coarse)
-    best: tuple[float, tuple[int, int]] | None = None
-    cands = [
-        [round((s - k - TILE_PX * m) / COARSE) + d for m in range(COARSE) for d in (-1, 0, 1)]
+    rows, cols = (
+        np.array([round((s - k - TILE_PX * m) / COARSE) + d for m in range(COARSE) for d in (-1, 0, 1)])
+        % TILE_PX
         for s, k in zip(a.shift, (a.ky, a.kx))
-    ]
-    for i in cands[0]:
-        for j in cands[1]:
-            v = float(c[i % TILE_PX, j % TILE_PX])
-            if best is None or v > best[0]:
-                best = (v, (i % TILE_PX, j % TILE_PX))
-    assert best is not None
+    )
+    sub = c[np.ix_(rows, cols)]
+    i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
     sd = float(c.std())
-    z = (best[0] - float(c.mean())) / sd if sd > 0 else 0.0
-    return Alignment(z, a.ky, a.kx, best[1])
+    z = (float(sub[i, j]) - float(c.mean())) / sd if sd > 0 else 0.0
+    return Alignment(z, a.ky, a.kx, (int(rows[i]), int(cols[j])))
 
 
 def combined_soft_bits(
-    parts: list[np.ndarray], coarse: list[np.ndarray], layout: Layout, a: Alignment
+    parts: list[np.ndarray],
+    coarse: list[np.ndarray],
+    coarse_acc: np.ndarray | None,
+    layout: Layout,
+    a: Alignment,
 ) -> np.ndarray:
     """Soft bits of the fine layer at ``a``, plus the coarse layer's where it is present, maximum-ratio combined
-    (each weighted by its own sync-estimated SNR: the layer that carries the mark counts, the other barely)."""
+    (each weighted by its own sync-estimated SNR: the layer that carries the mark counts, the other barely).
+    ``coarse_acc`` is the coarse parts' centred sum (see _centred_sum), None when there is nothing to read."""
     fine = soft_bits(weighted_tile(parts, layout, a), layout, a)
-    if not coarse:
+    if coarse_acc is None:
         return fine.values
-    acc = np.sum(coarse, axis=0)
-    acc = acc - acc.mean()
-    if not np.isfinite(acc).all() or float(acc.std()) == 0.0:
-        return fine.values
-    ac = coarse_alignment(acc, layout, a)
+    ac = coarse_alignment(coarse_acc, layout, a)
     if ac.z < _COARSE_MIN_Z:
         return fine.values
     extra = soft_bits(weighted_tile(coarse, layout.coarse, ac), layout.coarse, ac)
     logger.debug("coarse layer z=%.1f shift=%s snr=%.2f (fine %.2f)", ac.z, ac.shift, extra.snr, fine.snr)
     if extra.weight <= 0.0:
         return fine.values
-    if fine.weight <= 0.0:
-        return extra.values
+    # The Viterbi decoder maximises a correlation, so a positive overall scale changes nothing: a fine layer of
+    # weight 0 leaves the coarse layer's soft bits as they are.
     return fine.weight * fine.values + extra.weight * extra.values
 
 
@@ -428,15 +430,25 @@ def search(
     return SearchResult(None, min(0.49, budget.best_z / 20.0), budget.attempts, budget.best_z)
 
 
+def _centred_sum(parts: list[np.ndarray]) -> np.ndarray | None:
+    """The parts' sum with its mean removed; None when there are none, or the sum is not finite or constant."""
+    if not parts:
+        return None
+    acc = np.sum(parts, axis=0)
+    if not np.isfinite(acc).all() or float(acc.std()) == 0.0:
+        return None
+    return acc - acc.mean()
+
+
 def _search_source(
     parts: list[np.ndarray], coarse: list[np.ndarray], layout: Layout, code: PayloadCode, budget: _Budget
 ) -> SearchResult | None:
     """Find the alignment on the plain sum of the parts, decode the sync-weighted sum there (with the coarse
     layer's soft bits added, see combined_soft_bits: still one decode per alignment)."""
-    acc = np.sum(parts, axis=0) if parts else None
-    if acc is None or not np.isfinite(acc).all() or float(acc.std()) == 0.0:
+    acc = _centred_sum(parts)
+    if acc is None:
         return None
-    acc = acc - acc.mean()
+    coarse_acc = _centred_sum(coarse)  # once per source: every alignment below reads the same sum
     tried: list[Alignment] = []
 
     def try_decode(cands: list[Alignment]) -> SearchResult | None:
@@ -448,7 +460,7 @@ def _search_source(
             left = MAX_DECODE_ATTEMPTS - budget.attempts
             if left <= 0:
                 return None
-            payload, used, agree = code.decode(combined_soft_bits(parts, coarse, layout, a), left)
+            payload, used, agree = code.decode(combined_soft_bits(parts, coarse, coarse_acc, layout, a), left)
             budget.attempts += used
             logger.debug("alignment z=%.1f k=%.4f shift=%s -> %s", a.z, a.kx, a.shift, payload is not None)
             if payload is not None:
