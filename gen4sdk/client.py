@@ -30,6 +30,7 @@ from gen4sdk.errors import (
     Gen4Error,
     GenerationCancelled,
     InvalidRequestError,
+    ModelLoadError,
     OutputError,
     PolicyViolation,
     StoreError,
@@ -117,6 +118,13 @@ class Client:
         self._signer = signer
         self._owner = Owner(organization=owner) if isinstance(owner, str) else owner
         self._policy = policy if policy is not None else Policy.default()
+        try:
+            # load the guards' models with the video model, so no request pays for them
+            self._policy.warm_up()
+        except ModelLoadError as exc:
+            # not fatal here: every check that needs the model refuses with SAFETY.UNAVAILABLE (fail closed)
+            # and is recorded in the audit log like any other refusal
+            logger.error("a policy model cannot be loaded; requests will be refused: %s", exc)
         if store is not None and not isinstance(store, Store):
             store = Store(store, signer=signer)
         self._store: Store | None = store
@@ -245,7 +253,7 @@ class _Run:
     def _refuse(self, decision: Decision) -> PolicyViolation:
         return PolicyViolation(
             decision.reason or f"refused by policy {decision.pack_id} {decision.pack_version}",
-            code=decision.code or "SAFETY.UNKNOWN",
+            code=decision.code or "SAFETY.INTERNAL",  # a refusal always carries its code; never a silent pass
             categories=decision.categories,
             pack_id=decision.pack_id,
             pack_version=decision.pack_version,
@@ -331,7 +339,7 @@ class _Run:
 
         with self._stage("frames_policy"):
             frames_decision = c._policy.check_frames(
-                frames, likeness=c._likeness, user=req.user, use=req.use
+                frames, fps=params.fps, likeness=c._likeness, user=req.user, use=req.use
             )
             self.decisions.append(frames_decision)
         if not frames_decision.allowed:

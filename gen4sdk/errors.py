@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gen4sdk.types import Decision
+    from gen4sdk.types import Decision, RefusalCode
 
 __all__ = [
     "Gen4Error",
@@ -58,15 +58,16 @@ class GenerationFailed(Gen4Error):
 class PolicyViolation(Gen4Error):
     """The policy refused a request (before any GPU work) or its output frames.
 
-    ``code`` is machine readable (``SAFETY.INPUT.TEXT``, ``SAFETY.INPUT.IMAGE``, ``SAFETY.INPUT.LIKENESS``,
-    ``SAFETY.OUTPUT.FRAMES``, ...), like Runway's ``failureCode``.
+    ``code`` is machine readable, one of the closed set ``gen4sdk.types.RefusalCode`` (``SAFETY.INPUT.TEXT``,
+    ``SAFETY.INPUT.IMAGE``, ``SAFETY.INPUT.LIKENESS``, ``SAFETY.OUTPUT.FRAMES``, ``SAFETY.OUTPUT.LIKENESS``,
+    ``SAFETY.UNAVAILABLE``, ...), like Runway's ``failureCode``.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        code: str,
+        code: RefusalCode,
         categories: list[str] | tuple[str, ...] = (),
         pack_id: str = "",
         pack_version: str = "",
@@ -91,7 +92,7 @@ class PolicyViolation(Gen4Error):
 
 def _rebuild_policy_violation(
     message: str,
-    code: str,
+    code: RefusalCode,
     categories: list[str],
     pack_id: str,
     pack_version: str,

@@ -28,7 +28,7 @@ from gen4sdk.errors import InvalidRequestError, MediaError, OutputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VideoInfo", "encode_video", "iter_frames", "load_image", "probe", "read_frames"]
+__all__ = ["MAX_IMAGE_PIXELS", "VideoInfo", "encode_video", "iter_frames", "load_image", "probe", "read_frames"]
 
 PathLike = str | os.PathLike[str]
 
@@ -254,14 +254,29 @@ def read_frames(
     return np.stack(frames)
 
 
-def load_image(path: PathLike) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB, upright per its EXIF orientation; MediaError if unreadable."""
+# A reference image is one frame's worth of content; 40 megapixels is past any camera a user uploads from, and
+# the cap is checked from the header, before a decompression bomb is decoded.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def load_image(path: PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB, upright per its EXIF orientation; MediaError if unreadable.
+
+    Images over ``max_pixels`` are refused from their header, before decoding. CMYK, palette, greyscale and
+    alpha images are converted to RGB; 16-bit and 32-bit images are scaled to 8 bits by their full range
+    (a plain conversion would clip them to white and hide their content from the checks).
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     try:
         with Image.open(p) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise MediaError(f"{p}: {w}x{h} is {w * h} pixels, over the limit of {max_pixels}")
             im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+                return _scaled_to_8bit(np.asarray(im))
             rgb = im.convert("RGB")
             rgb.load()
     except FileNotFoundError as e:
@@ -271,6 +286,15 @@ def load_image(path: PathLike) -> np.ndarray:
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data surfaces as any of these
         raise MediaError(f"{p}: cannot decode image ({e})") from e
     return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def _scaled_to_8bit(a: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise MediaError("image has non-finite pixel values")
+    top = 65535.0 if a.max(initial=0.0) > 255 else 255.0
+    grey = np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2) if grey.ndim == 2 else grey[..., :3].copy()
 
 
 # -- writing ----------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ __all__ = [
     "Owner",
     "PolicySummary",
     "ProgressEvent",
+    "RefusalCode",
     "SignerInfo",
     "ValidationCode",
     "VerificationReport",
@@ -36,6 +37,21 @@ __all__ = [
 MemoryMode = Literal["none", "cpu_offload", "vae_tiling"]
 VerificationStatus = Literal["trusted", "untrusted", "tampered", "recovered", "watermarked", "unsigned", "unreadable"]
 Outcome = Literal["allowed", "refused", "failed", "cancelled"]
+# Why a request or its output was refused: a closed set, like pydantic's error types, so partner applications
+# can branch on it. INPUT = before any GPU work (prompt, negative prompt, reference image), OUTPUT = the
+# generated frames; UNAVAILABLE = a check could not run (a model file missing or corrupt) and the policy
+# failed closed; INTERNAL = a check raised unexpectedly and the policy failed closed; LANGUAGE = the prompt is
+# in a language no configured model can judge and the pack refuses what it cannot judge.
+RefusalCode = Literal[
+    "SAFETY.INPUT.TEXT",
+    "SAFETY.INPUT.IMAGE",
+    "SAFETY.INPUT.LIKENESS",
+    "SAFETY.INPUT.LANGUAGE",
+    "SAFETY.OUTPUT.FRAMES",
+    "SAFETY.OUTPUT.LIKENESS",
+    "SAFETY.UNAVAILABLE",
+    "SAFETY.INTERNAL",
+]
 
 # Prompts longer than this are refused with a clear error rather than silently truncated: the text encoders of
 # every supported pipeline truncate far earlier, and an unbounded prompt is a denial-of-service vector.
@@ -135,7 +151,7 @@ class Decision(_Frozen):
 
     allowed: bool
     action: Literal["allow", "warn", "block"]
-    code: str | None = Field(default=None, description="refusal code such as SAFETY.INPUT.TEXT; None when allowed")
+    code: RefusalCode | None = Field(default=None, description="why it was refused; None when allowed")
     stage: Literal["input", "output"] = "input"
     categories: list[str] = Field(default_factory=list, description="categories that triggered (block or warn)")
     scores: dict[str, float] = Field(default_factory=dict)
@@ -146,6 +162,9 @@ class Decision(_Frozen):
     pack_id: str
     pack_version: str
     pack_sha256: str
+    core_sha256: str | None = Field(
+        default=None, description="SHA-256 of the built-in core lexicon (policy/core.yaml) the check ran with"
+    )
 
     def summary(self) -> PolicySummary:
         """What may go into credentials: no matched text, no scores."""
@@ -156,6 +175,7 @@ class Decision(_Frozen):
             pack_id=self.pack_id,
             pack_version=self.pack_version,
             pack_sha256=self.pack_sha256,
+            core_sha256=self.core_sha256,
             outcome=outcome,
             categories=list(self.categories),
             grant_id=self.grant_id,
@@ -169,10 +189,11 @@ class PolicySummary(_Frozen):
     pack_id: str
     pack_version: str
     pack_sha256: str
+    core_sha256: str | None = None
     outcome: Literal["allowed", "allowed_with_warnings", "refused"]
     categories: list[str] = Field(default_factory=list)
     grant_id: str | None = None
-    code: str | None = None
+    code: RefusalCode | None = None
     warnings: list[str] = Field(default_factory=list, description="e.g. frames.unchecked; never matched text")
 
 

@@ -292,14 +292,23 @@ def test_model_directory_errors(tmp_path, signer):
 
 def test_consent_grant_scoped_to_a_use_reaches_prompt_and_frame_checks(tmp_path, model, signer):
     """A grant for one use covers only requests that name that use, and the frame check sees the same user."""
-    from gen4sdk.policy import Policy, tiny_open_clip
+    from gen4sdk.policy import Face, Policy
 
-    encoder = tiny_open_clip(seed=0)
+    class EveryFrameShowsHer:
+        """A face encoder that finds the registered person in every image (the tiny model draws noise)."""
+
+        id = "test-face"
+
+        def faces(self, image: np.ndarray) -> list[Face]:
+            return [Face(box=(0, 0, 8, 8), embedding=np.eye(1, 128, dtype=np.float32)[0], detection_score=1.0)]
+
+        def warm_up(self) -> None:
+            pass
+
+    faces = EveryFrameShowsHer()
     base = Policy.default(semantic=False).pack
-    # a face threshold below any cosine: every sampled frame "shows" the registered person, so the frame
-    # check refuses unless the request's user and use reach it
     pack = base.model_copy(
-        update={"likeness": base.likeness.model_copy(update={"image_threshold": {encoder.id: -1.0}})}
+        update={"likeness": base.likeness.model_copy(update={"face_threshold": {faces.id: 0.9}})}
     )
     store = gen4sdk.Store(tmp_path / "store.db", signer=signer)
     client = gen4sdk.Client(
@@ -307,12 +316,12 @@ def test_consent_grant_scoped_to_a_use_reaches_prompt_and_frame_checks(tmp_path,
         signer=signer,
         owner="Acme Studios",
         store=store,
-        policy=Policy(pack, semantic=False, image_encoder=encoder),
+        policy=Policy(pack, semantic=False, faces=faces),
     )
     reg = client.likeness
     assert reg is not None
     ident = reg.add_identity("Jane Roe")
-    reg.add_face(ident.id, np.full((64, 64, 3), 128, np.uint8), encoder=encoder)
+    reg.add_face(ident.id, np.full((64, 64, 3), 128, np.uint8), encoder=faces)
     grant = reg.grant(ident.id, "alice", uses=["advertising"])
 
     with pytest.raises(PolicyViolation) as named:
@@ -321,7 +330,7 @@ def test_consent_grant_scoped_to_a_use_reaches_prompt_and_frame_checks(tmp_path,
 
     with pytest.raises(PolicyViolation) as frames:
         client.generate(prompt="a person waving", output=tmp_path / "b.mp4", user="bob", seed=1, **SMALL)
-    assert frames.value.code == "SAFETY.OUTPUT.FRAMES"
+    assert frames.value.code == "SAFETY.OUTPUT.LIKENESS"
     assert not (tmp_path / "b.mp4").exists()
 
     result = client.generate(

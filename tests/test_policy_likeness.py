@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from gen4sdk.errors import InvalidRequestError, StoreError
-from gen4sdk.policy import LikenessRegistry, Policy, tiny_open_clip
+from gen4sdk.policy import LikenessRegistry, Policy
 from gen4sdk.types import GenerationRequest
 
 UTC = dt.timezone.utc
@@ -120,10 +121,10 @@ def test_registry_shares_a_file_and_stores_no_images(tmp_path: Path) -> None:
     other.execute("CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, data TEXT)")
     other.commit()
     reg = LikenessRegistry(db)
-    enc = tiny_open_clip()
     ident = reg.add_identity("Face Owner")
-    face = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
-    reg.add_face(ident.id, face, encoder=enc)
+    with Image.open(Path(__file__).parent / "data" / "faces" / "biden.jpg") as im:
+        face = np.asarray(im.convert("RGB"))
+    reg.add_face(ident.id, face)  # the built-in dlib face encoder
     other.execute("INSERT INTO audit_log(data) VALUES ('x')")
     other.commit()
     tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -136,11 +137,12 @@ def test_registry_shares_a_file_and_stores_no_images(tmp_path: Path) -> None:
     }
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     (size,) = other.execute("SELECT length(vector) FROM likeness_embeddings").fetchone()
-    assert size == 32 * 4  # one float32 embedding, not an image
-    assert face.tobytes()[:64] not in db.read_bytes()
+    assert size == 128 * 4  # one float32 embedding, not an image
+    raw = db.read_bytes()
+    assert all(face[y].tobytes()[:64] not in raw for y in range(0, face.shape[0], 50))
     other.close()
-    ids, mat = reg.face_embeddings(enc.id)
-    assert ids == [ident.id] and mat.shape == (1, 32)
+    ids, mat = reg.face_embeddings("dlib-resnet-v1")
+    assert ids == [ident.id] and mat.shape == (1, 128)
     assert reg.get(ident.id) is not None and reg.get(ident.id).face_embeddings == 1  # type: ignore[union-attr]
 
 

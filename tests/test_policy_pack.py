@@ -21,17 +21,23 @@ def test_shipped_packs_load_and_are_identified() -> None:
     d = Policy.default(semantic=False)
     s = Policy.load("strict", semantic=False)
     assert (d.id, s.id) == ("gen4sdk.default", "gen4sdk.strict")
-    assert (d.version, s.version) == ("1.1.0", "1.1.0")
+    assert (d.version, s.version) == ("2.0.0", "2.0.0")
     assert len(d.sha256) == 64 and d.sha256 != s.sha256
     # loading the same file by path gives the same hash (the hash is of the file's bytes)
     assert Policy.load(PACKS_DIR / "default.yaml", semantic=False).sha256 == d.sha256
     assert s.pack.frames.unchecked == "block" and d.pack.frames.unchecked == "warn"
+    # the packs pin their classifier's weights by hash, and the shipped file has that hash
+    import hashlib
+
+    assert d.pack.classifier is not None and s.pack.classifier is not None
+    weights = PACKS_DIR / d.pack.classifier.file
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == d.pack.classifier.sha256 == s.pack.classifier.sha256
 
 
 @pytest.mark.parametrize("name", ["default", "strict"])
 def test_pack_own_cases_pass_with_semantic_scorer(name: str) -> None:
-    report = run_pack_tests(Policy.load(name))  # semantic=True: the shared, lazily loaded MiniLM
-    assert report.semantic == "minilm-l6-v2"
+    report = run_pack_tests(Policy.load(name))  # semantic=True: the trained classifier over multilingual USE
+    assert report.semantic == "use-multilingual-v3"
     assert len(report.results) >= 30
     assert report.passed, report.table()
 
@@ -99,7 +105,7 @@ def test_csam_category_is_not_configurable() -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda t: t.replace("version: 1.1.0", "version: one"), r"p.yaml:\d+: version: String should match"),
+        (lambda t: t.replace("version: 2.0.0", "version: one"), r"p.yaml:\d+: version: String should match"),
         (
             lambda t: t.replace("  - id: hate\n", "  - id: Hate Speech\n"),
             r"p.yaml:\d+: categories\[\d+\]\.id",

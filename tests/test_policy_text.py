@@ -1,9 +1,10 @@
-"""Prompt checks: normalisation against evasion, word-boundary matching, combinations, semantic scorer,
-bad input and fail-closed behaviour."""
+"""Prompt checks: normalisation against evasion, word-boundary matching, combinations, the trained classifier
+(and the nearest-exemplar scorer of packs written before it), bad input and fail-closed behaviour."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from gen4sdk.errors import InvalidRequestError
 from gen4sdk.policy import Policy
 from gen4sdk.types import MAX_PROMPT_CHARS, GenerationRequest
+
+# the previous default pack (nearest-exemplar scorer over MiniLM), kept for the benchmark's side-by-side run
+LEGACY = Path(__file__).resolve().parents[1] / "benchmarks" / "packs" / "default-1.1.0.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +24,7 @@ def rules() -> Policy:
 
 @pytest.fixture(scope="module")
 def semantic() -> Policy:
-    return Policy.default()  # the real all-MiniLM-L6-v2, shared by every Policy in the process
+    return Policy.default()  # the trained classifier over the real multilingual USE, shared in the process
 
 
 @pytest.mark.parametrize(
@@ -188,7 +192,7 @@ def test_long_prompts_pool_the_whole_from_their_clauses() -> None:
             return super().encode_texts(texts)
 
     enc = Recording()
-    scorer = SemanticScorer(Policy.default(semantic=False).pack, enc)
+    scorer = SemanticScorer(Policy.load(LEGACY, semantic=False).pack, enc)
     long = (
         "portrait of a knight in ornate silver armour, standing in a misty forest at dawn, "
         "volumetric light through the trees, highly detailed oil painting, trending on artstation"
@@ -231,7 +235,7 @@ def test_category_score_is_the_mean_of_its_nearest_exemplars() -> None:
     below 1, and k = 1 is the nearest exemplar alone."""
     from gen4sdk.policy._semantic import SemanticScorer
 
-    base = Policy.default(semantic=False).pack
+    base = Policy.load(LEGACY, semantic=False).pack
     exemplars = ["molotov cocktail bottle fire", "pipe bomb assembly", "nerve gas laboratory"]
     cats = []
     for c in base.categories:
@@ -257,10 +261,34 @@ def test_category_score_is_the_mean_of_its_nearest_exemplars() -> None:
 
 
 def test_encoder_without_thresholds_is_not_used_and_says_so() -> None:
-    p = Policy.default(semantic=_Encoder())
+    p = Policy.load(LEGACY, semantic=_Encoder())
     d = p.check_prompt("a red bicycle")
     assert d.allowed and d.scores == {}
     assert "semantic.untuned:test-bow" in d.warnings
+
+
+def test_classifier_refuses_an_encoder_it_was_not_trained_on() -> None:
+    d = Policy.default(semantic=_Encoder()).check_prompt("a red bicycle")
+    assert not d.allowed and d.code == "SAFETY.UNAVAILABLE" and "use-multilingual-v3" in d.reason
+
+
+def test_classifier_weights_are_pinned_by_hash(tmp_path: Path) -> None:
+    import shutil
+
+    from gen4sdk.policy import PolicyPack
+
+    src = Policy.default(semantic=False)
+    assert src.pack.classifier is not None
+    pack_dir = Path(__file__).resolve().parents[1] / "policies"
+    shutil.copy(pack_dir / "default.yaml", tmp_path / "default.yaml")
+    altered = bytearray((pack_dir / src.pack.classifier.file).read_bytes())
+    altered[-1] ^= 1
+    (tmp_path / src.pack.classifier.file).write_bytes(bytes(altered))
+    d = Policy.load(tmp_path / "default.yaml").check_prompt("a red bicycle")
+    assert not d.allowed and d.code == "SAFETY.UNAVAILABLE" and "SHA-256" in d.reason
+    (tmp_path / src.pack.classifier.file).unlink()
+    assert Policy.load(tmp_path / "default.yaml").check_prompt("a red bicycle").code == "SAFETY.UNAVAILABLE"
+    assert isinstance(src.pack, PolicyPack)
 
 
 @pytest.mark.parametrize(
@@ -299,7 +327,7 @@ def test_fail_closed_on_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("rule engine exploded")
 
-    monkeypatch.setattr(p._lexicon, "find", boom)
+    monkeypatch.setattr(p._text._lexicon, "find", boom)
     d = p.check_prompt("a cat on a sofa")
     assert not d.allowed and d.action == "block" and d.code == "SAFETY.INTERNAL"
     assert "rule engine exploded" in d.reason
@@ -311,7 +339,7 @@ def test_fail_closed_on_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fail_closed_when_encoder_breaks() -> None:
     class Broken(_Encoder):
-        id = "minilm-l6-v2"  # pretend to be tuned, then fail
+        id = "use-multilingual-v3"  # pretend to be the classifier's encoder, then fail
 
         def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
             raise OSError("weights vanished")

