@@ -45,10 +45,11 @@ CATEGORIES = (
     "sexual", "violence", "self_harm", "hate", "harassment", "extremism", "weapons_cbrne", "illegal_activity",
     "deceptive_news",
 )  # fmt: skip
-EPOCHS = 20
+EPOCHS = int(os.environ.get("GEN4SDK_TRAIN_EPOCHS", "20"))
+HIDDEN = int(os.environ.get("GEN4SDK_TRAIN_HIDDEN", "256"))
 # benign prompts written to share a category's words ("a lion stalking prey") are the hard negatives: each
 # weighs as much as this many captions
-NEAR_MISS_WEIGHT = 3.0
+NEAR_MISS_WEIGHT = float(os.environ.get("GEN4SDK_TRAIN_NEAR_MISS_WEIGHT", "3.0"))
 WEIGHTS_FILE = ROOT / "policies" / "default.classifier.npz"
 PACKS = {"default": ROOT / "policies" / "default.yaml", "strict": ROOT / "policies" / "strict.yaml"}
 
@@ -81,7 +82,7 @@ def window_scores(embed: Embedder, weights: ClassifierWeights, texts: list[str])
     windows = [classifier_windows(normalize(t)) for t in texts]
     flat = [w for ws in windows for w in ws]
     probs = weights.probabilities(embed(flat))
-    out = np.zeros((len(texts), len(weights.categories)), np.float32)
+    out = np.zeros((len(texts), len(weights.categories)), np.float64)
     i = 0
     for k, ws in enumerate(windows):
         out[k] = probs[i : i + len(ws)].max(axis=0)
@@ -190,8 +191,8 @@ def choose_thresholds(
 # ---------------------------------------------------------------- packs
 def write_pack(path: Path, sha: str, thresholds: dict[str, float], veto: dict[str, float]) -> None:
     text = path.read_text(encoding="utf-8")
-    lines = [f"  sha256: {sha}", "  thresholds:"] + [f"    {c}: {v:.4f}" for c, v in thresholds.items()]
-    lines += ["  context_veto:"] + [f"    {c}: {v:.4f}" for c, v in veto.items()]
+    lines = [f"  sha256: {sha}", "  thresholds:"] + [f"    {c}: {v:.8f}" for c, v in thresholds.items()]
+    lines += ["  context_veto:"] + [f"    {c}: {v:.8f}" for c, v in veto.items()]
     block = "\n".join(lines) + "\n"
     new, n = re.subn(
         r"(?ms)^  sha256: [0-9a-f]+\n  thresholds:\n(?:    \S+: [0-9.]+\n)+(?:  context_veto:\n(?:    \S+: [0-9.]+\n)+)?",
@@ -212,7 +213,7 @@ def main() -> None:
     )
     ap.add_argument("--budget-near-miss", type=float, default=0.02, help="labelled benign validation budget")
     ap.add_argument(
-        "--strict-margin", type=float, default=1.0, help="strict thresholds: this much lower in log-odds"
+        "--strict-margin", type=float, default=0.5, help="strict thresholds: this much lower in log-odds"
     )
     ap.add_argument("--veto-quantile", type=float, default=0.02)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gen4sdk-policy-cache"))
@@ -234,7 +235,7 @@ def main() -> None:
     # scores it) by a model trained without its fold. A few hundred validation rows alone gave thresholds that
     # moved by tens of points between seeds.
     folds = np.array([_fold(r) for r in fit_rows])
-    oof = np.zeros((len(fit_rows), len(CATEGORIES)), np.float32)
+    oof = np.zeros((len(fit_rows), len(CATEGORIES)), np.float64)
     for k in range(args.folds):
         model = train(x[folds != k], y[folds != k], w[folds != k], args.model, args.seed)
         held = [r for r, f in zip(fit_rows, folds) if f == k]
@@ -243,12 +244,12 @@ def main() -> None:
     is_pos = np.array([r.label != "benign" and r.kind != "i2p_inappropriate" for r in fit_rows])
     is_pub = np.array([r.source in ("coco", "parti") for r in fit_rows])
     is_near = np.array([r.source == "labelled" and r.label == "benign" for r in fit_rows])
-    grid = np.round(1.0 / (1.0 + np.exp(-np.linspace(8.0, -3.0, 111))), 5)  # even steps in log-odds
+    grid = 1.0 / (1.0 + np.exp(-np.linspace(8.0, -3.0, 111)))  # even steps of 0.1 in log-odds
     thr = choose_thresholds(
         oof[is_pos], [(oof[is_pub], args.budget_public), (oof[is_near], args.budget_near_miss)], grid
     )
     thresholds = {c: float(t) for c, t in zip(CATEGORIES, thr)}
-    print("thresholds:", ", ".join(f"{c} {t:.4f}" for c, t in thresholds.items()))
+    print("thresholds:", ", ".join(f"{c} {t:.8f}" for c, t in thresholds.items()))
     # context terms ("nude", "stalking") are overruled below a category's context_veto: the score that all but
     # --veto-quantile of the category's harmful prompts reach out of fold, never above its threshold
     veto = {}
@@ -288,7 +289,7 @@ def main() -> None:
 
 def _shift(p: float, logits: float) -> float:
     z = np.log(p / (1.0 - p)) + logits if 0.0 < p < 1.0 else (8.0 if p >= 1.0 else -8.0)
-    return round(float(1.0 / (1.0 + np.exp(-z))), 4)
+    return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def _fold(r: Row) -> int:

@@ -120,7 +120,9 @@ class ClassifierWeights:
             h = h @ w + b
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0)
-        return 1.0 / (1.0 + np.exp(-np.clip(h, -30.0, 30.0)))
+        # float64 for the sigmoid: in float32 every logit above ~17 is exactly 1.0, and confident harmful and
+        # confident benign-looking prompts could no longer be told apart by a threshold
+        return 1.0 / (1.0 + np.exp(-np.clip(h.astype(np.float64), -40.0, 40.0)))
 
 
 class PromptClassifier:
