@@ -37,6 +37,7 @@ from gen4sdk.types import (
     Owner,
     PolicySummary,
     ProgressEvent,
+    RefusalCode,
     VerificationReport,
 )
 
@@ -80,6 +81,7 @@ __all__ = [
     "PolicySummary",
     "PolicyViolation",
     "ProgressEvent",
+    "RefusalCode",
     "Signer",
     "SigningError",
     "Store",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "MAX_PROMPT_CHARS",
     "AuditRecord",
     "Decision",
     "GenerationParams",

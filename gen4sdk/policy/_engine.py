@@ -119,8 +119,7 @@ class Policy:
         if model is None:
             return None
         model.warm_up()
-        inner = getattr(model, "_model", None) or getattr(model, "_scorer", None)
-        return getattr(inner, "encoder", None)
+        return model.encoder
 
     @property
     def image_encoder(self) -> ImageEncoder | None:

@@ -51,6 +51,9 @@ class _Model(Protocol):
     thresholds: dict[str, float]
     warnings: list[str]
 
+    @property
+    def encoder(self) -> TextEncoder | None: ...
+
     def scores_many(self, norms: Sequence[NormalizedText]) -> list[dict[str, float]]: ...
 
     def warm_up(self) -> None: ...
@@ -81,6 +84,10 @@ class _Classifier:
                     warm()
                 self._model = PromptClassifier(weights, encoder)
 
+    @property
+    def encoder(self) -> TextEncoder | None:
+        return self._model.encoder if self._model is not None else None
+
     def scores_many(self, norms: Sequence[NormalizedText]) -> list[dict[str, float]]:
         self.warm_up()
         assert self._model is not None
@@ -106,6 +113,10 @@ class _Exemplars:
                     if scorer.untuned:
                         self.warnings = [f"semantic.untuned:{scorer.encoder.id}"]
                     self._scorer = scorer
+
+    @property
+    def encoder(self) -> TextEncoder | None:
+        return self._scorer.encoder if self._scorer is not None else None
 
     def scores_many(self, norms: Sequence[NormalizedText]) -> list[dict[str, float]]:
         self.warm_up()
