@@ -28,7 +28,15 @@ from gen4sdk.errors import InvalidRequestError, MediaError, OutputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_IMAGE_PIXELS", "VideoInfo", "encode_video", "iter_frames", "load_image", "probe", "read_frames"]
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "VideoInfo",
+    "encode_video",
+    "iter_frames",
+    "load_image",
+    "probe",
+    "read_frames",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -262,9 +270,10 @@ MAX_IMAGE_PIXELS = 40_000_000
 def load_image(path: PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """An image file as (H, W, 3) uint8 RGB, upright per its EXIF orientation; MediaError if unreadable.
 
-    Images over ``max_pixels`` are refused from their header, before decoding. CMYK, palette, greyscale and
-    alpha images are converted to RGB; 16-bit and 32-bit images are scaled to 8 bits by their full range
-    (a plain conversion would clip them to white and hide their content from the checks).
+    Images over ``max_pixels`` are refused from their header, before decoding. CMYK, palette and greyscale
+    images are converted to RGB, images with transparency composited onto white; 16-bit, 32-bit and float
+    images are scaled to 8 bits by their range (a plain conversion would clip them to white or black and hide
+    their content from the checks).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -276,8 +285,17 @@ def load_image(path: PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndar
                 raise MediaError(f"{p}: {w}x{h} is {w * h} pixels, over the limit of {max_pixels}")
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-                return _scaled_to_8bit(np.asarray(im))
-            rgb = im.convert("RGB")
+                return _scaled_to_8bit(np.asarray(im), im.mode)
+            if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+                im.mode == "P" and "transparency" in im.info
+            ):
+                # composited onto white, as a viewer shows it: dropping alpha would show whatever colour the
+                # transparent pixels happen to hold (often black), hiding what the alpha draws
+                rgba = im.convert("RGBA")
+                rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+                rgb.paste(rgba, mask=rgba.getchannel("A"))
+            else:
+                rgb = im.convert("RGB")
             rgb.load()
     except FileNotFoundError as e:
         raise MediaError(f"{p}: no such file") from e
@@ -288,12 +306,20 @@ def load_image(path: PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndar
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 
-def _scaled_to_8bit(a: np.ndarray) -> np.ndarray:
+def _scaled_to_8bit(a: np.ndarray, mode: str) -> np.ndarray:
+    """16-bit, 32-bit and float pixels to 8 bits by the range their mode implies: 0-65535 for 16-bit, 0-1 for
+    float in that range, else the image's own minimum to maximum (never clipped to white or black)."""
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
         raise MediaError("image has non-finite pixel values")
-    top = 65535.0 if a.max(initial=0.0) > 255 else 255.0
-    grey = np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8)
+    lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
+    if mode.startswith("I;16") or (mode == "I" and 0.0 <= lo and hi <= 65535.0 and hi > 255.0):
+        a = a * (255.0 / 65535.0)
+    elif mode == "F" and 0.0 <= lo and hi <= 1.0:
+        a = a * 255.0
+    elif lo < 0.0 or hi > 255.0:
+        a = (a - lo) * (255.0 / max(hi - lo, 1e-12))
+    grey = np.clip(np.round(a), 0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=2) if grey.ndim == 2 else grey[..., :3].copy()
 
 

@@ -265,3 +265,45 @@ def test_registered_faces_without_a_face_encoder(registry: LikenessRegistry) -> 
         frames, likeness=registry
     )
     assert not s.allowed and s.code == "SAFETY.OUTPUT.LIKENESS"
+
+
+def test_a_clip_with_more_scene_starts_than_samples_is_still_seen_end_to_end() -> None:
+    # a strobing first half (a cut at every frame) must not use up the budget before the second half is seen
+    strobe = [np.full((32, 32, 3), 0 if i % 2 else 250, np.uint8) for i in range(120)]
+    calm = [np.full((32, 32, 3), 90, np.uint8)] * 120
+    clip = np.stack(strobe + calm)
+    idx = sample_indices(clip, fps=24, per_second=2, max_samples=64, fallback=8)
+    assert len(idx) <= 64 and idx[0] == 0 and idx[-1] == len(clip) - 1
+    gaps = np.diff(idx)
+    assert gaps.max() <= 24  # no stretch of more than a second unchecked
+
+
+def test_faces_enrolled_with_another_encoder_are_reported_unchecked(
+    registry: LikenessRegistry, tmp_path: Path
+) -> None:
+    reg = LikenessRegistry(tmp_path / "mixed.db")
+    reg.add_face(reg.add_identity("Barack Obama").id, _photo("obama.jpg"))
+    other = reg.add_identity("Enrolled Elsewhere")
+    reg.add_face_embedding(other.id, np.ones(64, np.float32), encoder_id="someone-elses-encoder")
+    frames = np.stack([_frame_with(_photo("obama_partial_face.jpg"))] * 2)
+    d = Policy.default(semantic=False, detectors=False).check_frames(frames, fps=2, likeness=reg, user="u")
+    # Obama is still compared and refused; the identity that cannot be compared is named in a warning
+    assert not d.allowed and d.code == "SAFETY.OUTPUT.LIKENESS"
+    assert "likeness.frames_unchecked:no_embeddings_for:dlib-resnet-v1" in d.warnings
+    blank = np.stack([_frame_with(None)] * 2)
+    assert Policy.default(semantic=False, detectors=False).check_frames(blank, fps=2, likeness=reg).allowed
+    strict = Policy.load("strict", semantic=False, detectors=[FixedDetector()])
+    assert strict.check_frames(blank, fps=2, likeness=reg).code == "SAFETY.OUTPUT.LIKENESS"
+
+
+def test_images_are_decoded_as_a_viewer_sees_them(tmp_path: Path) -> None:
+    p = Policy.default(semantic=False, detectors=[FixedDetector()], faces=False)
+    # content drawn only by the alpha channel, over transparent black: composited onto white, it is white
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    assert not p.check_image(tmp_path / "clear.png").allowed
+    # a float image in 0-1 is not read as black
+    Image.fromarray(np.full((40, 40), 1.0, np.float32)).save(tmp_path / "white.tif")
+    assert not p.check_image(tmp_path / "white.tif").allowed
+    with pytest.raises(InvalidRequestError, match="fps"):
+        p.check_frames(np.zeros((2, 32, 32, 3), np.uint8), fps=float("inf"))

@@ -194,14 +194,16 @@ class MiniLMEncoder:
             return np.zeros((0, 384), dtype=np.float32)
         # One short prompt gains nothing from intra-op threads, and on a busy machine they make latency far
         # worse; the caller's thread setting (e.g. for the video model) is restored afterwards.
-        previous = torch.get_num_threads()
-        if self._threads is not None and previous != self._threads:
-            torch.set_num_threads(self._threads)
-        try:
-            result = self._encode_packed(texts)
-        finally:
-            if torch.get_num_threads() != previous:
-                torch.set_num_threads(previous)
+        # under the lock: two threads interleaving the save and restore could leave torch at one thread
+        with self._lock:
+            previous = torch.get_num_threads()
+            if self._threads is not None and previous != self._threads:
+                torch.set_num_threads(self._threads)
+            try:
+                result = self._encode_packed(texts)
+            finally:
+                if torch.get_num_threads() != previous:
+                    torch.set_num_threads(previous)
         return _unit(result)
 
     def _encode_packed(self, texts: Sequence[str]) -> np.ndarray:

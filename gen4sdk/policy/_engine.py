@@ -39,8 +39,10 @@ logger = logging.getLogger(__name__)
 class Policy:
     """A policy pack ready to check prompts, reference images and output frames.
 
-    The models, each ``True`` (the built-in one, the default), ``False`` (none: the pack's ``unchecked``
-    setting applies) or an object of your own behind the same small interface:
+    The models, each ``True`` (the built-in one, the default), ``False`` (none) or an object of your own behind
+    the same small interface. With ``detectors`` or ``faces`` off, the pack's ``unchecked`` setting applies to
+    images and frames (default: warn, strict: refuse); with ``semantic`` off, prompts are judged by the rules
+    alone and decisions carry the warning ``semantic.off``:
 
     * ``semantic``: the text model behind the rules. The shipped packs use a trained classifier over the
       multilingual Universal Sentence Encoder (numpy only); a ``TextEncoder`` replaces the encoder.
@@ -230,6 +232,8 @@ class Policy:
         first frame of every scene; without it, ``sample_frames`` evenly spaced ones (see ``_sampling``).
         """
         arr = as_frames(frames)
+        if fps is not None and not (isinstance(fps, (int, float)) and 0 < fps < 1000):
+            raise InvalidRequestError(f"fps must be a positive frame rate, got {fps!r}", field="fps")
         spec = self.pack.frames
         cuts = scene_cuts(arr)
         idx = sample_indices(

@@ -187,11 +187,16 @@ class MediaChecker:
             return "no_face_encoder"
         enc = self.faces
         ids, mat = registry.face_embeddings(enc.id)
-        if not ids:
-            return f"no_embeddings_for:{enc.id}"
         thr = lookup_threshold(self.pack.likeness.face_threshold, enc.id)
         if thr is None:
             return f"untuned:{enc.id}"
+        # identities whose faces were enrolled only with another encoder cannot be compared: say so, so the
+        # pack's unchecked rule applies, and still compare everyone who can be
+        enrolled = {i.id for i in registry.identities() if i.face_embeddings}
+        missing = enrolled - set(ids)
+        unchecked = f"no_embeddings_for:{enc.id}" if missing else ""
+        if not ids:
+            return unchecked
         best = -1.0
         matched: set[str] = set()
         for found in _faces_of(enc, images, scenes):
@@ -209,7 +214,7 @@ class MediaChecker:
                 grant_ids.append(grant.id)
             else:
                 flag("likeness", f"face:{ident}")
-        return ""
+        return unchecked
 
 
 # A face tracked across samples of one scene is embedded again after this many samples (1.5 s at two samples a
@@ -234,7 +239,9 @@ def _faces_of(enc: FaceEncoder, images: list[np.ndarray], scenes: Sequence[int] 
     embedding (for at most ``_REEMBED_EVERY`` samples)."""
     detect = getattr(enc, "detect", None)
     embed = getattr(enc, "embed", None)
-    if scenes is None or detect is None or embed is None:
+    # an encoder asked to try rotated copies does so only in faces(): tracking would skip those passes
+    rotations: tuple[float, ...] = tuple(getattr(enc, "rotations", ()))
+    if scenes is None or detect is None or embed is None or rotations:
         return [enc.faces(img) for img in images]
     out: list[list[Face]] = []
     tracks: list[

@@ -50,9 +50,15 @@ def sample_indices(
     chosen = sorted(timed | starts)
     if len(chosen) <= max_samples:
         return chosen
-    keep = sorted(starts)[:max_samples]
-    rest = sorted(timed - set(keep))
-    room = max_samples - len(keep)
-    if room > 0 and rest:
-        keep += [rest[int(i)] for i in np.linspace(0, len(rest) - 1, room).round()]
-    return sorted(set(keep))
+
+    # Too many for the budget (a strobing or fast-cut clip): half of it for scene starts and half for time,
+    # each spread evenly over the whole clip, so no stretch of it goes unseen; the first and last frames always.
+    def spread(items: list[int], k: int) -> list[int]:
+        if k <= 0 or not items:
+            return []
+        return [items[int(i)] for i in np.linspace(0, len(items) - 1, min(k, len(items))).round()]
+
+    keep = {0, n - 1}
+    keep.update(spread(sorted(starts), max_samples // 2))
+    keep.update(spread(sorted(timed - keep), max_samples - len(keep)))
+    return sorted(keep)[:max_samples] if len(keep) > max_samples else sorted(keep)

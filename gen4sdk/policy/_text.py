@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Protocol
 
+from gen4sdk.errors import ModelLoadError
 from gen4sdk.policy._classifier import ClassifierWeights, PromptClassifier
 from gen4sdk.policy._encoders import TextEncoder, shared_minilm, shared_use
 from gen4sdk.policy._likeness import LikenessRegistry
@@ -78,6 +79,12 @@ class _Classifier:
                 spec = self._loaded.pack.classifier
                 assert spec is not None
                 weights = ClassifierWeights.load(pack_file(self._loaded, spec.file), sha256=spec.sha256)
+                missing = sorted(set(spec.thresholds) - set(weights.categories))
+                if missing:
+                    # a threshold for a category the model does not score would silently never fire
+                    raise ModelLoadError(
+                        f"the prompt classifier {spec.file} does not score {', '.join(missing)}"
+                    )
                 encoder = self._encoder if self._encoder is not None else shared_use()
                 warm = getattr(encoder, "warm_up", None)
                 if warm is not None:
@@ -91,7 +98,7 @@ class _Classifier:
     def scores_many(self, norms: Sequence[NormalizedText]) -> list[dict[str, float]]:
         self.warm_up()
         assert self._model is not None
-        return [{c: round(v, 4) for c, v in s.items()} for s in self._model.score_many(norms)]
+        return self._model.score_many(norms)  # unrounded: thresholds have 8 decimals
 
 
 class _Exemplars:
@@ -222,7 +229,7 @@ class TextChecker:
                     return self._verdicts.fail_closed(
                         code="SAFETY.INPUT.LANGUAGE",
                         stage="input",
-                        scores=scores,
+                        scores={c: round(v, 4) for c, v in scores.items()},
                         warnings=warnings,
                         reason=f"the prompt is written in a script ({script.lower()}) the policy's model cannot "
                         f"judge, and pack {pack.id} refuses what it cannot judge",
@@ -314,7 +321,7 @@ class TextChecker:
 
         return self._verdicts.finish(
             triggers,
-            scores,
+            {c: round(v, 4) for c, v in scores.items()},  # compared unrounded above, shown to 4 places
             warnings,
             grant_ids,
             stage="input",
