@@ -22,7 +22,7 @@ from gen4sdk.policy._encoders import ImageEncoder, TextEncoder
 from gen4sdk.policy._faces import FaceEncoder, shared_face_encoder
 from gen4sdk.policy._images import as_frames, as_image
 from gen4sdk.policy._likeness import LikenessRegistry
-from gen4sdk.policy._media import MediaChecker, Target
+from gen4sdk.policy._media import MediaChecker
 from gen4sdk.policy._normalize import normalize
 from gen4sdk.policy._packs import core_lexicon, load_pack
 from gen4sdk.policy._sampling import sample_indices, scene_cuts
@@ -191,19 +191,6 @@ class Policy:
             return [self._verdicts.internal("input", exc)] * len(norms)
 
     # ------------------------------------------------------------------ images and frames
-    def _check_media(
-        self,
-        images: list[np.ndarray],
-        target: Target,
-        registry: LikenessRegistry | None,
-        user: str | None,
-        use: str | None,
-        scenes: list[int] | None = None,
-    ) -> Decision:
-        return self._media_checker().check(
-            images, target=target, registry=registry, user=user, use=use, scenes=scenes
-        )
-
     def check_image(
         self,
         image: np.ndarray | str | Path,
@@ -215,7 +202,10 @@ class Policy:
         """Check a reference image (array (H, W, 3) uint8 RGB, or a path). MediaError if it cannot be read."""
         img = as_image(image)
         registry = likeness if likeness is not None else self.likeness
-        return self._guard("input", lambda: self._check_media([img], "image", registry, user, use))
+        return self._guard(
+            "input",
+            lambda: self._media_checker().check([img], target="image", registry=registry, user=user, use=use),
+        )
 
     def check_frames(
         self,
@@ -247,7 +237,12 @@ class Policy:
         imgs = [np.ascontiguousarray(arr[i]) for i in idx]
         scenes = [int(np.searchsorted(cuts, i, side="right")) for i in idx]
         registry = likeness if likeness is not None else self.likeness
-        return self._guard("output", lambda: self._check_media(imgs, "frames", registry, user, use, scenes))
+        return self._guard(
+            "output",
+            lambda: self._media_checker().check(
+                imgs, target="frames", registry=registry, user=user, use=use, scenes=scenes
+            ),
+        )
 
     # ------------------------------------------------------------------ the request
     def check_request(
@@ -276,7 +271,10 @@ class Policy:
             if request.negative_prompt and request.negative_prompt.strip():
                 parts.append(("negative", self._text.check_negative(request.negative_prompt)))
             if img is not None:
-                parts.append(("image", self._check_media([img], "image", registry, request.user, use)))
+                media = self._media_checker().check(
+                    [img], target="image", registry=registry, user=request.user, use=use
+                )
+                parts.append(("image", media))
             return self._verdicts.merge(parts, "input")
 
         return self._guard("input", run)
