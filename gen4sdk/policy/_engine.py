@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gen4sdk.errors import InvalidRequestError, MediaError, ModelLoadError, PolicyPackError
+from gen4sdk.errors import InvalidRequestError, MediaError, PolicyPackError
 from gen4sdk.policy._detectors import ContentDetector, OpenNsfwDetector
 from gen4sdk.policy._encoders import ImageEncoder, TextEncoder
 from gen4sdk.policy._faces import FaceEncoder, shared_face_encoder
@@ -159,10 +159,8 @@ class Policy:
             return fn()
         except (InvalidRequestError, MediaError):
             raise  # the caller's input is bad: a typed error, not a decision
-        except ModelLoadError as exc:
-            return self._verdicts.unavailable(stage, exc)
         except Exception as exc:  # noqa: BLE001 - fail closed on anything else
-            return self._verdicts.internal(stage, exc)
+            return self._verdicts.failed(stage, exc)
 
     # ------------------------------------------------------------------ text
     def check_prompt(
@@ -185,10 +183,8 @@ class Policy:
         norms = [normalize(t) for t in texts]
         try:
             return self._text.check_many(norms, user=user, registry=self.likeness, use=None)
-        except ModelLoadError as exc:
-            return [self._verdicts.unavailable("input", exc)] * len(norms)
-        except Exception as exc:  # noqa: BLE001
-            return [self._verdicts.internal("input", exc)] * len(norms)
+        except Exception as exc:  # noqa: BLE001 - fail closed, as _guard does
+            return [self._verdicts.failed("input", exc)] * len(norms)
 
     # ------------------------------------------------------------------ images and frames
     def check_image(

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gen4sdk.errors import ModelLoadError
 from gen4sdk.policy._schema import PolicyPack
 from gen4sdk.types import Decision, MatchedSpan, RefusalCode
 
@@ -67,6 +68,10 @@ class Verdicts:
             warnings=warnings,
             reason=reason,
         )
+
+    def failed(self, stage: Stage, exc: BaseException) -> Decision:
+        """The refusal for a check that raised: SAFETY.UNAVAILABLE for a model that cannot load, else INTERNAL."""
+        return self.unavailable(stage, exc) if isinstance(exc, ModelLoadError) else self.internal(stage, exc)
 
     def internal(self, stage: Stage, exc: BaseException) -> Decision:
         logger.error(
