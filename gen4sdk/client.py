@@ -36,7 +36,7 @@ from gen4sdk.errors import (
     StoreError,
     WatermarkFailure,
 )
-from gen4sdk.models import DiffusersVideoModel, VideoModel
+from gen4sdk.models import DiffusersVideoModel, VideoModel, tiny_model
 from gen4sdk.policy import LikenessRegistry, Policy
 from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, TrainingUse, ingredient_mime, sign_file
 from gen4sdk.provenance.signer import Signer
@@ -66,6 +66,34 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+# Models built in code that a string can name, so an API user gets the tiny offline model as the CLI's --model does.
+_BUILT_IN_MODELS: dict[str, Callable[[], VideoModel]] = {
+    "tiny": tiny_model,
+    "tiny-i2v": lambda: tiny_model(image_to_video=True),
+}
+
+
+def _load_model(
+    model: VideoModel | str | Path, *, device: str, dtype: str, memory_mode: MemoryMode
+) -> VideoModel:
+    if isinstance(model, str) and model in _BUILT_IN_MODELS:
+        return _BUILT_IN_MODELS[model]()
+    if isinstance(model, (str, Path)):
+        directory = Path(model).expanduser()
+        if not directory.is_dir():
+            # Say every accepted form: a user who typed a name ("tny", "wan") must learn it is read as a path.
+            names = ", ".join(repr(n) for n in _BUILT_IN_MODELS)
+            raise ModelLoadError(
+                f"model {str(model)!r} is neither a built-in model ({names}) nor a local diffusers pipeline "
+                f"directory ({'not a directory' if directory.exists() else 'no such directory'}); "
+                "pass one of those or a gen4sdk.models.VideoModel"
+            )
+        return DiffusersVideoModel.from_pretrained(
+            directory, device=device, dtype=dtype, memory_mode=memory_mode
+        )
+    return model
+
+
 def _check_output(output: Path) -> Path:
     if output.suffix.lower() != ".mp4":
         raise InvalidRequestError(f"output must be an .mp4 path, got {output.name!r}", field="output")
@@ -82,7 +110,9 @@ def _check_output(output: Path) -> Path:
 class Client:
     """Generates watermarked, signed clips behind the policy filter.
 
-    ``model``: a :class:`~gen4sdk.models.VideoModel` or a local diffusers pipeline directory.
+    ``model``: a :class:`~gen4sdk.models.VideoModel`, a local diffusers pipeline directory, or ``"tiny"``
+    (``"tiny-i2v"`` for image-to-video): the tiny randomly initialised model built in code, always on the CPU, for
+    trying the SDK offline (its pictures depict nothing).
     ``signer``: the operator's :class:`~gen4sdk.provenance.Signer`. ``owner``: the operator's organisation (a
     string or :class:`~gen4sdk.types.Owner`). ``policy``: defaults to the shipped default pack. ``store``: a
     :class:`~gen4sdk.compliance.Store` or a database path for the audit log, manifest store and likeness registry.
@@ -108,8 +138,7 @@ class Client:
         memory_mode: MemoryMode = "none",
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        if isinstance(model, (str, Path)):
-            model = DiffusersVideoModel.from_pretrained(model, device=device, dtype=dtype, memory_mode=memory_mode)
+        model = _load_model(model, device=device, dtype=dtype, memory_mode=memory_mode)
         if not isinstance(signer, Signer):
             raise InvalidRequestError("signer must be a gen4sdk.provenance.Signer", field="signer")
         if not 0 <= crf <= 51:
