@@ -1,7 +1,7 @@
-"""The ``gen4sdk`` command: a thin shell over the public API.
+"""The gen4sdk command: a thin shell over the public API.
 
-Exit codes: 0 success; 1 a check did not pass (a file not ``trusted``, a refused prompt, a broken log);
-2 usage error (argparse's own convention, so scripts can tell "bad call" from "bad file").
+Exit codes (users read them in the epilog, gen4sdk._cli_args.EXIT_CODES): 0 success; 1 a check ran and did not pass, or
+the work failed; 2 usage or bad input (argparse's own convention, so scripts can tell "bad call" from "bad file").
 """
 
 from __future__ import annotations
@@ -11,13 +11,84 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gen4sdk
+from gen4sdk._cli_args import build_parser
 from gen4sdk.types import ProgressEvent, VerificationReport
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# What a shell reports for a process killed by SIGPIPE (128 + 13): scripts already read it as "output cut short".
+EXIT_BROKEN_PIPE = 141
+
+# Errors that say the caller's input is wrong (exit 2); every other Gen4Error means the work ran and failed (exit 1).
+_BAD_INPUT_ERRORS: tuple[type[gen4sdk.Gen4Error], ...] = (
+    gen4sdk.InvalidRequestError,
+    gen4sdk.ModelLoadError,
+    gen4sdk.PolicyPackError,
+    gen4sdk.KeyMaterialError,
+    gen4sdk.MediaError,
+)
+
+
+class _UsageError(Exception):
+    """An argument names a file that is missing or unusable; found before any slow work starts."""
+
+
+def _need_file(path: str | None, what: str) -> None:
+    if path is not None and not Path(path).is_file():
+        reason = "is not a file" if Path(path).exists() else "does not exist"
+        raise _UsageError(f"{what} {path} {reason}")
+
+
+def _check_trust_anchors(path: str | None, option: str = "--trust-anchors") -> None:
+    """The anchors file must hold PEM certificates: otherwise every clip would be reported for the file's fault."""
+    if path is None:
+        return
+    _need_file(path, f"{option} file")
+    from cryptography import x509
+
+    data = Path(path).read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise _UsageError(
+            f"{option} file {path} holds no PEM certificate (no -----BEGIN CERTIFICATE----- block)"
+        )
+    try:
+        data.decode("ascii")  # verify reads anchors as ASCII PEM text
+        x509.load_pem_x509_certificates(data)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        # cryptography's message ends in a link to its FAQ; its first sentence is what the user needs
+        raise _UsageError(
+            f"{option} file {path} holds a malformed PEM certificate: {str(exc).split('. ')[0]}"
+        ) from exc
+
+
+def _check_store(store: str | None, option: str = "--store") -> None:
+    """A store named for reading must exist: opening it must never create an empty one and report nothing found."""
+    if store is not None and not store.startswith(("http://", "https://")):
+        _need_file(store, f"{option} database")
+
+
+def _check_output(out: str, *, create: bool = False) -> None:
+    """Checked before the model loads (seconds to minutes), so a typo costs nothing."""
+    path = Path(out)
+    if create:  # demo: the directory itself may be new, not its parent (a typo must not grow a tree)
+        try:
+            path.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise _UsageError(f"cannot create the output directory {out}: {exc.strerror}") from exc
+        return
+    if path.suffix.lower() != ".mp4":
+        raise _UsageError(f"--out must be an .mp4 path, got {out}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise _UsageError(f"the output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise _UsageError(f"the output directory {parent} is not writable")
+    if path.is_dir():
+        raise _UsageError(f"--out {out} is a directory")
 
 
 def _progress_bar() -> tuple[Any, Any]:
@@ -45,16 +116,24 @@ def _print_report(report: VerificationReport) -> None:
         user = f" / {report.owner.user}" if report.owner.user else ""
         print(f"  owner:    {report.owner.organization}{user}")
     if report.ai_generated is not None:
-        print(f"  AI-generated: {'yes' if report.ai_generated else 'no'}  ({report.software_agent or 'unknown agent'})")
+        print(
+            f"  AI-generated: {'yes' if report.ai_generated else 'no'}  ({report.software_agent or 'unknown agent'})"
+        )
     if report.lineage:
         lin = report.lineage
-        print(f"  lineage:  model {lin.model_id} (weights {str(lin.weights_sha256)[:16]}...), seed {lin.seed}")
+        print(
+            f"  lineage:  model {lin.model_id} (weights {str(lin.weights_sha256)[:16]}...), seed {lin.seed}"
+        )
         print(f"            prompt commitment {str(lin.prompt_commitment)[:16]}...  request {lin.request_id}")
     for p in report.policy:
-        extra = (f" {p.categories}" if p.categories else "") + (f" warnings {p.warnings}" if p.warnings else "")
+        extra = (f" {p.categories}" if p.categories else "") + (
+            f" warnings {p.warnings}" if p.warnings else ""
+        )
         print(f"  policy ({p.stage}): {p.pack_id} {p.pack_version}: {p.outcome}{extra}")
     if report.training_mining:
-        print(f"  training/mining: {', '.join(f'{k}={v}' for k, v in sorted(report.training_mining.items()))}")
+        print(
+            f"  training/mining: {', '.join(f'{k}={v}' for k, v in sorted(report.training_mining.items()))}"
+        )
     for ing in report.ingredients:
         print(f"  ingredient: {ing.title} ({ing.relationship}, {ing.format})")
     if report.watermark is not None:
@@ -70,16 +149,17 @@ def _print_report(report: VerificationReport) -> None:
 
 def _signer(args: argparse.Namespace) -> gen4sdk.Signer:
     passphrase = os.environ.get(args.passphrase_env) if getattr(args, "passphrase_env", None) else None
-    return gen4sdk.Signer.from_files(args.cert, args.key, passphrase=passphrase, tsa_url=getattr(args, "tsa_url", None))
+    return gen4sdk.Signer.from_files(
+        args.cert, args.key, passphrase=passphrase, tsa_url=getattr(args, "tsa_url", None)
+    )
 
 
 # --- commands ------------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gen4sdk.models import tiny_model
     from gen4sdk.provenance import KeyPaths
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_output(args.out, create=True)
     keys = KeyPaths.in_directory(out / "keys")
     if keys.exist():
         print(f"reusing development keys in {keys.directory}")
@@ -90,7 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     store = gen4sdk.Store(out / "gen4sdk.db", signer=signer)
     bar, on_progress = _progress_bar()
     client = gen4sdk.Client(
-        model=tiny_model(), signer=signer, owner="gen4sdk demo", store=store, on_progress=on_progress
+        model="tiny", signer=signer, owner="gen4sdk demo", store=store, on_progress=on_progress
     )
     clip = out / "demo.mp4"
     prompt = "a red kite flying over green hills at sunset, cinematic"
@@ -98,12 +178,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with client:
         try:
             result = client.generate(
-                prompt=prompt, output=clip, num_frames=17, height=144, width=256, fps=8, steps=4, seed=7,
+                prompt=prompt,
+                output=clip,
+                num_frames=17,
+                height=144,
+                width=256,
+                fps=8,
+                steps=4,
+                seed=7,
                 user="demo-user",
             )
         finally:
             bar.close()
-        print(f"generated {result.path} ({result.params.num_frames} frames, {result.params.width}x{result.params.height})")
+        print(
+            f"generated {result.path} ({result.params.num_frames} frames, {result.params.width}x{result.params.height})"
+        )
         print(f"  manifest {result.manifest_id}, watermark payload {result.watermark_payload}")
         print("  timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
 
@@ -113,7 +202,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("error: the demo's refused request was allowed", file=sys.stderr)
             return EXIT_FAIL
         except gen4sdk.PolicyViolation as exc:
-            print(f"refused a second request: {exc.code} {exc.categories} (pack {exc.pack_id} {exc.pack_version})")
+            print(
+                f"refused a second request: {exc.code} {exc.categories} (pack {exc.pack_id} {exc.pack_version})"
+            )
     print(f"audit log: {len(store)} records in {store.path}")
     print()
     report = gen4sdk.verify(clip, trust_anchors=keys.root_cert, store=store)
@@ -132,23 +223,36 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gen4sdk.models import tiny_model
-
+    _check_output(args.out)
+    _need_file(args.image, "--image")
+    _need_file(args.cert, "--cert")
+    _need_file(args.key, "--key")
+    store: str | None = None
+    if args.no_store:
+        print(
+            "warning: --no-store: no audit log is kept (refusals go unrecorded) and no manifest store "
+            "(stripped credentials cannot be recovered); pass --store DB in production",
+            file=sys.stderr,
+        )
+    else:
+        # Compliance by default: every request, refusals included, is recorded unless the caller opts out.
+        store = args.store or str(Path(args.out).parent / "gen4sdk.db")
     signer = _signer(args)
-    model: Any = tiny_model() if args.model == "tiny" else args.model
     image_encoder = None
     if args.clip_weights:
         from gen4sdk.policy import OpenClipEncoder
 
-        image_encoder = OpenClipEncoder.from_pretrained(args.clip_model, args.clip_weights, device=args.device)
+        image_encoder = OpenClipEncoder.from_pretrained(
+            args.clip_model, args.clip_weights, device=args.device
+        )
     policy = gen4sdk.Policy.load(args.policy or "default", image_encoder=image_encoder)
     bar, on_progress = _progress_bar()
     client = gen4sdk.Client(
-        model=model,
+        model=args.model,
         signer=signer,
         owner=gen4sdk.Owner(organization=args.owner),
         policy=policy,
-        store=args.store,
+        store=store,
         disclose_prompts=args.disclose_prompt,
         device=args.device,
         dtype=args.dtype,
@@ -177,16 +281,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
             return EXIT_FAIL
         finally:
             bar.close()
-    print(result.model_dump_json(indent=2) if args.json else f"wrote {result.path} (manifest {result.manifest_id})")
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(f"wrote {result.path} (manifest {result.manifest_id})")
+        if store is not None:
+            print(f"  audit record in {store}")
     return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    if args.trust_anchors and not Path(args.trust_anchors).is_file():
-        print(f"error: trust anchors file {args.trust_anchors} not found", file=sys.stderr)
-        return EXIT_USAGE
+    _check_trust_anchors(args.trust_anchors)
+    _check_store(args.store)
     reports = [
-        gen4sdk.verify(f, trust_anchors=args.trust_anchors, store=args.store, detect_watermark=not args.no_watermark)
+        gen4sdk.verify(
+            f, trust_anchors=args.trust_anchors, store=args.store, detect_watermark=not args.no_watermark
+        )
         for f in args.files
     ]
     if args.json:
@@ -201,9 +311,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from gen4sdk.compliance import audit_directory
 
-    if args.trust_anchors and not Path(args.trust_anchors).is_file():
-        print(f"error: trust anchors file {args.trust_anchors} not found", file=sys.stderr)
-        return EXIT_USAGE
+    _check_trust_anchors(args.trust_anchors)
+    _check_store(args.store)
     if not Path(args.dir).is_dir():
         print(f"error: {args.dir} is not a directory", file=sys.stderr)
         return EXIT_USAGE
@@ -213,7 +322,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print(f"error: the directory of {target} does not exist", file=sys.stderr)
             return EXIT_USAGE
     report = audit_directory(
-        args.dir, trust_anchors=args.trust_anchors, store=args.store, workers=args.workers, timeout=args.timeout
+        args.dir,
+        trust_anchors=args.trust_anchors,
+        store=args.store,
+        workers=args.workers,
+        timeout=args.timeout,
     )
     if args.report:
         report.write_html(args.report)
@@ -227,9 +340,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    if args.certificate and not Path(args.certificate).is_file():
-        print(f"error: certificate file {args.certificate} not found", file=sys.stderr)
-        return EXIT_USAGE
+    _check_store(args.store)
+    _check_trust_anchors(args.certificate, "--certificate")
     store = gen4sdk.Store(args.store, create=False)
     pinned = [Path(args.certificate).read_bytes()] if args.certificate else None
     result = store.verify_log(trusted_certificates=pinned)
@@ -237,9 +349,13 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2))
         return EXIT_OK if result.ok else EXIT_FAIL
     verdict = "OK" if result.ok else "BROKEN"
-    print(f"{store.path}: {verdict}: {result.records} records, {result.checkpoints_valid}/{result.checkpoints} valid checkpoints")
+    print(
+        f"{store.path}: {verdict}: {result.records} records, {result.checkpoints_valid}/{result.checkpoints} valid checkpoints"
+    )
     if result.unprotected_tail:
-        print(f"  {result.unprotected_tail} records after the last signed checkpoint (their deletion is only partly detectable)")
+        print(
+            f"  {result.unprotected_tail} records after the last signed checkpoint (their deletion is only partly detectable)"
+        )
     for problem in result.problems:
         where = f"record {problem.seq}" if problem.seq is not None else "log"
         print(f"  {problem.kind}: {where}: {problem.message}")
@@ -249,6 +365,7 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_log_export(args: argparse.Namespace) -> int:
+    _check_store(args.store)
     store = gen4sdk.Store(args.store, create=False)
     n = store.export_jsonl(args.out if args.out != "-" else sys.stdout)
     if args.out != "-":
@@ -256,12 +373,22 @@ def cmd_log_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_QUERY_COLUMNS = ("seq", "time", "request_id", "caller", "outcome", "categories", "manifest_id", "failure_code")
+_QUERY_COLUMNS = (
+    "seq",
+    "time",
+    "request_id",
+    "caller",
+    "outcome",
+    "categories",
+    "manifest_id",
+    "failure_code",
+)
 
 
 def cmd_log_query(args: argparse.Namespace) -> int:
     import csv
 
+    _check_store(args.store)
     store = gen4sdk.Store(args.store, create=False)
     entries = store.records(
         since=args.since, until=args.until, caller=args.caller, outcome=args.outcome, category=args.category,
@@ -314,142 +441,60 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from gen4sdk.compliance import create_app
 
+    _check_store(args.store)
     store = gen4sdk.Store(args.store, create=False)
     app = create_app(store, serve_disclosed_prompts=args.serve_disclosed_prompts)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gen4sdk", description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--version", action="version", version=f"gen4sdk {gen4sdk.__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = p.add_subparsers(dest="command", required=True)
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "keys_init": cmd_keys_init,
+    "generate": cmd_generate,
+    "verify": cmd_verify,
+    "audit": cmd_audit,
+    "log_verify": cmd_log_verify,
+    "log_export": cmd_log_export,
+    "log_query": cmd_log_query,
+    "policy_check": cmd_policy_check,
+    "policy_test": cmd_policy_test,
+    "serve": cmd_serve,
+}
 
-    demo = sub.add_parser("demo", help="generate, sign and verify one clip with a tiny offline model")
-    demo.add_argument("--out", required=True, help="directory for keys, store and clip (reused on later runs)")
-    demo.set_defaults(func=cmd_demo)
 
-    keys = sub.add_parser("keys", help="key management").add_subparsers(dest="keys_command", required=True)
-    ki = keys.add_parser("init", help="create a development root CA and a C2PA signing certificate")
-    ki.add_argument("dir")
-    ki.add_argument("--organization", default="gen4sdk development")
-    ki.add_argument("--days", type=int, default=365)
-    ki.add_argument("--passphrase-env", help="environment variable holding a passphrase to encrypt the keys")
-    ki.set_defaults(func=cmd_keys_init)
-
-    gen = sub.add_parser("generate", help="generate one signed, watermarked clip")
-    gen.add_argument("--model", required=True, help="local diffusers pipeline directory, or 'tiny'")
-    gen.add_argument("--prompt", required=True)
-    gen.add_argument("--negative-prompt")
-    gen.add_argument("--image", help="reference image (image-to-video)")
-    gen.add_argument("--out", required=True, help="output .mp4 path")
-    gen.add_argument("--cert", required=True, help="signing certificate chain (PEM)")
-    gen.add_argument("--key", required=True, help="signing private key (PEM)")
-    gen.add_argument("--passphrase-env")
-    gen.add_argument("--tsa-url", help="RFC 3161 timestamp authority URL")
-    gen.add_argument("--owner", required=True, help="the operator's organisation")
-    gen.add_argument("--user", help="the end user the clip is made for")
-    gen.add_argument("--use", help="what the clip is for; likeness grants scoped to uses must name it")
-    gen.add_argument("--store", help="store database (audit log, manifests, likeness registry)")
-    gen.add_argument("--policy", help="policy pack YAML or shipped pack name (default: the shipped default pack)")
-    gen.add_argument("--clip-weights", help="local open_clip weights for reference-image and output-frame checks")
-    gen.add_argument("--clip-model", default="ViT-B-32", help="open_clip architecture of --clip-weights")
-    gen.add_argument("--frames", type=int, default=17)
-    gen.add_argument("--height", type=int, default=144)
-    gen.add_argument("--width", type=int, default=256)
-    gen.add_argument("--fps", type=float, default=16.0)
-    gen.add_argument("--steps", type=int, default=30)
-    gen.add_argument("--guidance", type=float, default=5.0)
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--device", default="cpu")
-    gen.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    gen.add_argument("--memory-mode", default="none", choices=["none", "cpu_offload", "vae_tiling"])
-    gen.add_argument("--disclose-prompt", action="store_true", help="record the plaintext prompt in the credentials")
-    gen.add_argument("--json", action="store_true")
-    gen.set_defaults(func=cmd_generate)
-
-    ver = sub.add_parser("verify", help="is this clip generated, by whom, and was it changed?")
-    ver.add_argument("files", nargs="+", metavar="FILE")
-    ver.add_argument("--json", action="store_true")
-    ver.add_argument("--trust-anchors", help="PEM file of trusted CA certificates")
-    ver.add_argument("--store", help="store database or resolution service URL, to recover stripped credentials")
-    ver.add_argument("--no-watermark", action="store_true", help="skip watermark detection")
-    ver.set_defaults(func=cmd_verify)
-
-    aud = sub.add_parser("audit", help="verify every video under a directory and write reports")
-    aud.add_argument("dir")
-    aud.add_argument("--report", help="HTML report path")
-    aud.add_argument("--json", help="JSON report path")
-    aud.add_argument("--csv", help="CSV export path")
-    aud.add_argument("--trust-anchors")
-    aud.add_argument("--store")
-    aud.add_argument("--workers", type=int, default=2)
-    aud.add_argument("--timeout", type=float, default=120.0, help="seconds per file")
-    aud.set_defaults(func=cmd_audit)
-
-    log = sub.add_parser("log", help="the audit log").add_subparsers(dest="log_command", required=True)
-    lv = log.add_parser("verify", help="check the hash chain and checkpoint signatures")
-    lv.add_argument("--store", required=True)
-    lv.add_argument("--json", action="store_true")
-    lv.add_argument(
-        "--certificate", help="the operator's signing certificate (PEM); without it any valid checkpoint signature counts"
+def _run(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    lv.set_defaults(func=cmd_log_verify)
-    le = log.add_parser("export", help="write the log as JSON lines")
-    le.add_argument("--store", required=True)
-    le.add_argument("--out", default="-")
-    le.set_defaults(func=cmd_log_export)
-    lq = log.add_parser("query", help="records by time range, caller, outcome, category or manifest id")
-    lq.add_argument("--store", required=True)
-    lq.add_argument("--since", help="ISO 8601 time, inclusive")
-    lq.add_argument("--until", help="ISO 8601 time, exclusive")
-    lq.add_argument("--caller")
-    lq.add_argument("--outcome", choices=["allowed", "refused", "failed", "cancelled"])
-    lq.add_argument("--category", help="a policy category id, e.g. sexual")
-    lq.add_argument("--manifest-id")
-    lq.add_argument("--limit", type=int)
-    lq.add_argument("--newest-first", action="store_true")
-    fmt = lq.add_mutually_exclusive_group()
-    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
-    fmt.add_argument("--json", action="store_true", help="one JSON log entry per line")
-    lq.set_defaults(func=cmd_log_query)
-
-    pol = sub.add_parser("policy", help="policy packs").add_subparsers(dest="policy_command", required=True)
-    pc = pol.add_parser("check", help="check one prompt")
-    pc.add_argument("prompt")
-    pc.add_argument("--pack", help="policy pack YAML (default: shipped default)")
-    pc.add_argument("--json", action="store_true")
-    pc.set_defaults(func=cmd_policy_check)
-    pt = pol.add_parser("test", help="run a pack's own test cases")
-    pt.add_argument("pack", help="a shipped pack name ('default', 'strict') or a YAML path")
-    pt.set_defaults(func=cmd_policy_test)
-
-    srv = sub.add_parser("serve", help="C2PA soft-binding resolution service over a store")
-    srv.add_argument("--store", required=True)
-    srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=8000)
-    srv.add_argument(
-        "--serve-disclosed-prompts",
-        action="store_true",
-        help="also serve manifests signed with a plaintext prompt (withheld by default)",
-    )
-    srv.set_defaults(func=cmd_serve)
-    return p
+    try:
+        return int(_HANDLERS[args.handler](args))
+    except _UsageError as exc:
+        print(f"gen4sdk {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except _BAD_INPUT_ERRORS as exc:
+        print(f"gen4sdk {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except gen4sdk.Gen4Error as exc:
+        print(f"gen4sdk {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args))
-    except gen4sdk.InvalidRequestError as exc:  # the arguments were wrong, as argparse's own errors
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except gen4sdk.Gen4Error as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+        try:
+            return _run(argv)
+        finally:
+            # A closed pipe shows here, inside the handler, rather than in the interpreter's last flush at exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's documented recipe (signal module, "Note on SIGPIPE"): point stdout at devnull so the
+        # interpreter's final flush cannot raise a second time, and leave quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
