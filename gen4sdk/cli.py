@@ -66,7 +66,7 @@ def _check_trust_anchors(path: str | None, option: str = "--trust-anchors") -> N
 
 
 def _check_store(store: str | None, option: str = "--store") -> None:
-    """A store named for reading must exist: opening it must never create an empty one and report nothing found."""
+    """A store named for reading must exist: a typo must neither pass silently as a store that knows nothing nor create one."""
     if store is not None and not store.startswith(("http://", "https://")):
         _need_file(store, f"{option} database")
 
