@@ -117,6 +117,9 @@ def test_golden_clip_stripped_of_credentials_is_recovered_from_a_store(
     assert report.status == "recovered", (report.reason, report.problems)
     assert report.manifest_id == golden["manifest_row"]["manifest_id"]
     assert report.signer is not None and report.signer.trusted
+    # what the recovered manifest says is the golden clip's, not just any manifest with a valid signature
+    assert report.owner is not None and report.owner.organization == golden["owner"]["organization"]
+    assert report.lineage is not None and report.lineage.request_id == golden["request_id"]
     assert report.watermark is not None and report.watermark.payload == golden["manifest_row"]["payload"]
 
 
