@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from conftest import BBB
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -88,9 +89,6 @@ def record(
     )
 
 
-SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "big_buck_bunny.mp4"
-
-
 def make_signed_clips(directory: Path, signer: Any) -> tuple[Any, bytes]:
     """signed.mp4 (credentials + watermark), tampered.mp4, stripped.mp4 (watermark only) and plain.mp4 in
     ``directory``, signed through gen4sdk's C2PA path. Returns (manifest spec, manifest store bytes)."""
@@ -126,7 +124,7 @@ def make_signed_clips(directory: Path, signer: Any) -> tuple[Any, bytes]:
     spec = spec.model_copy(
         update={"soft_binding": SoftBinding(algorithm=wm.algorithm, payload=spec.short_id, end_ms=2000)}
     )
-    frames = read_frames(SHARED_CLIP, max_frames=24, start_seconds=10)
+    frames = read_frames(BBB, max_frames=24)
     directory.mkdir(parents=True, exist_ok=True)
     marked = directory.parent / f"{directory.name}-marked.mp4"
     encode_video(wm.embed(frames, spec.short_id), marked, fps=12, preset="veryfast")

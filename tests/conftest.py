@@ -1,4 +1,4 @@
-"""Fixtures shared across the suite: development keys, small clips, the shared third-party video."""
+"""Fixtures shared across the suite: development keys, small clips, a third-party video kept in tests/data."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-BBB = SHARED / "media" / "big_buck_bunny.mp4"
+DATA = Path(__file__).resolve().parent / "data"
+# 7.3 s of Big Buck Bunny (CC BY 3.0, Blender Foundation), Blender's own H.264 packets; see data/README.md
+BBB = DATA / "bbb_excerpt.mp4"
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +54,8 @@ def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bbb_excerpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first two seconds of Big Buck Bunny, remuxed without re-encoding (a clip the SDK did not make)."""
+    """The first two seconds of the Big Buck Bunny excerpt, remuxed without re-encoding (a clip the SDK did not
+    make, short enough for a quick verify)."""
     import av
 
     out = tmp_path_factory.mktemp("bbb") / "bbb_2s.mp4"

@@ -16,39 +16,25 @@ import av
 import numpy as np
 import pytest
 from compliance_helpers import make_signed_clips
+from conftest import BBB
 
 from gen4sdk.compliance import AuditReport, _audit, audit_directory, find_videos
 from gen4sdk.types import VerificationReport
 
-SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "big_buck_bunny.mp4"
-
 
 def _encode(path: Path, frames: int = 12, size: tuple[int, int] = (256, 144)) -> None:
-    """A short real H.264 clip: an excerpt of the shared Big Buck Bunny clip, or a synthetic gradient."""
+    """A short real H.264 clip: the first frames of the Big Buck Bunny excerpt, scaled down."""
     w, h = size
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w") as out, av.open(str(BBB)) as src:
         stream = out.add_stream("libx264", rate=12)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        if SHARED_CLIP.exists():
-            with av.open(str(SHARED_CLIP)) as src:
-                n = 0
-                for frame in src.decode(video=0):
-                    if frame.time is not None and frame.time < 12:
-                        continue
-                    small = frame.reformat(w, h, "yuv420p")
-                    small.pts = None  # let the encoder number frames at its own rate
-                    for packet in stream.encode(small):
-                        out.mux(packet)
-                    n += 1
-                    if n >= frames:
-                        break
-        else:
-            for t in range(frames):
-                img = np.zeros((h, w, 3), np.uint8)
-                img[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
-                img[..., 1] = (t * 20) % 255
-                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    out.mux(packet)
+        for n, frame in enumerate(src.decode(video=0)):
+            if n >= frames:
+                break
+            small = frame.reformat(w, h, "yuv420p")
+            small.pts = None  # let the encoder number frames at its own rate
+            for packet in stream.encode(small):
+                out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
 

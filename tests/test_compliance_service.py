@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from compliance_helpers import make_signed_clips, record
+from conftest import BBB
 from fastapi.testclient import TestClient
 
 from gen4sdk.compliance import Store, create_app, resolve_by_binding
@@ -20,7 +21,6 @@ from gen4sdk.errors import StoreError
 PAYLOAD = bytes.fromhex("0a1b2c3d4e5f6071")
 JUMBF = b"\x00\x00\x00\x20jumb" + os.urandom(2000)
 SECRET_PROMPT = "a very private prompt about a named person"
-SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "big_buck_bunny.mp4"
 
 
 @pytest.fixture()
@@ -98,12 +98,7 @@ def _watermarked_clip(path: Path) -> None:
     from gen4sdk.media import encode_video, read_frames
     from watermark import Watermarker
 
-    if SHARED_CLIP.exists():
-        frames = read_frames(SHARED_CLIP, max_frames=24, start_seconds=10)
-    else:
-        rng = np.random.default_rng(0)
-        base = (rng.random((360, 640, 3)) * 255).astype(np.uint8)
-        frames = np.stack([np.roll(base, 3 * t, axis=1) for t in range(24)])
+    frames = read_frames(BBB, max_frames=24)
     encode_video(Watermarker.public().embed(frames, PAYLOAD), path, fps=12)
 
 
@@ -256,7 +251,9 @@ def test_manifest_that_discloses_its_prompt_is_withheld(tmp_path: Path) -> None:
     s = Store(tmp_path / "disclosed.db")
     # what a Client with disclose_prompts=True stores: the prompt's UTF-8 inside the signed lineage assertion
     disclosing = b"\x00\x00\x00\x20jumb" + os.urandom(500) + SECRET_PROMPT.encode() + os.urandom(500)
-    s.put_manifest(payload=PAYLOAD, manifest_id="urn:c2pa:2222", manifest_store=disclosing, asset_sha256="ef" * 32)
+    s.put_manifest(
+        payload=PAYLOAD, manifest_id="urn:c2pa:2222", manifest_store=disclosing, asset_sha256="ef" * 32
+    )
     s.append(record(2, prompt=SECRET_PROMPT, manifest_id="urn:c2pa:2222", salt="00" * 16))
     closed = TestClient(create_app(s)).get("/manifests/urn:c2pa:2222")
     assert closed.status_code == 403 and SECRET_PROMPT.encode() not in closed.content
