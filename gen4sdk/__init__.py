@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gen4sdk._version import __version__
 from gen4sdk.compliance import Store
+from gen4sdk.compliance._recovery import verify
 from gen4sdk.errors import (
     Gen4Error,
     GenerationCancelled,
@@ -28,7 +29,7 @@ from gen4sdk.errors import (
     StoreError,
     WatermarkFailure,
 )
-from gen4sdk.provenance import Signer, init_keys, verify
+from gen4sdk.provenance import Signer, init_keys
 from gen4sdk.types import (
     Decision,
     GenerationParams,

@@ -9,12 +9,11 @@ The verdicts are DESIGN.md's table. ``verify`` never raises on a bad file: every
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import c2pa
 
@@ -52,10 +51,22 @@ _SAMPLE_FRAMES = 48
 _MAX_FRAMES = 24 * 60 * 10
 
 
+@runtime_checkable
 class ManifestLookup(Protocol):
-    """A manifest store as ``verify`` needs it (``gen4sdk.compliance.Store`` is one)."""
+    """Where ``verify`` finds the manifest of a clip whose credentials were stripped, by its watermark payload.
 
-    def find_manifest(self, payload: bytes) -> Any: ...
+    ``gen4sdk.compliance.Store`` is one (a local manifest store), so is a soft-binding resolution service client.
+    ``verify`` receives a lookup rather than importing the store, so provenance stays below compliance.
+    """
+
+    @property
+    def source(self) -> str:
+        """Where recovered manifests come from, as the report's ``recovered_from`` names it."""
+        ...
+
+    def manifest_store_for(self, payload: bytes) -> bytes | None:
+        """The manifest store (JUMBF bytes) recorded under a watermark payload, or None; may raise on failure."""
+        ...
 
 
 def _anchors_pem(trust_anchors: TrustAnchors) -> str | None:
@@ -307,41 +318,32 @@ def _detect_watermark(path: Path, watermarkers: Sequence[Any]) -> WatermarkRepor
 
 
 def _recover(
-    path: Path, payload: bytes, lookup: ManifestLookup | str, ctx: c2pa.Context
+    path: Path, payload: bytes, lookup: ManifestLookup, ctx: c2pa.Context
 ) -> tuple[dict[str, Any], list[ValidationCode], str] | None:
     """Find a stripped clip's manifest by its watermark and validate its signature against the clip."""
-    if isinstance(lookup, str):
-        from gen4sdk.compliance import resolve_by_binding
-        from watermark import Watermarker
-
-        manifest_store = resolve_by_binding(lookup, Watermarker.public().algorithm, payload)
-        source = lookup
-    else:
-        found = lookup.find_manifest(payload)
-        manifest_store = getattr(found, "manifest_store", found) if found is not None else None
-        source = str(getattr(lookup, "path", lookup))
+    manifest_store = lookup.manifest_store_for(payload)
     if not manifest_store:
         return None
-    with path.open("rb") as fh:
-        with c2pa.Reader("video/mp4", fh, io.BytesIO(manifest_store).getvalue(), ctx) as reader:
-            store = json.loads(reader.json())
-            results = reader.get_validation_results() or {}
-    return store, _codes(results.get("activeManifest")), source
+    with path.open("rb") as fh, c2pa.Reader("video/mp4", fh, bytes(manifest_store), ctx) as reader:
+        store = json.loads(reader.json())
+        results = reader.get_validation_results() or {}
+    return store, _codes(results.get("activeManifest")), lookup.source
 
 
 def verify(
     path: str | Path,
     *,
     trust_anchors: TrustAnchors = None,
-    store: ManifestLookup | str | Path | None = None,
+    store: ManifestLookup | None = None,
     watermark_keys: Sequence[bytes] = (),
     detect_watermark: bool = True,
 ) -> VerificationReport:
     """Verify one file. Never raises on a bad file; see DESIGN.md for the ``status`` values.
 
-    ``trust_anchors``: PEM file path(s) or PEM text of the CA certificates to trust. ``store``: a manifest store
-    (``gen4sdk.compliance.Store`` or its database path) or a soft-binding resolution service URL, used to recover
-    stripped credentials. ``watermark_keys``: operator watermark keys to try besides the public one.
+    ``trust_anchors``: PEM file path(s) or PEM text of the CA certificates to trust. ``store``: a
+    :class:`ManifestLookup` used to recover stripped credentials (``gen4sdk.verify`` also takes a database path
+    or a resolution service URL and opens the lookup for them). ``watermark_keys``: operator watermark keys to
+    try besides the public one.
     """
     p = Path(path)
     name = str(path)
@@ -436,14 +438,7 @@ def verify(
 
     if store is not None:
         try:
-            lookup: ManifestLookup | str
-            if isinstance(store, Path) or (isinstance(store, str) and not store.startswith(("http://", "https://"))):
-                from gen4sdk.compliance import Store
-
-                lookup = Store(store, create=False)
-            else:
-                lookup = store
-            recovered = _recover(p, bytes.fromhex(wm_report.payload), lookup, ctx)
+            recovered = _recover(p, bytes.fromhex(wm_report.payload), store, ctx)
         except Exception as exc:  # store or service failures are reported, never raised
             logger.warning("manifest lookup failed for %s: %s", p, exc)
             problems.append(f"manifest lookup failed: {exc}")
