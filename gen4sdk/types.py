@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    import c2pa
+    import numpy as np
 
 __all__ = [
     "MAX_PROMPT_CHARS",
     "AuditRecord",
+    "ClaimSigner",
     "Decision",
     "GenerationParams",
     "GenerationRequest",
@@ -29,9 +34,11 @@ __all__ = [
     "ProgressEvent",
     "RefusalCode",
     "SignerInfo",
+    "SoftBindingCodec",
     "ValidationCode",
     "VerificationReport",
     "VerificationStatus",
+    "WatermarkDetection",
     "WatermarkReport",
 ]
 
@@ -326,3 +333,54 @@ class ProgressEvent(_Frozen):
     stage: str
     step: int
     total: int
+
+
+# --- the seams the Client is built on: protocols, so a KMS-held key or another watermark codec plugs in ---------
+
+
+@runtime_checkable
+class ClaimSigner(Protocol):
+    """What the SDK needs of the operator's signing identity (``gen4sdk.Signer`` is one).
+
+    ``c2pa_signer()`` signs C2PA claims, ``sign()`` the audit log's checkpoints; ``check_valid()`` raises
+    ``KeyMaterialError`` when the certificate can no longer sign (expired, say), before any file is written.
+    """
+
+    @property
+    def certificate_chain_pem(self) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def check_valid(self) -> None: ...
+
+    def c2pa_signer(self) -> c2pa.Signer: ...
+
+
+class WatermarkDetection(Protocol):
+    """What a codec's ``detect`` reports (``watermark.Detection`` is one)."""
+
+    @property
+    def found(self) -> bool: ...
+
+    @property
+    def payload(self) -> bytes | None: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+
+@runtime_checkable
+class SoftBindingCodec(Protocol):
+    """The invisible watermark as the Client uses it (``watermark.Watermarker`` is one): ``embed`` hides a payload
+    of exactly ``payload_bytes`` bytes in uint8 (T, H, W, 3) RGB frames; ``algorithm`` is the C2PA soft-binding
+    algorithm name recorded in the credentials, so a resolver knows which detector reads the mark."""
+
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def payload_bytes(self) -> int: ...
+
+    def embed(self, frames: np.ndarray, payload: bytes) -> np.ndarray: ...
+
+    def detect(self, frames: np.ndarray) -> WatermarkDetection: ...

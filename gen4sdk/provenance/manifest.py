@@ -29,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gen4sdk._version import __version__
 from gen4sdk.errors import MediaError, SigningError
-from gen4sdk.provenance.signer import Signer
-from gen4sdk.types import GenerationParams, ModelInfo, Owner, PolicySummary
+from gen4sdk.types import ClaimSigner, GenerationParams, ModelInfo, Owner, PolicySummary
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +184,7 @@ def ingredient_mime(path: Path) -> str:
     return mime
 
 
-def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: Signer) -> bytes:
+def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: ClaimSigner) -> bytes:
     """Sign ``source`` (an MP4) into ``destination`` and return the manifest store (JUMBF bytes).
 
     ``destination`` should be a temporary path: on failure it may hold a partial file, which the caller removes.
@@ -202,7 +201,7 @@ def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: Signe
                     image,
                 )
         with source.open("rb") as src, destination.open("w+b") as dst:
-            manifest_store = builder.sign(signer._c2pa_signer(), "video/mp4", src, dst)
+            manifest_store = builder.sign(signer.c2pa_signer(), "video/mp4", src, dst)
     except c2pa.C2paError as exc:
         raise SigningError(f"C2PA signing failed: {exc}") from exc
     except OSError as exc:
