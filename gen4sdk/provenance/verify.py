@@ -17,10 +17,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import c2pa
 
+from gen4sdk.provenance._assertions import LINEAGE_LABEL, POLICY_LABEL, LineageAssertion, PolicyAssertion
 from gen4sdk.provenance.manifest import (
-    LINEAGE_LABEL,
     OWNERSHIP_LABEL,
-    POLICY_LABEL,
     SOFT_BINDING_LABEL,
     TRAINED_ALGORITHMIC_MEDIA,
     TRAINING_LABEL,
@@ -127,21 +126,21 @@ def _lineage(manifest: dict[str, Any]) -> Lineage | None:
     data = _assertion(manifest, LINEAGE_LABEL)
     if not data:
         return None
-    model = data.get("model") or {}
+    lineage = LineageAssertion.read(data)
     return Lineage(
-        request_id=data.get("request_id"),
-        created_at=data.get("created_at"),
-        prompt_commitment=data.get("prompt_commitment"),
-        prompt=data.get("prompt"),
-        negative_prompt_commitment=data.get("negative_prompt_commitment"),
-        negative_prompt=data.get("negative_prompt"),
-        commitment_scheme=data.get("commitment_scheme"),
-        seed=data.get("seed"),
-        parameters=data.get("parameters") or {},
-        model_id=model.get("model_id"),
-        weights_sha256=model.get("weights_sha256"),
-        generator=data.get("generator"),
-        grant_id=data.get("likeness_grant_id"),
+        request_id=lineage.request_id,
+        created_at=lineage.created_at,
+        prompt_commitment=lineage.prompt_commitment,
+        prompt=lineage.prompt,
+        negative_prompt_commitment=lineage.negative_prompt_commitment,
+        negative_prompt=lineage.negative_prompt,
+        commitment_scheme=lineage.commitment_scheme,
+        seed=lineage.seed,
+        parameters=lineage.parameters,
+        model_id=lineage.model.model_id,
+        weights_sha256=lineage.model.weights_sha256,
+        generator=lineage.generator,
+        grant_id=lineage.likeness_grant_id,
     )
 
 
@@ -209,8 +208,8 @@ def _soft_binding(manifest: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _policy(manifest: dict[str, Any]) -> list[PolicySummary]:
-    policy = _assertion(manifest, POLICY_LABEL) or {}
-    return [PolicySummary.model_validate(p) for p in policy.get("decisions", []) or []]
+    data = _assertion(manifest, POLICY_LABEL)
+    return list(PolicyAssertion.read(data).decisions) if data else []
 
 
 def _training(manifest: dict[str, Any]) -> dict[str, str]:
