@@ -75,8 +75,7 @@ def _signer(args: argparse.Namespace) -> gen4sdk.Signer:
 
 # --- commands ------------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gen4sdk.models import tiny_model
-    from gen4sdk.provenance import KeyPaths
+    from gen4sdk import KeyPaths, tiny_model
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,13 +131,13 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gen4sdk.models import tiny_model
+    from gen4sdk import tiny_model
 
     signer = _signer(args)
     model: Any = tiny_model() if args.model == "tiny" else args.model
     image_encoder = None
     if args.clip_weights:
-        from gen4sdk.policy import OpenClipEncoder
+        from gen4sdk import OpenClipEncoder
 
         image_encoder = OpenClipEncoder.from_pretrained(args.clip_model, args.clip_weights, device=args.device)
     policy = gen4sdk.Policy.load(args.policy or "default", image_encoder=image_encoder)
@@ -199,7 +198,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from gen4sdk.compliance import audit_directory
+    from gen4sdk import audit_directory
 
     if args.trust_anchors and not Path(args.trust_anchors).is_file():
         print(f"error: trust anchors file {args.trust_anchors} not found", file=sys.stderr)
@@ -302,7 +301,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    from gen4sdk.policy import run_pack_tests
+    from gen4sdk import run_pack_tests
 
     report = run_pack_tests(args.pack)
     print(report.table())
@@ -312,7 +311,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gen4sdk.compliance import create_app
+    from gen4sdk import create_app
 
     store = gen4sdk.Store(args.store, create=False)
     app = create_app(store, serve_disclosed_prompts=args.serve_disclosed_prompts)

@@ -76,6 +76,9 @@ class AuditEntry(BaseModel):
 
 
 class AuditReport(BaseModel):
+    """The audit of a directory: one entry per video file, counts per status, and how it was run; written as
+    JSON, CSV or a self-contained HTML page."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     root: str

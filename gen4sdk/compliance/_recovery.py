@@ -12,15 +12,15 @@ from pathlib import Path
 
 from gen4sdk.compliance._service import resolve_by_binding
 from gen4sdk.compliance._store import Store
-from gen4sdk.provenance.verify import ManifestLookup, TrustAnchors
+from gen4sdk.provenance.verify import TrustAnchors
 from gen4sdk.provenance.verify import verify as _verify
-from gen4sdk.types import VerificationReport
+from gen4sdk.types import ManifestLookup, VerificationReport
 
 __all__ = ["ResolutionService", "manifest_lookup", "verify"]
 
 
 class ResolutionService:
-    """A C2PA Soft Binding Resolution API at ``url`` as a :class:`~gen4sdk.provenance.verify.ManifestLookup`."""
+    """A C2PA Soft Binding Resolution API at ``url`` as a :class:`~gen4sdk.types.ManifestLookup`."""
 
     def __init__(self, url: str, *, algorithm: str | None = None, timeout: float = 10.0) -> None:
         self.url = url

@@ -739,7 +739,7 @@ class Store:
         found = self.find_manifests(payload, limit=1)
         return found[0] if found else None
 
-    # --- gen4sdk.provenance.ManifestLookup: how verify() recovers a stripped clip's manifest -----------------
+    # --- gen4sdk.types.ManifestLookup: how verify() recovers a stripped clip's manifest -----------------
     @property
     def source(self) -> str:
         return str(self.path)

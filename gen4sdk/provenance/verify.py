@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import c2pa
 
@@ -27,6 +27,7 @@ from gen4sdk.provenance.manifest import (
 from gen4sdk.types import (
     IngredientReport,
     Lineage,
+    ManifestLookup,
     Owner,
     PolicySummary,
     SignerInfo,
@@ -38,7 +39,7 @@ from gen4sdk.types import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ManifestLookup", "TrustAnchors", "verify"]
+__all__ = ["TrustAnchors", "verify"]
 
 TrustAnchors = str | Path | bytes | Sequence[str | Path | bytes] | None
 
@@ -48,24 +49,6 @@ _TRUST_CODE_PREFIXES = ("signingCredential.", "timeStamp.untrusted", "timeStamp.
 # Frames examined before falling back to the whole clip: enough for the watermark's temporal averaging.
 _SAMPLE_FRAMES = 48
 _MAX_FRAMES = 24 * 60 * 10
-
-
-@runtime_checkable
-class ManifestLookup(Protocol):
-    """Where ``verify`` finds the manifest of a clip whose credentials were stripped, by its watermark payload.
-
-    ``gen4sdk.compliance.Store`` is one (a local manifest store), so is a soft-binding resolution service client.
-    ``verify`` receives a lookup rather than importing the store, so provenance stays below compliance.
-    """
-
-    @property
-    def source(self) -> str:
-        """Where recovered manifests come from, as the report's ``recovered_from`` names it."""
-        ...
-
-    def manifest_store_for(self, payload: bytes) -> bytes | None:
-        """The manifest store (JUMBF bytes) recorded under a watermark payload, or None; may raise on failure."""
-        ...
 
 
 def _anchors_pem(trust_anchors: TrustAnchors) -> str | None:
