@@ -84,8 +84,9 @@ class Client:
     """Generates watermarked, signed clips behind the policy filter.
 
     ``model``: a :class:`~gen4sdk.models.VideoModel` or a local diffusers pipeline directory.
-    ``signer``: the operator's :class:`~gen4sdk.Signer`, or any :class:`~gen4sdk.types.ClaimSigner` (a KMS). ``owner``: the operator's organisation (a
-    string or :class:`~gen4sdk.types.Owner`). ``policy``: defaults to the shipped default pack. ``store``: a
+    ``signer``: the operator's :class:`~gen4sdk.Signer`, or any :class:`~gen4sdk.types.ClaimSigner` (a key in a
+    KMS). ``owner``: the operator's organisation (a string or :class:`~gen4sdk.types.Owner`). ``policy``:
+    defaults to the shipped default pack. ``store``: a
     :class:`~gen4sdk.compliance.Store` or a database path for the audit log, manifest store and likeness registry.
     ``watermark_key``: an operator key; by default the public gen4sdk key, so any receiver can detect the mark.
     ``watermarker``: another soft-binding codec (any :class:`~gen4sdk.types.SoftBindingCodec`) in place of the
@@ -115,7 +116,7 @@ class Client:
         if isinstance(model, (str, Path)):
             model = DiffusersVideoModel.from_pretrained(model, device=device, dtype=dtype, memory_mode=memory_mode)
         if not isinstance(signer, ClaimSigner):
-            raise InvalidRequestError("signer must be a gen4sdk.Signer or another ClaimSigner", field="signer")
+            raise InvalidRequestError("signer must be a ClaimSigner (a gen4sdk.Signer)", field="signer")
         if watermarker is not None and not isinstance(watermarker, SoftBindingCodec):
             raise InvalidRequestError("watermarker must be a SoftBindingCodec", field="watermarker")
         if watermarker is not None and watermark_key is not None:
