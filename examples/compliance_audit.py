@@ -10,7 +10,6 @@ import argparse
 from pathlib import Path
 
 import gen4sdk
-from gen4sdk.compliance import audit_directory
 
 
 def main() -> None:
@@ -33,7 +32,7 @@ def main() -> None:
         rec = entry.record
         print(f"  {rec.time:%Y-%m-%d %H:%M} {rec.caller}: {[d.code for d in rec.decisions if not d.allowed]}")
 
-    report = audit_directory(args.clips, trust_anchors=args.trust_anchors, store=store)
+    report = gen4sdk.audit_directory(args.clips, trust_anchors=args.trust_anchors, store=store)
     report.write_html(args.report)
     print(f"audit of {args.clips}: {report.counts} -> {args.report}")
 

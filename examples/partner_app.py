@@ -11,8 +11,6 @@ import logging
 from pathlib import Path
 
 import gen4sdk
-from gen4sdk.models import tiny_model
-from gen4sdk.provenance import KeyPaths
 
 
 def main() -> None:
@@ -23,13 +21,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    keys = KeyPaths.in_directory(args.out / "keys")
+    keys = gen4sdk.KeyPaths.in_directory(args.out / "keys")
     if not keys.exist():
         keys = gen4sdk.init_keys(keys.directory, organization="Example Partner Inc.")
     signer = gen4sdk.Signer.from_files(keys.signer_cert, keys.signer_key)
 
     client = gen4sdk.Client(
-        model=args.model or tiny_model(),
+        model=args.model or gen4sdk.tiny_model(),
         signer=signer,
         owner=gen4sdk.Owner(organization="Example Partner Inc.", website="https://partner.example"),
         store=args.out / "store.db",

@@ -12,7 +12,8 @@ invisible watermark and signs C2PA Content Credentials. Everything public is re-
 from typing import TYPE_CHECKING, Any
 
 from gen4sdk._version import __version__
-from gen4sdk.compliance import Store
+from gen4sdk.compliance import AuditEntry, AuditReport, Store, audit_directory, create_app
+from gen4sdk.compliance._recovery import verify
 from gen4sdk.errors import (
     Gen4Error,
     GenerationCancelled,
@@ -28,26 +29,37 @@ from gen4sdk.errors import (
     StoreError,
     WatermarkFailure,
 )
-from gen4sdk.provenance import Signer, init_keys, verify
+from gen4sdk.provenance import KeyPaths, Signer, init_keys
 from gen4sdk.types import (
+    ClaimSigner,
     Decision,
     GenerationParams,
     GenerationResult,
+    ManifestLookup,
     ModelInfo,
     Owner,
     PolicySummary,
     ProgressEvent,
     RefusalCode,
+    SoftBindingCodec,
     VerificationReport,
 )
 
 if TYPE_CHECKING:
     from gen4sdk.client import Client
-    from gen4sdk.policy import LikenessRegistry, Policy
+    from gen4sdk.models import tiny_model
+    from gen4sdk.policy import LikenessRegistry, OpenClipEncoder, Policy, run_pack_tests
 
-# The Client and the policy engine pull in torch, diffusers and transformers (seconds to import). Someone who only
-# verifies a clip should not pay for them, so these names load on first use.
-_LAZY = {"Client": "gen4sdk.client", "Policy": "gen4sdk.policy", "LikenessRegistry": "gen4sdk.policy"}
+# The Client, the models and the policy engine pull in torch, diffusers and transformers (seconds to import).
+# Someone who only verifies a clip should not pay for them, so these names load on first use.
+_LAZY = {
+    "Client": "gen4sdk.client",
+    "LikenessRegistry": "gen4sdk.policy",
+    "OpenClipEncoder": "gen4sdk.policy",
+    "Policy": "gen4sdk.policy",
+    "run_pack_tests": "gen4sdk.policy",
+    "tiny_model": "gen4sdk.models",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -61,6 +73,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AuditEntry",
+    "AuditReport",
+    "ClaimSigner",
     "Client",
     "Decision",
     "Gen4Error",
@@ -70,10 +85,13 @@ __all__ = [
     "GenerationResult",
     "InvalidRequestError",
     "KeyMaterialError",
+    "KeyPaths",
     "LikenessRegistry",
+    "ManifestLookup",
     "MediaError",
     "ModelInfo",
     "ModelLoadError",
+    "OpenClipEncoder",
     "OutputError",
     "Owner",
     "Policy",
@@ -84,11 +102,16 @@ __all__ = [
     "RefusalCode",
     "Signer",
     "SigningError",
+    "SoftBindingCodec",
     "Store",
     "StoreError",
     "VerificationReport",
     "WatermarkFailure",
     "__version__",
+    "audit_directory",
+    "create_app",
     "init_keys",
+    "run_pack_tests",
+    "tiny_model",
     "verify",
 ]

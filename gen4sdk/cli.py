@@ -156,7 +156,7 @@ def _signer(args: argparse.Namespace) -> gen4sdk.Signer:
 
 # --- commands ------------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gen4sdk.provenance import KeyPaths
+    from gen4sdk import KeyPaths
 
     out = Path(args.out)
     _check_output(args.out, create=True)
@@ -240,7 +240,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     signer = _signer(args)
     image_encoder = None
     if args.clip_weights:
-        from gen4sdk.policy import OpenClipEncoder
+        from gen4sdk import OpenClipEncoder
 
         image_encoder = OpenClipEncoder.from_pretrained(
             args.clip_model, args.clip_weights, device=args.device
@@ -309,7 +309,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from gen4sdk.compliance import audit_directory
+    from gen4sdk import audit_directory
 
     _check_trust_anchors(args.trust_anchors)
     _check_store(args.store)
@@ -429,7 +429,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    from gen4sdk.policy import run_pack_tests
+    from gen4sdk import run_pack_tests
 
     report = run_pack_tests(args.pack)
     print(report.table())
@@ -439,7 +439,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gen4sdk.compliance import create_app
+    from gen4sdk import create_app
 
     _check_store(args.store)
     store = gen4sdk.Store(args.store, create=False)

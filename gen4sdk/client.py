@@ -39,15 +39,16 @@ from gen4sdk.errors import (
 from gen4sdk.models import DiffusersVideoModel, VideoModel, tiny_model
 from gen4sdk.policy import LikenessRegistry, Policy
 from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, TrainingUse, ingredient_mime, sign_file
-from gen4sdk.provenance.signer import Signer
 from gen4sdk.types import (
     AuditRecord,
+    ClaimSigner,
     Decision,
     GenerationRequest,
     GenerationResult,
     MemoryMode,
     Owner,
     ProgressEvent,
+    SoftBindingCodec,
 )
 from watermark import Watermarker, WatermarkError
 
@@ -113,10 +114,13 @@ class Client:
     ``model``: a :class:`~gen4sdk.models.VideoModel`, a local diffusers pipeline directory, or ``"tiny"``
     (``"tiny-i2v"`` for image-to-video): the tiny randomly initialised model built in code, always on the CPU, for
     trying the SDK offline (its pictures depict nothing).
-    ``signer``: the operator's :class:`~gen4sdk.provenance.Signer`. ``owner``: the operator's organisation (a
-    string or :class:`~gen4sdk.types.Owner`). ``policy``: defaults to the shipped default pack. ``store``: a
+    ``signer``: the operator's :class:`~gen4sdk.Signer`, or any :class:`~gen4sdk.types.ClaimSigner` (a key in a
+    KMS). ``owner``: the operator's organisation (a string or :class:`~gen4sdk.types.Owner`). ``policy``:
+    defaults to the shipped default pack. ``store``: a
     :class:`~gen4sdk.compliance.Store` or a database path for the audit log, manifest store and likeness registry.
     ``watermark_key``: an operator key; by default the public gen4sdk key, so any receiver can detect the mark.
+    ``watermarker``: another soft-binding codec (any :class:`~gen4sdk.types.SoftBindingCodec`) in place of the
+    gen4sdk watermark; not together with ``watermark_key``.
     ``disclose_prompts``: put the plaintext prompt in the credentials (default: only a salted commitment).
     """
 
@@ -124,11 +128,12 @@ class Client:
         self,
         *,
         model: VideoModel | str | Path,
-        signer: Signer,
+        signer: ClaimSigner,
         owner: Owner | str,
         policy: Policy | None = None,
         store: Store | str | Path | None = None,
         watermark_key: bytes | None = None,
+        watermarker: SoftBindingCodec | None = None,
         disclose_prompts: bool = False,
         training_mining: TrainingUse = "notAllowed",
         crf: int = 18,
@@ -139,8 +144,12 @@ class Client:
         on_progress: ProgressCallback | None = None,
     ) -> None:
         model = _load_model(model, device=device, dtype=dtype, memory_mode=memory_mode)
-        if not isinstance(signer, Signer):
-            raise InvalidRequestError("signer must be a gen4sdk.provenance.Signer", field="signer")
+        if not isinstance(signer, ClaimSigner):
+            raise InvalidRequestError("signer must be a ClaimSigner (a gen4sdk.Signer)", field="signer")
+        if watermarker is not None and not isinstance(watermarker, SoftBindingCodec):
+            raise InvalidRequestError("watermarker must be a SoftBindingCodec", field="watermarker")
+        if watermarker is not None and watermark_key is not None:
+            raise InvalidRequestError("give watermark_key or watermarker, not both", field="watermarker")
         if not 0 <= crf <= 51:
             raise InvalidRequestError("crf must be between 0 and 51", field="crf")
         self._model: VideoModel = model
@@ -158,7 +167,10 @@ class Client:
             store = Store(store, signer=signer)
         self._store: Store | None = store
         self._likeness = LikenessRegistry(store.path) if store is not None else None
-        if watermark_key is None:
+        self._watermarker: SoftBindingCodec
+        if watermarker is not None:
+            self._watermarker = watermarker
+        elif watermark_key is None:
             self._watermarker = Watermarker.public()
         else:
             try:

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    import c2pa
+    import numpy as np
 
 __all__ = [
     "MAX_PROMPT_CHARS",
     "AuditRecord",
+    "ClaimSigner",
     "Decision",
     "GenerationParams",
     "GenerationRequest",
     "GenerationResult",
     "IngredientReport",
     "Lineage",
+    "ManifestLookup",
     "MatchedSpan",
     "MemoryMode",
     "ModelInfo",
@@ -29,9 +35,11 @@ __all__ = [
     "ProgressEvent",
     "RefusalCode",
     "SignerInfo",
+    "SoftBindingCodec",
     "ValidationCode",
     "VerificationReport",
     "VerificationStatus",
+    "WatermarkDetection",
     "WatermarkReport",
 ]
 
@@ -126,6 +134,8 @@ class GenerationParams(_Frozen):
 
 
 class ModelInfo(_Frozen):
+    """The video model a clip was generated with, as recorded in the credentials."""
+
     model_id: str
     pipeline_class: str
     weights_sha256: str = Field(description="SHA-256 over the pipeline's weight tensors, in a fixed order")
@@ -140,6 +150,8 @@ class Owner(_Frozen):
 
 
 class MatchedSpan(_Frozen):
+    """Where in the prompt a policy rule matched (kept in the audit log, never in the credentials)."""
+
     category: str
     rule: str
     start: int
@@ -186,6 +198,8 @@ class Decision(_Frozen):
 
 
 class PolicySummary(_Frozen):
+    """One policy decision as the credentials record it: pack, version and hash, outcome, categories (no text)."""
+
     stage: Literal["input", "output"] = "input"
     pack_id: str
     pack_version: str
@@ -199,6 +213,8 @@ class PolicySummary(_Frozen):
 
 
 class GenerationResult(_Frozen):
+    """A generated clip: where it was written, its manifest and watermark ids, the parameters and decisions."""
+
     request_id: str
     path: Path
     sha256: str
@@ -213,6 +229,8 @@ class GenerationResult(_Frozen):
 
 
 class SignerInfo(_Frozen):
+    """Who signed the credentials, from the signing certificate, and whether it chains to a trust anchor."""
+
     common_name: str | None = None
     organization: str | None = None
     issuer: str | None = None
@@ -242,6 +260,8 @@ class Lineage(_Frozen):
 
 
 class ValidationCode(_Frozen):
+    """One C2PA validation status code reported by the reader (success, informational or failure)."""
+
     code: str
     explanation: str | None = None
     url: str | None = None
@@ -249,6 +269,8 @@ class ValidationCode(_Frozen):
 
 
 class IngredientReport(_Frozen):
+    """An ingredient of a verified manifest (the reference image of an image-to-video clip) and its validation."""
+
     title: str | None = None
     format: str | None = None
     relationship: str | None = None
@@ -259,6 +281,8 @@ class IngredientReport(_Frozen):
 
 
 class WatermarkReport(_Frozen):
+    """What watermark detection found in a clip, and whether it matches the credentials' soft binding."""
+
     found: bool
     payload: str | None = Field(default=None, description="hex")
     confidence: float = 0.0
@@ -326,3 +350,73 @@ class ProgressEvent(_Frozen):
     stage: str
     step: int
     total: int
+
+
+# --- the seams the Client is built on: protocols, so a KMS-held key or another watermark codec plugs in ---------
+
+
+@runtime_checkable
+class ClaimSigner(Protocol):
+    """What the SDK needs of the operator's signing identity (``gen4sdk.Signer`` is one).
+
+    ``c2pa_signer()`` signs C2PA claims, ``sign()`` the audit log's checkpoints; ``check_valid()`` raises
+    ``KeyMaterialError`` when the certificate can no longer sign (expired, say), before any file is written.
+    """
+
+    @property
+    def certificate_chain_pem(self) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def check_valid(self) -> None: ...
+
+    def c2pa_signer(self) -> c2pa.Signer: ...
+
+
+@runtime_checkable
+class ManifestLookup(Protocol):
+    """Where ``verify`` finds the manifest of a clip whose credentials were stripped, by its watermark payload.
+
+    ``gen4sdk.Store`` is one (a local manifest store), so is a soft-binding resolution service client.
+    ``gen4sdk.provenance.verify`` receives a lookup rather than importing the store, so provenance stays below
+    compliance.
+    """
+
+    @property
+    def source(self) -> str:
+        """Where recovered manifests come from, as the report's ``recovered_from`` names it."""
+        ...
+
+    def manifest_store_for(self, payload: bytes) -> bytes | None:
+        """The manifest store (JUMBF bytes) recorded under a watermark payload, or None; may raise on failure."""
+        ...
+
+
+class WatermarkDetection(Protocol):
+    """What a codec's ``detect`` reports (``watermark.Detection`` is one)."""
+
+    @property
+    def found(self) -> bool: ...
+
+    @property
+    def payload(self) -> bytes | None: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+
+@runtime_checkable
+class SoftBindingCodec(Protocol):
+    """The invisible watermark as the Client uses it (``watermark.Watermarker`` is one): ``embed`` hides a payload
+    of exactly ``payload_bytes`` bytes in uint8 (T, H, W, 3) RGB frames; ``algorithm`` is the C2PA soft-binding
+    algorithm name recorded in the credentials, so a resolver knows which detector reads the mark."""
+
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def payload_bytes(self) -> int: ...
+
+    def embed(self, frames: np.ndarray, payload: bytes) -> np.ndarray: ...
+
+    def detect(self, frames: np.ndarray) -> WatermarkDetection: ...

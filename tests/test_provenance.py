@@ -12,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gen4sdk._crypto import verify_signature
 from gen4sdk.errors import KeyMaterialError, SigningError
-from gen4sdk.provenance import KeyPaths, Signer, init_keys, verify, verify_signature
+from gen4sdk.provenance import KeyPaths, Signer, init_keys, verify
 from gen4sdk.provenance.keys import check_signing_certificate, load_certificate_chain
 from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, sign_file
 from gen4sdk.types import GenerationParams, ModelInfo, Owner, PolicySummary

@@ -76,6 +76,9 @@ class AuditEntry(BaseModel):
 
 
 class AuditReport(BaseModel):
+    """The audit of a directory: one entry per video file, counts per status, and how it was run; written as
+    JSON, CSV or a self-contained HTML page."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     root: str
@@ -240,9 +243,10 @@ def find_videos(root: str | os.PathLike[str]) -> list[Path]:
 
 
 def _verify_file(path: str, trust_anchors: Any, store: Any) -> VerificationReport:
-    import gen4sdk
+    # imported in the worker: the verifier loads c2pa, which building a report from saved results does not need
+    from gen4sdk.compliance._recovery import verify
 
-    return gen4sdk.verify(path, trust_anchors=trust_anchors, store=store)
+    return verify(path, trust_anchors=trust_anchors, store=store)
 
 
 def _thumbnail(path: str) -> str | None:

@@ -22,12 +22,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gen4sdk._crypto import verify_signature
 from gen4sdk.errors import InvalidRequestError, StoreError
 from gen4sdk.types import AuditRecord
 
@@ -220,60 +221,6 @@ def _sha256() -> Any:
     from cryptography.hazmat.primitives import hashes
 
     return hashes.SHA256()
-
-
-def _verify_signature(cert_pem: bytes, data: bytes, signature: bytes) -> bool:
-    """Check a checkpoint signature with gen4sdk.provenance's verifier; with `cryptography` if it cannot load."""
-    verifier: Callable[[bytes, bytes, bytes], bool]
-    try:
-        from gen4sdk.provenance import verify_signature as verifier
-    except ImportError:  # provenance needs c2pa; reading the log must not
-        verifier = _fallback_verify
-    try:
-        return bool(verifier(cert_pem, data, signature))
-    except Exception:  # noqa: BLE001 - a verifier that raises has not verified anything
-        return False
-
-
-def _fallback_verify(cert_pem: bytes, data: bytes, signature: bytes) -> bool:
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-    try:
-        key = x509.load_pem_x509_certificate(cert_pem).public_key()
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            size = (key.curve.key_size + 7) // 8
-            der = signature
-            if len(signature) == 2 * size:  # raw r||s as COSE uses
-                der = encode_dss_signature(
-                    int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-                )
-            hash_alg = {256: "SHA256", 384: "SHA384", 521: "SHA512"}.get(key.curve.key_size, "SHA256")
-            from cryptography.hazmat.primitives import hashes
-
-            key.verify(der, data, ec.ECDSA(getattr(hashes, hash_alg)()))
-            return True
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, data)
-            return True
-        if isinstance(key, rsa.RSAPublicKey):
-            from cryptography.hazmat.primitives import hashes
-
-            try:
-                key.verify(
-                    signature,
-                    data,
-                    padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
-                    hashes.SHA256(),
-                )
-            except InvalidSignature:
-                key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-            return True
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return False
 
 
 # ----------------------------------------------------------------------------------------------- store
@@ -792,6 +739,15 @@ class Store:
         found = self.find_manifests(payload, limit=1)
         return found[0] if found else None
 
+    # --- gen4sdk.types.ManifestLookup: how verify() recovers a stripped clip's manifest -----------------
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+    def manifest_store_for(self, payload: bytes) -> bytes | None:
+        found = self.find_manifest(payload)
+        return found.manifest_store if found is not None else None
+
     def get_manifest(self, manifest_id: str) -> StoredManifest | None:
         rows = self._read(
             "SELECT manifest_id, payload, manifest_store, asset_sha256, created_at FROM manifests_store "
@@ -984,7 +940,7 @@ def _verify_rows(
         if fp not in certs:
             certs.append(fp)
         message = _checkpoint_message(log_id, seq, head_hash, t)
-        if not _verify_signature(cert, message, sig):
+        if not verify_signature(cert, message, sig):
             report(
                 seq, "bad_checkpoint_signature", f"the checkpoint at seq {seq} ({t}) has an invalid signature"
             )

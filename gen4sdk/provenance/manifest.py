@@ -7,8 +7,9 @@ Assertions written (labels are what verifiers and other C2PA tools read):
   C2PA viewers display. The CAWG identity assertion is not used: c2pa-python 0.38 only signs it from a private key
   placed in its settings, which defeats KMS-held keys (see README).
 - ``com.gen4sdk.lineage``: prompt commitment (or the prompt, opt-in), seed, effective parameters, model id and
-  weights hash, request id, timestamps.
-- ``com.gen4sdk.policy``: the policy decisions' summaries (pack, version, hash, outcome, categories; no matched text).
+  weights hash, request id, timestamps (``_assertions.LineageAssertion``).
+- ``com.gen4sdk.policy``: the policy decisions' summaries (pack, version, hash, outcome, categories; no matched text)
+  (``_assertions.PolicyAssertion``). Both are versioned; their JSON Schema is in ``docs/assertions``.
 - ``cawg.training-mining``: the operator's do-not-train choice.
 - ``c2pa.soft-binding``: the watermark algorithm and payload, and the time span it covers.
 The reference image of an image-to-video request is an ingredient with relationship ``inputTo``.
@@ -29,14 +30,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gen4sdk._version import __version__
 from gen4sdk.errors import MediaError, SigningError
-from gen4sdk.provenance.signer import Signer
-from gen4sdk.types import GenerationParams, ModelInfo, Owner, PolicySummary
+from gen4sdk.provenance._assertions import (
+    LINEAGE_LABEL,
+    POLICY_LABEL,
+    LineageAssertion,
+    LineageModel,
+    PolicyAssertion,
+)
+from gen4sdk.types import ClaimSigner, GenerationParams, ModelInfo, Owner, PolicySummary
 
 logger = logging.getLogger(__name__)
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-LINEAGE_LABEL = "com.gen4sdk.lineage"
-POLICY_LABEL = "com.gen4sdk.policy"
 OWNERSHIP_LABEL = "stds.schema-org.CreativeWork"
 TRAINING_LABEL = "cawg.training-mining"
 SOFT_BINDING_LABEL = "c2pa.soft-binding"
@@ -130,25 +135,21 @@ def build_definition(spec: ManifestSpec) -> dict[str, Any]:
         authors[0]["url"] = spec.owner.website
     if spec.owner.user:
         authors.append({"@type": "Person", "name": spec.owner.user})
-    lineage: dict[str, Any] = {
-        "version": 1,
-        "request_id": spec.request_id,
-        "created_at": spec.created_at.isoformat(),
-        "manifest_short_id": spec.short_id.hex(),
-        "commitment_scheme": COMMITMENT_SCHEME,
-        "prompt_commitment": spec.prompt_commitment,
-        "negative_prompt_commitment": spec.negative_prompt_commitment,
-        "seed": spec.params.seed,
-        "parameters": spec.params.model_dump(mode="json"),
-        "model": spec.model.model_dump(mode="json"),
-        "generator": f"gen4sdk {__version__}",
-    }
-    if spec.prompt is not None:
-        lineage["prompt"] = spec.prompt
-    if spec.negative_prompt is not None:
-        lineage["negative_prompt"] = spec.negative_prompt
-    if spec.grant_id is not None:
-        lineage["likeness_grant_id"] = spec.grant_id
+    lineage = LineageAssertion(
+        request_id=spec.request_id,
+        created_at=spec.created_at.isoformat(),
+        manifest_short_id=spec.short_id.hex(),
+        commitment_scheme=COMMITMENT_SCHEME,
+        prompt_commitment=spec.prompt_commitment,
+        negative_prompt_commitment=spec.negative_prompt_commitment,
+        seed=spec.params.seed,
+        parameters=spec.params.model_dump(mode="json"),
+        model=LineageModel.model_validate(spec.model.model_dump(mode="json")),
+        generator=f"gen4sdk {__version__}",
+        prompt=spec.prompt,
+        negative_prompt=spec.negative_prompt,
+        likeness_grant_id=spec.grant_id,
+    )
     assertions = [
         {"label": "c2pa.actions.v2", "data": {"actions": actions}},
         {
@@ -161,8 +162,8 @@ def build_definition(spec: ManifestSpec) -> dict[str, Any]:
                 "dateCreated": spec.created_at.isoformat(),
             },
         },
-        {"label": LINEAGE_LABEL, "data": lineage},
-        {"label": POLICY_LABEL, "data": {"decisions": [p.model_dump(mode="json") for p in spec.policy]}},
+        {"label": LINEAGE_LABEL, "data": lineage.to_data()},
+        {"label": POLICY_LABEL, "data": PolicyAssertion(decisions=spec.policy).to_data()},
         {
             "label": TRAINING_LABEL,
             "data": {"entries": {name: {"use": spec.training_mining} for name in _TRAINING_ENTRIES}},
@@ -185,7 +186,7 @@ def ingredient_mime(path: Path) -> str:
     return mime
 
 
-def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: Signer) -> bytes:
+def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: ClaimSigner) -> bytes:
     """Sign ``source`` (an MP4) into ``destination`` and return the manifest store (JUMBF bytes).
 
     ``destination`` should be a temporary path: on failure it may hold a partial file, which the caller removes.
@@ -202,7 +203,7 @@ def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: Signe
                     image,
                 )
         with source.open("rb") as src, destination.open("w+b") as dst:
-            manifest_store = builder.sign(signer._c2pa_signer(), "video/mp4", src, dst)
+            manifest_store = builder.sign(signer.c2pa_signer(), "video/mp4", src, dst)
     except c2pa.C2paError as exc:
         raise SigningError(f"C2PA signing failed: {exc}") from exc
     except OSError as exc:

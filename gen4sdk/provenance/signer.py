@@ -13,12 +13,12 @@ from typing import Literal
 
 import c2pa
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
+from gen4sdk._crypto import verify_signature
 from gen4sdk.errors import KeyMaterialError, SigningError
 from gen4sdk.provenance.keys import (
     check_key_matches,
@@ -29,7 +29,7 @@ from gen4sdk.provenance.keys import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Algorithm", "Signer", "verify_signature"]
+__all__ = ["Algorithm", "Signer"]
 
 Algorithm = Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"]
 
@@ -73,25 +73,6 @@ def _sign_with(key: PrivateKeyTypes, algorithm: Algorithm, data: bytes) -> bytes
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
     raise KeyMaterialError(f"unsupported key type {type(key).__name__}")
-
-
-def verify_signature(certificate_pem: bytes, data: bytes, signature: bytes) -> bool:
-    """True when ``signature`` over ``data`` verifies with the public key of the first certificate in the PEM."""
-    cert = load_certificate_chain(certificate_pem)[0]
-    pub = cert.public_key()
-    try:
-        if isinstance(pub, ec.EllipticCurvePublicKey):
-            curve_hash = {256: "256", 384: "384", 521: "512"}[pub.curve.key_size]
-            pub.verify(signature, data, ec.ECDSA(_HASH[curve_hash]()))
-        elif isinstance(pub, rsa.RSAPublicKey):
-            pub.verify(signature, data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
-        elif isinstance(pub, ed25519.Ed25519PublicKey):
-            pub.verify(signature, data)
-        else:
-            return False
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
@@ -204,8 +185,9 @@ class Signer:
         """Re-check the certificate (it may have expired since the signer was built)."""
         check_signing_certificate(self._chain)
 
-    def _c2pa_signer(self) -> c2pa.Signer:
-        # A fresh native signer per manifest: c2pa's Builder consumes what it signs with.
+    def c2pa_signer(self) -> c2pa.Signer:
+        """A new c2pa-python signer over this identity's callback, for one manifest: c2pa's Builder consumes
+        the signer it signs with, so each manifest needs a fresh one."""
         return c2pa.Signer.from_callback(
             self.sign, _C2PA_ALG[self._algorithm], self._chain_pem.decode("ascii"), self._tsa_url
         )

@@ -9,19 +9,17 @@ The verdicts are DESIGN.md's table. ``verify`` never raises on a bad file: every
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import c2pa
 
+from gen4sdk.provenance._assertions import LINEAGE_LABEL, POLICY_LABEL, LineageAssertion, PolicyAssertion
 from gen4sdk.provenance.manifest import (
-    LINEAGE_LABEL,
     OWNERSHIP_LABEL,
-    POLICY_LABEL,
     SOFT_BINDING_LABEL,
     TRAINED_ALGORITHMIC_MEDIA,
     TRAINING_LABEL,
@@ -29,6 +27,7 @@ from gen4sdk.provenance.manifest import (
 from gen4sdk.types import (
     IngredientReport,
     Lineage,
+    ManifestLookup,
     Owner,
     PolicySummary,
     SignerInfo,
@@ -40,7 +39,7 @@ from gen4sdk.types import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ManifestLookup", "TrustAnchors", "verify"]
+__all__ = ["TrustAnchors", "verify"]
 
 TrustAnchors = str | Path | bytes | Sequence[str | Path | bytes] | None
 
@@ -50,12 +49,6 @@ _TRUST_CODE_PREFIXES = ("signingCredential.", "timeStamp.untrusted", "timeStamp.
 # Frames examined before falling back to the whole clip: enough for the watermark's temporal averaging.
 _SAMPLE_FRAMES = 48
 _MAX_FRAMES = 24 * 60 * 10
-
-
-class ManifestLookup(Protocol):
-    """A manifest store as ``verify`` needs it (``gen4sdk.compliance.Store`` is one)."""
-
-    def find_manifest(self, payload: bytes) -> Any: ...
 
 
 def _anchors_pem(trust_anchors: TrustAnchors) -> str | None:
@@ -116,21 +109,21 @@ def _lineage(manifest: dict[str, Any]) -> Lineage | None:
     data = _assertion(manifest, LINEAGE_LABEL)
     if not data:
         return None
-    model = data.get("model") or {}
+    lineage = LineageAssertion.read(data)
     return Lineage(
-        request_id=data.get("request_id"),
-        created_at=data.get("created_at"),
-        prompt_commitment=data.get("prompt_commitment"),
-        prompt=data.get("prompt"),
-        negative_prompt_commitment=data.get("negative_prompt_commitment"),
-        negative_prompt=data.get("negative_prompt"),
-        commitment_scheme=data.get("commitment_scheme"),
-        seed=data.get("seed"),
-        parameters=data.get("parameters") or {},
-        model_id=model.get("model_id"),
-        weights_sha256=model.get("weights_sha256"),
-        generator=data.get("generator"),
-        grant_id=data.get("likeness_grant_id"),
+        request_id=lineage.request_id,
+        created_at=lineage.created_at,
+        prompt_commitment=lineage.prompt_commitment,
+        prompt=lineage.prompt,
+        negative_prompt_commitment=lineage.negative_prompt_commitment,
+        negative_prompt=lineage.negative_prompt,
+        commitment_scheme=lineage.commitment_scheme,
+        seed=lineage.seed,
+        parameters=lineage.parameters,
+        model_id=lineage.model.model_id,
+        weights_sha256=lineage.model.weights_sha256,
+        generator=lineage.generator,
+        grant_id=lineage.likeness_grant_id,
     )
 
 
@@ -198,8 +191,8 @@ def _soft_binding(manifest: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _policy(manifest: dict[str, Any]) -> list[PolicySummary]:
-    policy = _assertion(manifest, POLICY_LABEL) or {}
-    return [PolicySummary.model_validate(p) for p in policy.get("decisions", []) or []]
+    data = _assertion(manifest, POLICY_LABEL)
+    return list(PolicyAssertion.read(data).decisions) if data else []
 
 
 def _training(manifest: dict[str, Any]) -> dict[str, str]:
@@ -307,41 +300,32 @@ def _detect_watermark(path: Path, watermarkers: Sequence[Any]) -> WatermarkRepor
 
 
 def _recover(
-    path: Path, payload: bytes, lookup: ManifestLookup | str, ctx: c2pa.Context
+    path: Path, payload: bytes, lookup: ManifestLookup, ctx: c2pa.Context
 ) -> tuple[dict[str, Any], list[ValidationCode], str] | None:
     """Find a stripped clip's manifest by its watermark and validate its signature against the clip."""
-    if isinstance(lookup, str):
-        from gen4sdk.compliance import resolve_by_binding
-        from watermark import Watermarker
-
-        manifest_store = resolve_by_binding(lookup, Watermarker.public().algorithm, payload)
-        source = lookup
-    else:
-        found = lookup.find_manifest(payload)
-        manifest_store = getattr(found, "manifest_store", found) if found is not None else None
-        source = str(getattr(lookup, "path", lookup))
+    manifest_store = lookup.manifest_store_for(payload)
     if not manifest_store:
         return None
-    with path.open("rb") as fh:
-        with c2pa.Reader("video/mp4", fh, io.BytesIO(manifest_store).getvalue(), ctx) as reader:
-            store = json.loads(reader.json())
-            results = reader.get_validation_results() or {}
-    return store, _codes(results.get("activeManifest")), source
+    with path.open("rb") as fh, c2pa.Reader("video/mp4", fh, bytes(manifest_store), ctx) as reader:
+        store = json.loads(reader.json())
+        results = reader.get_validation_results() or {}
+    return store, _codes(results.get("activeManifest")), lookup.source
 
 
 def verify(
     path: str | Path,
     *,
     trust_anchors: TrustAnchors = None,
-    store: ManifestLookup | str | Path | None = None,
+    store: ManifestLookup | None = None,
     watermark_keys: Sequence[bytes] = (),
     detect_watermark: bool = True,
 ) -> VerificationReport:
     """Verify one file. Never raises on a bad file; see DESIGN.md for the ``status`` values.
 
-    ``trust_anchors``: PEM file path(s) or PEM text of the CA certificates to trust. ``store``: a manifest store
-    (``gen4sdk.compliance.Store`` or its database path) or a soft-binding resolution service URL, used to recover
-    stripped credentials. ``watermark_keys``: operator watermark keys to try besides the public one.
+    ``trust_anchors``: PEM file path(s) or PEM text of the CA certificates to trust. ``store``: a
+    :class:`ManifestLookup` used to recover stripped credentials (``gen4sdk.verify`` also takes a database path
+    or a resolution service URL and opens the lookup for them). ``watermark_keys``: operator watermark keys to
+    try besides the public one.
     """
     p = Path(path)
     name = str(path)
@@ -436,14 +420,7 @@ def verify(
 
     if store is not None:
         try:
-            lookup: ManifestLookup | str
-            if isinstance(store, Path) or (isinstance(store, str) and not store.startswith(("http://", "https://"))):
-                from gen4sdk.compliance import Store
-
-                lookup = Store(store, create=False)
-            else:
-                lookup = store
-            recovered = _recover(p, bytes.fromhex(wm_report.payload), lookup, ctx)
+            recovered = _recover(p, bytes.fromhex(wm_report.payload), store, ctx)
         except Exception as exc:  # store or service failures are reported, never raised
             logger.warning("manifest lookup failed for %s: %s", p, exc)
             problems.append(f"manifest lookup failed: {exc}")
