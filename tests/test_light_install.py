@@ -151,7 +151,10 @@ def _canonical(requirement: str) -> str:
 
 
 def test_pyproject_extras_match_what_the_code_checks() -> None:
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: pytest itself depends on tomli there
+        import tomli as tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {_canonical(r) for r in project["dependencies"]}
