@@ -19,7 +19,8 @@ exit codes:
   1    a check ran and did not pass (a file not trusted, a refused prompt, a broken log),
        or the work itself failed (the model, the signer or the disk)
   2    usage or bad input: wrong arguments, or a file they name is missing or unusable
-       (model directory, keys, trust anchors, store, policy pack, image, output directory)
+       (model directory, keys, trust anchors, store, policy pack, image, output directory),
+       or an extra the command needs is not installed (the message gives the pip command)
   141  standard output was closed early (e.g. piped into head); the output was cut short
 """
 

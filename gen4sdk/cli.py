@@ -474,6 +474,10 @@ def _run(argv: list[str] | None) -> int:
     except _UsageError as exc:
         print(f"gen4sdk {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except gen4sdk.MissingDependencyError as exc:
+        # Nothing ran: the environment lacks an extra. The message carries the pip command that fixes it.
+        print(f"gen4sdk {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except _BAD_INPUT_ERRORS as exc:
         print(f"gen4sdk {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE

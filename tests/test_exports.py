@@ -89,10 +89,17 @@ def _imports_of(path: Path) -> list[tuple[str, str | None, int]]:
     return found
 
 
+# The command line is split in two files: cli.py (the commands) and _cli_args.py (its argument parser, help texts
+# and nothing else); the parser is the CLI's own half, not a library module the CLI reaches into.
+_CLI_OWN = {"gen4sdk._cli_args"}
+
+
 def _private_uses(path: Path) -> list[str]:
     bad = []
     for module, name, line in _imports_of(path):
         where = f"{path.relative_to(ROOT)}:{line}"
+        if path.name == "cli.py" and module in _CLI_OWN:
+            continue
         if module not in IMPORTABLE:
             bad.append(f"{where} imports {module}")
         elif name is not None and name not in IMPORTABLE[module].__all__:
