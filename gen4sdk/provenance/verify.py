@@ -46,6 +46,9 @@ TrustAnchors = str | Path | bytes | Sequence[str | Path | bytes] | None
 # Failures that concern who signed, not whether the content or claim changed: they make a clip untrusted, not
 # tampered.
 _TRUST_CODE_PREFIXES = ("signingCredential.", "timeStamp.untrusted", "timeStamp.outsideValidity")
+# The failures a stripped, remuxed or re-encoded clip must show against its recovered manifest: the manifest's hash
+# of the file's boxes no longer matches. Any other failure means the manifest itself was altered in the store.
+_EXPECTED_AFTER_STRIPPING = frozenset({"assertion.bmffHash.mismatch", "assertion.dataHash.mismatch"})
 # Frames examined before falling back to the whole clip: enough for the watermark's temporal averaging.
 _SAMPLE_FRAMES = 48
 _MAX_FRAMES = 24 * 60 * 10
@@ -441,11 +444,21 @@ def verify(
                     else "no trust anchors given: who signed the recovered manifest is not established"
                 )
             sb_payload = (fields["soft_binding"] or {}).get("payload")
+            altered = [
+                c
+                for c in codes
+                if c.kind == "failure"
+                and c.code not in _EXPECTED_AFTER_STRIPPING
+                and not c.code.startswith(_TRUST_CODE_PREFIXES)
+            ]
             if not signature_ok:
                 problems.append("the recovered manifest's signature does not validate")
+            for c in altered:
+                # a valid claim signature over altered assertions: what the manifest says cannot be relied on
+                problems.append(f"the recovered manifest was altered: {c.code}: {c.explanation or 'validation failed'}")
             if sb_payload != wm_report.payload:
                 problems.append("the recovered manifest's soft binding does not match the watermark")
-            if signature_ok and sb_payload == wm_report.payload:
+            if signature_ok and not altered and sb_payload == wm_report.payload:
                 wm_report = wm_report.model_copy(update={"matches_credentials": True})
                 return VerificationReport(
                     path=name,
