@@ -47,13 +47,14 @@ from gen4sdk.types import (
 )
 
 if TYPE_CHECKING:
-    from gen4sdk.client import Client
+    from gen4sdk.client import AsyncClient, Client
     from gen4sdk.models import tiny_model
     from gen4sdk.policy import LikenessRegistry, OpenClipEncoder, Policy, run_pack_tests
 
 # The Client, the models and the policy engine pull in torch, diffusers and transformers (seconds to import).
 # Someone who only verifies a clip should not pay for them, so these names load on first use.
 _LAZY = {
+    "AsyncClient": "gen4sdk.client",
     "Client": "gen4sdk.client",
     "LikenessRegistry": "gen4sdk.policy",
     "OpenClipEncoder": "gen4sdk.policy",
@@ -74,6 +75,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AsyncClient",
     "AuditEntry",
     "AuditReport",
     "ClaimSigner",

@@ -9,6 +9,7 @@ audit record is stored, so a refusal or a failure at any stage leaves nothing at
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
+from typing_extensions import Self
 
 from gen4sdk import media
 from gen4sdk.compliance import Store, prompt_commitment
@@ -54,7 +56,7 @@ from watermark import Watermarker, WatermarkError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Client"]
+__all__ = ["AsyncClient", "Client"]
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
@@ -188,7 +190,7 @@ class Client:
         if self._store is not None and self._store.signer is not None:
             self._store.checkpoint()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -345,7 +347,7 @@ class _Run:
             )
             try:
                 self._record(outcome, exc)
-            except Exception as store_exc:  # the request failed AND its record could not be kept: say both
+            except Exception as store_exc:  # noqa: BLE001 - the request failed AND its record could not be kept: say both
                 logger.error("audit record for %s could not be written: %s", self.request.request_id, store_exc)
                 if isinstance(exc, Gen4Error):
                     raise StoreError(f"{exc} (and its audit record could not be written: {store_exc})") from exc
@@ -426,7 +428,7 @@ class _Run:
             soft_binding=SoftBinding(
                 algorithm=c._watermarker.algorithm,
                 payload=payload,
-                end_ms=int(round(1000 * params.num_frames / params.fps)),
+                end_ms=round(1000 * params.num_frames / params.fps),
             ),
             reference_image=req.image,
         )
@@ -461,3 +463,60 @@ class _Run:
             timings=self.timings,
             created_at=created_at,
         )
+
+
+class AsyncClient:
+    """The :class:`Client` for asyncio applications: the same keyword arguments, the same results and errors.
+
+    Construction loads the models and blocks, as ``Client``'s does: make one at start-up, not per request.
+    ``await generate(...)`` runs the request in a worker thread (``asyncio.to_thread``), so the event loop keeps
+    serving while the model runs. Cancelling the awaiting task cancels the generation at its next check (between
+    denoising steps), and the task's ``CancelledError`` comes once the worker has stopped: nothing is written at
+    ``output`` and the cancellation is in the audit log. A request already past its last step (encoding, signing)
+    completes, and its clip is written and recorded. Progress callbacks run in the worker thread.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._client = Client(**kwargs)
+
+    @property
+    def client(self) -> Client:
+        """The synchronous client underneath (same models, store and policy)."""
+        return self._client
+
+    @property
+    def policy(self) -> Policy:
+        return self._client.policy
+
+    @property
+    def store(self) -> Store | None:
+        return self._client.store
+
+    @property
+    def likeness(self) -> LikenessRegistry | None:
+        return self._client.likeness
+
+    async def generate(self, *, cancel: threading.Event | None = None, **kwargs: Any) -> GenerationResult:
+        """:meth:`Client.generate` in a worker thread; takes the same keyword arguments."""
+        event = cancel if cancel is not None else threading.Event()
+        worker = asyncio.ensure_future(asyncio.to_thread(self._client.generate, cancel=event, **kwargs))
+        try:
+            # shield: a cancelled caller must not abandon the thread mid-write; it is told to stop and awaited
+            return await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            event.set()
+            try:
+                await worker
+            except GenerationCancelled:
+                pass
+            raise
+
+    async def close(self) -> None:
+        """Sign a checkpoint over the audit log's newest records (:meth:`Client.close`) off the event loop."""
+        await asyncio.to_thread(self._client.close)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
