@@ -26,7 +26,17 @@ from gen4sdk.errors import MediaError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AIGC_FIELDS", "AIGC_KEY", "AigcFinding", "aigc_block", "encode_aigc", "read_aigc"]
+__all__ = [
+    "AIGC_FIELDS",
+    "AIGC_KEY",
+    "AigcFinding",
+    "aigc_block",
+    "claims_gen4sdk_ids",
+    "encode_aigc",
+    "matches_manifest",
+    "parse_aigc",
+    "read_aigc",
+]
 
 AIGC_KEY = "AIGC"
 AIGC_FIELDS = (
@@ -130,3 +140,13 @@ def matches_manifest(block: dict[str, str], manifest_id: str | None, payload_hex
         if code and code != payload_hex:
             return f"AIGC ReservedCode1 {code!r} is not the watermark's id {payload_hex}"
     return None
+
+
+def claims_gen4sdk_ids(block: dict[str, str]) -> bool:
+    """True for a block in the form gen4sdk writes: ProduceID a UUID whose first bytes are ReservedCode1 (the
+    watermark payload). Such a block on a clip without that watermark was not made with it."""
+    code = block.get("ReservedCode1", "")
+    try:
+        return bool(code) and uuid.UUID(block.get("ProduceID", "")).bytes.hex().startswith(code.lower())
+    except ValueError:
+        return False

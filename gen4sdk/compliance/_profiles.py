@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from gen4sdk.compliance._aigc import AigcFinding, matches_manifest
+from gen4sdk.compliance._aigc import AigcFinding, claims_gen4sdk_ids, matches_manifest
 from gen4sdk.errors import ComplianceError
 from gen4sdk.types import (
     ComplianceProfile,
@@ -188,8 +188,17 @@ def _aigc_block(f: Facts) -> Verdict:
         return "missing", "the AIGC block is not this clip's (forged or copied): " + mismatch
     if r.disclosure is not None and r.disclosure.aigc is not None and r.disclosure.aigc != a.block:
         return "missing", "the AIGC block differs from the one the signed credentials record"
-    bound = " and is covered by the credentials' hash" if r.status in ("trusted", "untrusted") else ""
-    return "met", f"AIGC block Label={a.block['Label']} ProduceID={a.block['ProduceID']}{bound}"
+    found = f"AIGC block Label={a.block['Label']} ProduceID={a.block['ProduceID']}"
+    if r.status in ("trusted", "untrusted"):
+        return "met", found + ", covered by the credentials' hash"
+    if r.status == "recovered" or payload is not None:
+        return "met", found + ", its ids those of the clip's watermark"
+    if claims_gen4sdk_ids(a.block):
+        return "missing", (
+            "the AIGC block names gen4sdk credentials and a watermark id the clip does not carry: forged, or "
+            "copied from another clip"
+        )
+    return "met", found + " (bound to no credentials or watermark, so its ids cannot be confirmed)"
 
 
 def _aigc_producer(f: Facts) -> Verdict:
