@@ -443,7 +443,13 @@ def encode_video(
 
 
 def _encode_to(
-    fh: Any, source: Iterable[Any], rate: Fraction, crf: int, preset: str, codec: str, metadata: dict[str, str]
+    fh: Any,
+    source: Iterable[Any],
+    rate: Fraction,
+    crf: int,
+    preset: str,
+    codec: str,
+    metadata: dict[str, str],
 ) -> None:
     # No "+faststart": its second pass reopens the output by name, which a file object does not have; C2PA signing
     # rewrites the box layout afterwards anyway. use_metadata_tags: arbitrary keys (not only iTunes' four-letter

@@ -19,7 +19,7 @@ from gen4sdk.compliance._label import missing_characters, prepare_label
 from gen4sdk.errors import ComplianceError, InvalidRequestError
 
 ALL = ["eu-ai-act", "ca-sb-942", "cn-gb-45438"]
-SMALL = dict(num_frames=33, height=144, width=256, fps=8.0, steps=2)
+SMALL = {"num_frames": 33, "height": 144, "width": 256, "fps": 8.0, "steps": 2}
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 LATIN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
@@ -29,10 +29,17 @@ def made(tmp_path_factory, signer, dev_keys):
     work = tmp_path_factory.mktemp("profiles")
     store = gen4sdk.Store(work / "store.db", signer=signer)
     with gen4sdk.Client(
-        model="tiny", signer=signer, owner="Acme Studios", store=store, compliance=ALL, label=gen4sdk.VisibleLabel()
+        model="tiny",
+        signer=signer,
+        owner="Acme Studios",
+        store=store,
+        compliance=ALL,
+        label=gen4sdk.VisibleLabel(),
     ) as client:
         assert client.compliance == ALL
-        result = client.generate(prompt="a paper boat on a rainy street", output=work / "clip.mp4", seed=3, **SMALL)
+        result = client.generate(
+            prompt="a paper boat on a rainy street", output=work / "clip.mp4", seed=3, **SMALL
+        )
     return work, result, store
 
 
@@ -58,7 +65,7 @@ def _remux(src: Path, dst: Path, metadata: dict[str, str]) -> None:
 
 
 def test_a_compliant_clip_meets_every_requirement_a_clip_can_show(made, dev_keys) -> None:
-    work, result, store = made
+    _, result, store = made
     report = _check(result.path, dev_keys, store=store.path)
     assert report.verification.status == "trusted", report.verification.reason
     failing = [(c.requirement, c.why) for c in report.checks if c.scope == "clip" and c.status != "met"]
@@ -138,7 +145,9 @@ def test_a_stripped_clip_keeps_its_block_and_recovers_its_manifest(made, dev_key
     report = _check(stripped, dev_keys, store=store.path)
     assert report.verification.status == "recovered", report.verification.problems
     checks = _by_id(report)
-    assert checks["cn-gb-45438.implicit-metadata"].status == "met", checks["cn-gb-45438.implicit-metadata"].why
+    assert checks["cn-gb-45438.implicit-metadata"].status == "met", checks[
+        "cn-gb-45438.implicit-metadata"
+    ].why
     assert checks["ca-sb-942.22757.3-b.permanent"].status == "met"
 
 
@@ -240,7 +249,9 @@ def test_label_fonts(signer) -> None:
     assert info.value.field == "label.text"
     # a character no installed font has (a private-use code point): refused when the Client is made
     with pytest.raises(InvalidRequestError, match="no installed font") as info:
-        gen4sdk.Client(model="tiny", signer=signer, owner="A", label=gen4sdk.VisibleLabel(text="AI \U000f0001"))
+        gen4sdk.Client(
+            model="tiny", signer=signer, owner="A", label=gen4sdk.VisibleLabel(text="AI \U000f0001")
+        )
     assert info.value.field == "label.text"
     with pytest.raises(InvalidRequestError) as info:
         prepare_label(gen4sdk.VisibleLabel(font=Path("/nonexistent/font.ttf")))

@@ -9,8 +9,8 @@ report = store.verify_log()                     # LogVerification: ok, problems 
 ```
 """
 
-from gen4sdk.compliance._check import check_compliance
 from gen4sdk.compliance._audit import AuditEntry, AuditReport, audit_directory, find_videos, render_html
+from gen4sdk.compliance._check import check_compliance
 from gen4sdk.compliance._service import create_app, resolve_by_binding
 from gen4sdk.compliance._store import (
     Checkpoint,

@@ -108,7 +108,9 @@ def prepare_label(label: VisibleLabel) -> PreparedLabel:
         try:
             missing = missing_characters(label.font, label.text)
         except OSError as exc:
-            raise InvalidRequestError(f"label font {label.font} is not a font file: {exc}", field="label.font") from exc
+            raise InvalidRequestError(
+                f"label font {label.font} is not a font file: {exc}", field="label.font"
+            ) from exc
         if missing:
             raise InvalidRequestError(
                 f"label font {label.font.name} cannot draw {''.join(missing)!r} of the label text; {_INSTALL_HINT}",
@@ -118,7 +120,11 @@ def prepare_label(label: VisibleLabel) -> PreparedLabel:
     path = _font_for(label.text)
     if path is None:
         fonts = _installed_fonts()
-        missing = sorted(set.intersection(*(set(missing_characters(p, label.text)) for p in fonts[:8]))) if fonts else []
+        missing = (
+            sorted(set.intersection(*(set(missing_characters(p, label.text)) for p in fonts[:8])))
+            if fonts
+            else []
+        )
         shown = "".join(missing) or label.text
         raise InvalidRequestError(
             f"no installed font can draw all of the label text (not drawable: {shown!r}); {_INSTALL_HINT}",
@@ -128,7 +134,9 @@ def prepare_label(label: VisibleLabel) -> PreparedLabel:
 
 
 @lru_cache(maxsize=8)
-def _render(label: VisibleLabel, font_path: str, height: int, width: int) -> tuple[np.ndarray, int, int, float]:
+def _render(
+    label: VisibleLabel, font_path: str, height: int, width: int
+) -> tuple[np.ndarray, int, int, float]:
     from PIL import Image, ImageDraw
 
     short = min(height, width)
@@ -146,7 +154,9 @@ def _render(label: VisibleLabel, font_path: str, height: int, width: int) -> tup
     image = Image.new("RGBA", (box_w, box_h), label.background or (0, 0, 0, 0))
     ImageDraw.Draw(image).text((pad - left, pad - top), label.text, font=font, fill=(*label.color, 255))
     margin = max(1, round(0.02 * short))
-    x = {"left": margin, "right": width - box_w - margin}.get(label.position.split("-")[-1], (width - box_w) // 2)
+    x = {"left": margin, "right": width - box_w - margin}.get(
+        label.position.split("-")[-1], (width - box_w) // 2
+    )
     vertical = label.position.split("-")[0]
     y = {"top": margin, "bottom": height - box_h - margin}.get(vertical, (height - box_h) // 2)
     return np.asarray(image), max(0, x), max(0, y), text_h / short
@@ -162,7 +172,9 @@ def burn_label(frames: np.ndarray, prepared: PreparedLabel, fps: float) -> tuple
     ink = rgba[..., :3].astype(np.float32)
     out = frames.copy()
     region = out[:count, y : y + h, x : x + w].astype(np.float32)
-    out[:count, y : y + h, x : x + w] = np.clip(region * (1 - alpha) + ink * alpha + 0.5, 0, 255).astype(np.uint8)
+    out[:count, y : y + h, x : x + w] = np.clip(region * (1 - alpha) + ink * alpha + 0.5, 0, 255).astype(
+        np.uint8
+    )
     record = LabelRecord(
         text=label.text,
         position=label.position,

@@ -81,8 +81,12 @@ def _ai_disclosure(f: Facts) -> Verdict:
     if status != "met":
         return status, why
     if not f.report.ai_generated:
-        return "missing", "the credentials do not declare the content AI-generated (no trainedAlgorithmicMedia)"
-    return "met", "the credentials declare digitalSourceType trainedAlgorithmicMedia (" + str(f.report.software_agent) + ")"
+        return (
+            "missing",
+            "the credentials do not declare the content AI-generated (no trainedAlgorithmicMedia)",
+        )
+    agent = f.report.software_agent
+    return "met", f"the credentials declare digitalSourceType trainedAlgorithmicMedia ({agent})"
 
 
 def _watermark(f: Facts) -> Verdict:
@@ -93,7 +97,10 @@ def _watermark(f: Facts) -> Verdict:
         return "missing", "no imperceptible watermark found with the public key"
     if wm.matches_credentials is False:
         return "missing", f"a watermark was found ({wm.payload}) but it does not match the credentials"
-    return "met", f"imperceptible watermark found ({wm.algorithm}, payload {wm.payload}, confidence {wm.confidence:.2f})"
+    return (
+        "met",
+        f"imperceptible watermark found ({wm.algorithm}, payload {wm.payload}, confidence {wm.confidence:.2f})",
+    )
 
 
 def _public_detector(f: Facts) -> Verdict:
@@ -116,11 +123,11 @@ def _trusted_provider(f: Facts) -> tuple[str | None, Verdict | None]:
     if f.expected_provider is not None and name.casefold() != f.expected_provider.casefold():
         return name, ("missing", f"the credentials name the provider {name!r}, not {f.expected_provider!r}")
     if not (r.signer and r.signer.trusted):
-        return name, (
-            "not_checkable",
+        why = (
             f"the credentials name {name!r}, but their signer is not chained to a trust anchor you gave, so who "
-            "made the clip is not established (pass the provider's root CA as trust anchors)",
+            "made the clip is not established (pass the provider's root CA as trust anchors)"
         )
+        return name, ("not_checkable", why)
     return name, None
 
 
@@ -145,7 +152,9 @@ def _time(f: Facts) -> Verdict:
     r = f.report
     if r.status not in _INTACT:
         return "missing", f"no valid credentials ({r.status})"
-    when = (r.disclosure.created_at if r.disclosure else None) or (r.lineage.created_at if r.lineage else None)
+    when = (r.disclosure.created_at if r.disclosure else None) or (
+        r.lineage.created_at if r.lineage else None
+    )
     when = when or (r.signer.signed_at if r.signer else None)
     return ("met", f"created {when}") if when else ("missing", "the credentials record no creation time")
 
@@ -162,7 +171,10 @@ def _detectable(f: Facts) -> Verdict:
     if r.status in _INTACT:
         return "met", f"gen4sdk's detection tool reads the disclosure ({r.status})"
     if r.watermark is not None and r.watermark.found:
-        return "met", "gen4sdk's detection tool finds the watermark (the credentials themselves are not readable)"
+        return (
+            "met",
+            "gen4sdk's detection tool finds the watermark (the credentials themselves are not readable)",
+        )
     return "missing", f"nothing a detection tool can read ({r.status})"
 
 
@@ -170,7 +182,12 @@ def _permanent(f: Facts) -> Verdict:
     status, why = _public_detector(f)
     if status != "met":
         return status, why + "; metadata alone is removed by any re-encode"
-    return "met", "the disclosure survives stripping: " + why + ", and it leads to the manifest in the operator's store"
+    return (
+        "met",
+        "the disclosure survives stripping: "
+        + why
+        + ", and it leads to the manifest in the operator's store",
+    )
 
 
 def _aigc_block(f: Facts) -> Verdict:
@@ -208,7 +225,10 @@ def _aigc_producer(f: Facts) -> Verdict:
     producer = a.block["ContentProducer"]
     named = (r.disclosure.provider if r.disclosure else None) or (r.owner.organization if r.owner else None)
     if r.status in _INTACT and named and producer != named:
-        return "missing", f"AIGC ContentProducer {producer!r} is not the provider the credentials name ({named!r})"
+        return (
+            "missing",
+            f"AIGC ContentProducer {producer!r} is not the provider the credentials name ({named!r})",
+        )
     if f.expected_provider is not None and producer.casefold() != f.expected_provider.casefold():
         return "missing", f"AIGC ContentProducer {producer!r}, not {f.expected_provider!r}"
     return "met", f"ContentProducer {producer!r}"
@@ -231,7 +251,10 @@ def _explicit_label(f: Facts) -> Verdict:
         shortfalls.append(f"text {label.height_fraction:.1%} of the shorter side, under {CN_MIN_HEIGHT:.0%}")
     if shortfalls:
         return "missing", f"visible label {label.text!r}: " + "; ".join(shortfalls)
-    return "met", f"visible label {label.text!r} ({label.position}, {label.height_fraction:.1%} high, 0-{label.end_s:g} s)"
+    return (
+        "met",
+        f"visible label {label.text!r} ({label.position}, {label.height_fraction:.1%} high, 0-{label.end_s:g} s)",
+    )
 
 
 def _label_shown(f: Facts) -> str | None:
@@ -311,7 +334,8 @@ def resolve_profiles(names: Iterable[str]) -> list[ComplianceProfile]:
     for name in names:
         if name not in PROFILES:
             raise ComplianceError(
-                f"unknown compliance profile {name!r}; known profiles: {', '.join(PROFILES)}", profile=str(name)
+                f"unknown compliance profile {name!r}; known profiles: {', '.join(PROFILES)}",
+                profile=str(name),
             )
         if name not in out:
             out.append(name)  # type: ignore[arg-type]
@@ -349,7 +373,9 @@ def check_configuration(
                     profile=profile,
                     requirement="cn-gb-45438.explicit-label",
                 )
-            if label.height < CN_MIN_HEIGHT or (label.duration is not None and label.duration < CN_MIN_SECONDS):
+            if label.height < CN_MIN_HEIGHT or (
+                label.duration is not None and label.duration < CN_MIN_SECONDS
+            ):
                 raise ComplianceError(
                     f"cn-gb-45438 needs the label's text at least {CN_MIN_HEIGHT:.0%} of the shorter side high "
                     f"(height={label.height:g}) and shown at least {CN_MIN_SECONDS:g} s (duration={label.duration})",

@@ -143,13 +143,19 @@ class DisclosureAssertion(_Assertion):
     _OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"aigc"})
 
     version: Literal[1] = 1
-    profiles: list[str] = Field(description="the labelling-law profiles the clip was made under, e.g. eu-ai-act")
+    profiles: list[str] = Field(
+        description="the labelling-law profiles the clip was made under, e.g. eu-ai-act"
+    )
     provider: str = Field(description="the provider (the operator's organisation)")
     system_name: str = Field(description="the generating system: the video model's id")
-    system_version: str = Field(description="its version: the weights' SHA-256 when known, with the SDK's version")
+    system_version: str = Field(
+        description="its version: the weights' SHA-256 when known, with the SDK's version"
+    )
     created_at: str = Field(description="ISO 8601 creation time")
     content_id: str = Field(description="the manifest id, urn:c2pa:UUID")
-    aigc: dict[str, str] | None = Field(default=None, description="the GB 45438 AIGC block written in the file")
+    aigc: dict[str, str] | None = Field(
+        default=None, description="the GB 45438 AIGC block written in the file"
+    )
 
 
 ASSERTIONS: tuple[type[_Assertion], ...] = (LineageAssertion, PolicyAssertion, DisclosureAssertion)
