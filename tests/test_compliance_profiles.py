@@ -288,3 +288,46 @@ def test_a_copy_of_the_clip_is_still_compliant(made, dev_keys, tmp_path) -> None
     copy = tmp_path / "copy.mp4"
     shutil.copyfile(result.path, copy)
     assert _check(copy, dev_keys, store=store.path).ok
+
+
+def test_audit_reports_a_column_and_a_count_per_profile_in_chromium(made, dev_keys, bbb_excerpt, tmp_path) -> None:
+    import re
+    import subprocess
+    import tempfile
+
+    from test_compliance_audit import _chromium_args
+
+    _, result, store = made
+    root = tmp_path / "clips"
+    root.mkdir()
+    shutil.copyfile(result.path, root / "ours.mp4")
+    shutil.copyfile(bbb_excerpt, root / "theirs.mp4")
+    (root / "junk.mp4").write_bytes(b"not a video")
+    report = gen4sdk.audit_directory(
+        root, trust_anchors=dev_keys.root_cert, store=store.path, workers=1, progress=False, profiles=ALL
+    )
+    by_name = {Path(e.path).name: e for e in report.entries}
+    assert by_name["ours.mp4"].compliance == {p: "met" for p in ALL}
+    assert by_name["theirs.mp4"].compliance["eu-ai-act"] == "missing"
+    assert by_name["junk.mp4"].compliance == {p: "missing" for p in ALL}
+    assert report.compliance_counts["eu-ai-act"] == {"met": 1, "missing": 2, "not_checkable": 0}
+    assert report.compliance_counts["cn-gb-45438"] == {"met": 1, "missing": 2, "not_checkable": 0}
+    with pytest.raises(ComplianceError):
+        gen4sdk.audit_directory(root, progress=False, profiles=["nope"])
+
+    html_path = tmp_path / "report.html"
+    report.write_html(html_path)
+    with tempfile.TemporaryDirectory() as user_dir:
+        dom = subprocess.run(
+            [*_chromium_args(user_dir), "--dump-dom", html_path.as_uri()],
+            capture_output=True, text=True, timeout=90, check=False,
+        )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    headers = re.findall(r"<th>([^<]+)</th>", dom.stdout)
+    assert headers[-3:] == ALL
+    cells = re.findall(r'<td data-profile="([a-z0-9-]+)"><span class="badge c-([a-z_]+)">', dom.stdout)
+    assert sorted(cells) == sorted((p, e.compliance[p]) for e in report.entries for p in ALL)
+    for p in ALL:
+        card = re.search(rf'data-profile="{p}"><h2>{p}</h2>(.*?)</div>', dom.stdout)
+        assert card is not None and "1 met" in card.group(1) and "2 missing" in card.group(1)
+    assert "Profile requirements not met" in dom.stdout and "cn-gb-45438.implicit-metadata" in dom.stdout
