@@ -76,6 +76,19 @@ def _credentials(f: Facts) -> Verdict:
     return "missing", f"no valid C2PA credentials ({r.status}: {r.reason})"
 
 
+def _signed_metadata(f: Facts) -> Verdict:
+    status, why = _credentials(f)
+    if status != "met":
+        return status, why
+    signer = f.report.signer
+    stamped = (
+        "time-stamped by a TSA"
+        if signer and signer.timestamped
+        else "no TSA timestamp (the claim records its time)"
+    )
+    return status, f"{why}; {stamped}"
+
+
 def _ai_disclosure(f: Facts) -> Verdict:
     status, why = _credentials(f)
     if status != "met":
@@ -273,7 +286,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(EU, "eu-ai-act.50-2.machine-readable", "outputs marked in a machine-readable format as AI-generated",
                 f"{_AIA} Art. 50(2)", "clip", _ai_disclosure),
     Requirement(EU, "eu-ai-act.cop-1.1.1.signed-metadata", "signed, tamper-evident metadata layer",
-                f"{_COP} Measure 1.1, sub-measure 1.1.1", "clip", _credentials),
+                f"{_COP} Measure 1.1, sub-measure 1.1.1", "clip", _signed_metadata),
     Requirement(EU, "eu-ai-act.cop-1.1.2.watermark", "imperceptible watermark layer",
                 f"{_COP} Measure 1.1, sub-measure 1.1.2", "clip", _watermark),
     Requirement(EU, "eu-ai-act.50-2.detectable", "detectable as AI-generated, by a free public detector",
