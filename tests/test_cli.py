@@ -279,10 +279,16 @@ def test_comply_check_lists_each_requirement_and_exits_like_verify(demo_dir, bbb
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
     anchors = ["--trust-anchors", str(keys.root_cert)]
-    assert main(["comply", "check", str(out), "--profile", "cn-gb-45438", "--profile", "ca-sb-942", *anchors]) == 0
+    assert (
+        main(["comply", "check", str(out), "--profile", "cn-gb-45438", "--profile", "ca-sb-942", *anchors])
+        == 0
+    )
     text = capsys.readouterr().out
     assert f"{out}: MEETS cn-gb-45438, ca-sb-942" in text
-    assert "met           cn-gb-45438.implicit-metadata" in text and "not checkable cn-gb-45438.user-agreement" in text
+    assert (
+        "met           cn-gb-45438.implicit-metadata" in text
+        and "not checkable cn-gb-45438.user-agreement" in text
+    )
     # the demo's clip has credentials but no AIGC block and no visible label; a stranger's clip has nothing
     code = main(["comply", "check", str(demo_dir / "demo.mp4"), str(bbb_excerpt), "--profile", "cn-gb-45438",
                  *anchors, "--json"])  # fmt: skip
@@ -296,7 +302,9 @@ def test_comply_check_lists_each_requirement_and_exits_like_verify(demo_dir, bbb
     # an unknown profile is a usage error that names the known ones; so is a profile the configuration cannot meet
     assert main(["comply", "check", str(out), "--profile", "eu-ai-act-2"]) == 2
     assert "known profiles: eu-ai-act, ca-sb-942, cn-gb-45438" in capsys.readouterr().err
-    gen_args = _generate_args(demo_dir, tmp_path / "x.mp4", "--prompt", "a lighthouse", "--compliance", "cn-gb-45438")
+    gen_args = _generate_args(
+        demo_dir, tmp_path / "x.mp4", "--prompt", "a lighthouse", "--compliance", "cn-gb-45438"
+    )
     assert main(gen_args) == 2
     assert "ComplianceError" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()
 

@@ -290,7 +290,9 @@ def test_a_copy_of_the_clip_is_still_compliant(made, dev_keys, tmp_path) -> None
     assert _check(copy, dev_keys, store=store.path).ok
 
 
-def test_audit_reports_a_column_and_a_count_per_profile_in_chromium(made, dev_keys, bbb_excerpt, tmp_path) -> None:
+def test_audit_reports_a_column_and_a_count_per_profile_in_chromium(
+    made, dev_keys, bbb_excerpt, tmp_path
+) -> None:
     import re
     import subprocess
     import tempfile

@@ -82,7 +82,7 @@ class AigcFinding:
 def parse_aigc(raw: str) -> AigcFinding:
     try:
         data: Any = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return AigcFinding(None, [f"the AIGC entry is not JSON ({exc.msg})"], present=True)
     if not isinstance(data, dict):
         return AigcFinding(None, ["the AIGC entry is not a JSON object"], present=True)

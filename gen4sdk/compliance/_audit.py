@@ -392,7 +392,7 @@ def audit_directory(
     done = [e for e in entries if e is not None]
     counts: dict[str, int] = {s: 0 for s in STATUSES}
     counts.update(Counter(e.status for e in done))
-    compliance_counts = {
+    compliance_counts: dict[str, dict[str, int]] = {
         p: {s: sum(1 for e in done if e.compliance.get(p) == s) for s in ("met", "missing", "not_checkable")}
         for p in chosen
     }

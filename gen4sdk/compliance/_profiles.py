@@ -276,7 +276,9 @@ def _label_shown(f: Facts) -> str | None:
 
 
 # --- the table ------------------------------------------------------------------------------------------------
-EU, CA, CN = "eu-ai-act", "ca-sb-942", "cn-gb-45438"
+EU: ComplianceProfile = "eu-ai-act"
+CA: ComplianceProfile = "ca-sb-942"
+CN: ComplianceProfile = "cn-gb-45438"
 _AIA = "Regulation (EU) 2024/1689 (AI Act)"
 _COP = "Code of Practice on Transparency of AI-Generated Content (AI Office, 2026)"
 _BPC = "Cal. Bus. & Prof. Code"
