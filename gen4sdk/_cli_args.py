@@ -387,12 +387,20 @@ def build_parser() -> argparse.ArgumentParser:
     srv = _command(
         sub,
         "serve",
-        "C2PA soft-binding resolution service over a store",
+        "the public detection page at / and the C2PA soft-binding resolution service over a store",
         "example:\n  gen4sdk serve --store gen4sdk.db --port 8000\n\n" + EXIT_CODES,
     )
     srv.add_argument("--store", metavar="DB", required=True, help="an existing store database")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    srv.add_argument(
+        "--trust-anchors",
+        metavar="PEM",
+        help="PEM file of the CAs whose clips the detection page at / names as verified (default: none)",
+    )
+    srv.add_argument(
+        "--max-upload-mb", type=int, default=64, help="largest upload accepted, in MB (default: %(default)s)"
+    )
     srv.add_argument(
         "--serve-disclosed-prompts",
         action="store_true",

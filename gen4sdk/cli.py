@@ -431,7 +431,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _check_store(args.store)
     store = gen4sdk.Store(args.store, create=False)
-    app = create_app(store, serve_disclosed_prompts=args.serve_disclosed_prompts)
+    _check_trust_anchors(args.trust_anchors)
+    app = create_app(
+        store,
+        serve_disclosed_prompts=args.serve_disclosed_prompts,
+        trust_anchors=args.trust_anchors,
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
