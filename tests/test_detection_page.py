@@ -5,7 +5,6 @@ labels and contrast, and screenshots."""
 from __future__ import annotations
 
 import base64
-import fcntl
 import io
 import json
 import os
@@ -33,18 +32,13 @@ class Browser:
     def __init__(self, user_dir: str) -> None:
         cmd_r, self._cmd_w = os.pipe()
         self._out_r, out_w = os.pipe()
-
-        def wire() -> None:  # in the child: the pipe ends become fds 3 and 4, as chromium expects
-            a = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10)
-            b = fcntl.fcntl(out_w, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
+        # bash makes the pipe ends fds 3 and 4 for chromium (no preexec_fn: the server runs in a thread here)
+        wire = f'exec "$0" "$@" 3<&{cmd_r} 4>&{out_w} {cmd_r}<&- {out_w}>&-'
         self.proc = subprocess.Popen(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={user_dir}",
-             "--window-size=1000,1200", "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=wire, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ["bash", "-c", wire, _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-sync", "--disable-background-networking", "--disable-component-update",
+             f"--user-data-dir={user_dir}", "--window-size=1000,1200", "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(cmd_r, out_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         os.close(cmd_r)
         os.close(out_w)
@@ -152,7 +146,7 @@ def made(tmp_path_factory, signer, dev_keys):
 def server(made, dev_keys):
     import uvicorn
 
-    work, _, store = made
+    _, _, store = made
     app = gen4sdk.create_app(store.path, trust_anchors=dev_keys.root_cert, max_upload_bytes=1024 * 1024)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
