@@ -1,7 +1,8 @@
 """The implicit label of China's GB 45438-2025: the ``AIGC`` metadata block of a file.
 
 The block is one metadata entry named ``AIGC`` whose value is a JSON object of seven string fields, in this order:
-``Label`` (the content's AI-generation attribute: "1" generated or synthesised, "2" possibly, "3" suspected),
+``Label`` (the content's AI-generation attribute; "1" generated or synthesised, and, by the issue's reading, not
+confirmed in any source found, "2" possibly and "3" suspected),
 ``ContentProducer`` (the provider's name or code), ``ProduceID`` (the producer's content number),
 ``ReservedCode1`` (the producer's own protection field), ``ContentPropagator`` and ``PropagateID`` (filled by a
 platform that redistributes the file) and ``ReservedCode2`` (the propagator's field). In an MP4 it is written as a
