@@ -163,7 +163,9 @@ class Client:
             raise InvalidRequestError("label must be a gen4sdk.VisibleLabel", field="label")
         check_configuration(
             profiles,
-            public_watermark=watermarker is None and watermark_key is None,
+            # a codec the public detector cannot read (an operator key, another algorithm) fails a public-detector profile
+            public_watermark=watermark_key is None
+            and (watermarker is None or (isinstance(watermarker, Watermarker) and watermarker.is_public)),
             has_store=store is not None,
             label=label,
         )

@@ -240,6 +240,17 @@ def test_a_configuration_that_cannot_comply_is_refused_at_construction(
     assert not (tmp_path / "s.db").exists()  # refused before anything was made
 
 
+def test_an_explicit_public_watermarker_is_accepted_and_an_operator_one_refused(signer, tmp_path) -> None:
+    from watermark import Watermarker
+
+    client = gen4sdk.Client(model="tiny", signer=signer, owner="A", compliance=["eu-ai-act"],
+                            watermarker=Watermarker.public())  # fmt: skip
+    assert client.compliance == ["eu-ai-act"]
+    with pytest.raises(ComplianceError, match="public detector"):
+        gen4sdk.Client(model="tiny", signer=signer, owner="A", compliance=["eu-ai-act"],
+                       watermarker=Watermarker(key=b"operator"))  # fmt: skip
+
+
 def test_label_fonts(signer) -> None:
     assert missing_characters(LATIN_FONT, "AI生成") == ["生", "成"]
     assert missing_characters(CJK_FONT, "AI生成 AI-generated") == []
