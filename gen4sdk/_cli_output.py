@@ -49,6 +49,14 @@ def print_report(report: VerificationReport) -> None:
         print(f"  watermark: {found} (confidence {wm.confidence:.2f}{match})")
     if report.recovered_from:
         print(f"  recovered from: {report.recovered_from}")
+    if report.disclosure:
+        d = report.disclosure
+        print(f"  disclosure: {', '.join(d.profiles) or 'no profile'}; {d.system_name} ({d.system_version})")
+    if report.visible_label:
+        lab = report.visible_label
+        print(
+            f"  visible label: {lab.text!r} ({lab.position}, {lab.height_fraction:.1%} high, 0-{lab.end_s:g} s)"
+        )
     for problem in report.problems:
         print(f"  problem:  {problem}")
 
