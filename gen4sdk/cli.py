@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 import gen4sdk
 from gen4sdk._cli_args import build_parser
 from gen4sdk._cli_output import print_compliance, print_report
@@ -183,8 +185,18 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _label(text: str | None) -> gen4sdk.VisibleLabel | None:
+    if not text:
+        return None
+    try:
+        return gen4sdk.VisibleLabel(text=text)
+    except ValidationError as exc:  # too long: said before the model loads
+        raise _UsageError(f"--label: {exc.errors()[0]['msg']}") from exc
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     _check_output(args.out)
+    label = _label(args.label)
     _need_file(args.image, "--image")
     _need_file(args.cert, "--cert")
     _need_file(args.key, "--key")
@@ -220,7 +232,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         memory_mode=args.memory_mode,
         on_progress=on_progress,
         compliance=args.compliance or (),
-        label=gen4sdk.VisibleLabel(text=args.label) if args.label else None,
+        label=label,
     )
     with client:
         try:

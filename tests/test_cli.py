@@ -307,6 +307,9 @@ def test_comply_check_lists_each_requirement_and_exits_like_verify(demo_dir, bbb
     )
     assert main(gen_args) == 2
     assert "ComplianceError" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()
+    too_long = _generate_args(demo_dir, tmp_path / "x.mp4", "--prompt", "a lighthouse", "--label", "x" * 201)
+    assert main(too_long) == 2
+    assert "--label: String should have at most 200 characters" in capsys.readouterr().err
 
 
 def test_audit_with_profiles_counts_them(demo_dir, tmp_path, capsys):
