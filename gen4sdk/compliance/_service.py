@@ -5,7 +5,7 @@ Shapes follow the published OpenAPI document (C2PA Soft Binding Resolution API 1
 is read-only and only ever serves manifest ids and the signed manifest stores, which carry prompt *commitments*.
 A manifest signed with ``disclose_prompts=True`` carries the prompt itself; such a manifest is withheld (403)
 unless the app is created with ``serve_disclosed_prompts=True``, so no prompt plaintext leaves by default. The
-audit log is not reachable through it.
+audit log is not reachable through it. The same app serves the public detection page at ``/`` (``_page.py``).
 """
 
 # No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
