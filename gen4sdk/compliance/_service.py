@@ -182,7 +182,9 @@ def create_app(
                     from gen4sdk.compliance._page import error_page
 
                     limit = f"{max_upload_bytes // (1024 * 1024)} MB"
-                    return HTMLResponse(error_page(f"The file is larger than {limit}.", max_upload_bytes), 413)
+                    return HTMLResponse(
+                        error_page(f"The file is larger than {limit}.", max_upload_bytes), 413
+                    )
                 return JSONResponse(
                     {"detail": f"request body larger than {max_upload_bytes} bytes"}, status_code=413
                 )

@@ -88,8 +88,12 @@ class ManifestSpec(BaseModel):
     training_mining: TrainingUse = "notAllowed"
     soft_binding: SoftBinding | None = None
     reference_image: Path | None = None
-    profiles: list[str] = Field(default_factory=list, description="labelling-law profiles; adds the disclosure")
-    aigc: dict[str, str] | None = Field(default=None, description="the GB 45438 AIGC block written in the file")
+    profiles: list[str] = Field(
+        default_factory=list, description="labelling-law profiles; adds the disclosure"
+    )
+    aigc: dict[str, str] | None = Field(
+        default=None, description="the GB 45438 AIGC block written in the file"
+    )
     visible_label: LabelRecord | None = None
 
     @property
