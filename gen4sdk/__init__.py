@@ -12,9 +12,10 @@ invisible watermark and signs C2PA Content Credentials. Everything public is re-
 from typing import TYPE_CHECKING, Any
 
 from gen4sdk._version import __version__
-from gen4sdk.compliance import AuditEntry, AuditReport, Store, audit_directory, create_app
+from gen4sdk.compliance import AuditEntry, AuditReport, Store, audit_directory, check_compliance, create_app
 from gen4sdk.compliance._recovery import verify
 from gen4sdk.errors import (
+    ComplianceError,
     Gen4Error,
     GenerationCancelled,
     GenerationFailed,
@@ -33,6 +34,8 @@ from gen4sdk.errors import (
 from gen4sdk.provenance import KeyPaths, Signer, init_keys
 from gen4sdk.types import (
     ClaimSigner,
+    ComplianceProfile,
+    ComplianceReport,
     Decision,
     GenerationParams,
     GenerationResult,
@@ -42,8 +45,10 @@ from gen4sdk.types import (
     PolicySummary,
     ProgressEvent,
     RefusalCode,
+    RequirementCheck,
     SoftBindingCodec,
     VerificationReport,
+    VisibleLabel,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +85,9 @@ __all__ = [
     "AuditReport",
     "ClaimSigner",
     "Client",
+    "ComplianceError",
+    "ComplianceProfile",
+    "ComplianceReport",
     "Decision",
     "Gen4Error",
     "GenerationCancelled",
@@ -104,15 +112,18 @@ __all__ = [
     "PolicyViolation",
     "ProgressEvent",
     "RefusalCode",
+    "RequirementCheck",
     "Signer",
     "SigningError",
     "SoftBindingCodec",
     "Store",
     "StoreError",
     "VerificationReport",
+    "VisibleLabel",
     "WatermarkFailure",
     "__version__",
     "audit_directory",
+    "check_compliance",
     "create_app",
     "init_keys",
     "run_pack_tests",

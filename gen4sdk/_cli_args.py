@@ -15,15 +15,20 @@ __all__ = ["EXIT_CODES", "build_parser"]
 
 EXIT_CODES = """\
 exit codes:
-  0    success: every file trusted, the clip written, the prompt allowed, the log intact
-  1    a check ran and did not pass (a file not trusted, a refused prompt, a broken log),
+  0    success: every file trusted (comply check: meets every requirement a clip can show),
+       the clip written, the prompt allowed, the log intact
+  1    a check ran and did not pass (a file not trusted or not compliant, a refused prompt, a broken log),
        or the work itself failed (the model, the signer or the disk)
   2    usage or bad input: wrong arguments, or a file they name is missing or unusable
        (model directory, keys, trust anchors, store, policy pack, image, output directory),
+       or an unknown compliance profile
        or an extra the command needs is not installed (the message gives the pip command)
   141  standard output was closed early (e.g. piped into head); the output was cut short
 """
 
+# gen4sdk.types.ComplianceProfile's names, written out: this module imports nothing of gen4sdk but its version
+# (a test checks the two agree); an unknown name is refused by the SDK with the list (exit 2)
+_PROFILE_NAMES = "eu-ai-act, ca-sb-942, cn-gb-45438"
 _FORMATTER = argparse.RawDescriptionHelpFormatter  # keeps the epilogs' tables and examples as written
 
 
@@ -192,6 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record the plaintext prompt in the credentials (default: only a salted commitment)",
     )
+    gen.add_argument(
+        "--compliance",
+        action="append",
+        metavar="PROFILE",
+        help=f"make the clip meet a labelling-law profile ({_PROFILE_NAMES}); repeatable; cn-gb-45438 needs --label",
+    )
+    gen.add_argument(
+        "--label",
+        metavar="TEXT",
+        help="burn a visible AI label into the first 2 s, 5%% of the shorter side high, top left "
+        "(e.g. 'AI生成 AI-generated'; default: none)",
+    )
     gen.add_argument("--json", action="store_true", help="print the result as JSON")
     gen.set_defaults(handler="generate")
 
@@ -249,7 +266,50 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument(
         "--timeout", type=float, default=120.0, help="seconds allowed per file (default: %(default)s)"
     )
+    aud.add_argument(
+        "--profile",
+        action="append",
+        metavar="NAME",
+        help=f"also check each file against a labelling-law profile ({_PROFILE_NAMES}); repeatable",
+    )
     aud.set_defaults(handler="audit")
+
+    comply = sub.add_parser(
+        "comply",
+        help="labelling-law profiles (EU AI Act, California SB 942, China GB 45438)",
+        description="labelling-law profiles (EU AI Act, California SB 942, China GB 45438)",
+        formatter_class=_FORMATTER,
+    )
+    comply_sub = comply.add_subparsers(dest="comply_command", required=True, metavar="COMMAND")
+    cc = _command(
+        comply_sub,
+        "check",
+        "check clips against a labelling-law profile: each requirement met, missing or not checkable, and why",
+        "examples:\n"
+        "  gen4sdk comply check clip.mp4 --profile eu-ai-act --trust-anchors root-ca.pem\n"
+        "  gen4sdk comply check *.mp4 --profile cn-gb-45438 --profile ca-sb-942 --json\n\n"
+        f"profiles: {_PROFILE_NAMES}. Requirements marked [operator] are duties no clip can show\n"
+        "(terms of service, how the clip is presented); they never decide the exit code.\n\n" + EXIT_CODES,
+    )
+    cc.add_argument("files", nargs="+", metavar="CLIP", help="video files to check (ours or anyone's)")
+    cc.add_argument(
+        "--profile", action="append", required=True, metavar="NAME", help=f"{_PROFILE_NAMES}; repeatable"
+    )
+    cc.add_argument("--json", action="store_true", help="print the reports as JSON (one object, or a list)")
+    cc.add_argument(
+        "--trust-anchors",
+        metavar="PEM",
+        help="PEM file of the provider's CA certificates; without it who made a clip is not established",
+    )
+    cc.add_argument(
+        "--store",
+        metavar="DB_OR_URL",
+        help="store database or resolution service URL to recover stripped credentials",
+    )
+    cc.add_argument(
+        "--provider", help="the provider the clips should name; another name is a missing requirement"
+    )
+    cc.set_defaults(handler="comply_check")
 
     log = sub.add_parser("log", help="the audit log", description="the audit log", formatter_class=_FORMATTER)
     log_sub = log.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
@@ -327,12 +387,20 @@ def build_parser() -> argparse.ArgumentParser:
     srv = _command(
         sub,
         "serve",
-        "C2PA soft-binding resolution service over a store",
+        "the public detection page at / and the C2PA soft-binding resolution service over a store",
         "example:\n  gen4sdk serve --store gen4sdk.db --port 8000\n\n" + EXIT_CODES,
     )
     srv.add_argument("--store", metavar="DB", required=True, help="an existing store database")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    srv.add_argument(
+        "--trust-anchors",
+        metavar="PEM",
+        help="PEM file of the CAs whose clips the detection page at / names as verified (default: none)",
+    )
+    srv.add_argument(
+        "--max-upload-mb", type=int, default=64, help="largest upload accepted, in MB (default: %(default)s)"
+    )
     srv.add_argument(
         "--serve-disclosed-prompts",
         action="store_true",

@@ -15,9 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 import gen4sdk
 from gen4sdk._cli_args import build_parser
-from gen4sdk.types import ProgressEvent, VerificationReport
+from gen4sdk._cli_output import print_compliance, print_report
+from gen4sdk.types import ProgressEvent
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 # What a shell reports for a process killed by SIGPIPE (128 + 13): scripts already read it as "output cut short".
@@ -107,46 +110,6 @@ def _progress_bar() -> tuple[Any, Any]:
     return bar, on_progress
 
 
-def _print_report(report: VerificationReport) -> None:
-    print(f"{report.path}: {report.status.upper()}")
-    print(f"  {report.reason}")
-    if report.signer:
-        print(f"  signer:   {report.signer.common_name} ({report.signer.organization})")
-    if report.owner:
-        user = f" / {report.owner.user}" if report.owner.user else ""
-        print(f"  owner:    {report.owner.organization}{user}")
-    if report.ai_generated is not None:
-        print(
-            f"  AI-generated: {'yes' if report.ai_generated else 'no'}  ({report.software_agent or 'unknown agent'})"
-        )
-    if report.lineage:
-        lin = report.lineage
-        print(
-            f"  lineage:  model {lin.model_id} (weights {str(lin.weights_sha256)[:16]}...), seed {lin.seed}"
-        )
-        print(f"            prompt commitment {str(lin.prompt_commitment)[:16]}...  request {lin.request_id}")
-    for p in report.policy:
-        extra = (f" {p.categories}" if p.categories else "") + (
-            f" warnings {p.warnings}" if p.warnings else ""
-        )
-        print(f"  policy ({p.stage}): {p.pack_id} {p.pack_version}: {p.outcome}{extra}")
-    if report.training_mining:
-        print(
-            f"  training/mining: {', '.join(f'{k}={v}' for k, v in sorted(report.training_mining.items()))}"
-        )
-    for ing in report.ingredients:
-        print(f"  ingredient: {ing.title} ({ing.relationship}, {ing.format})")
-    if report.watermark is not None:
-        wm = report.watermark
-        match = "" if wm.matches_credentials is None else f", matches credentials: {wm.matches_credentials}"
-        found = f"found payload {wm.payload}" if wm.found else "not found"
-        print(f"  watermark: {found} (confidence {wm.confidence:.2f}{match})")
-    if report.recovered_from:
-        print(f"  recovered from: {report.recovered_from}")
-    for problem in report.problems:
-        print(f"  problem:  {problem}")
-
-
 def _signer(args: argparse.Namespace) -> gen4sdk.Signer:
     passphrase = os.environ.get(args.passphrase_env) if getattr(args, "passphrase_env", None) else None
     return gen4sdk.Signer.from_files(
@@ -208,7 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"audit log: {len(store)} records in {store.path}")
     print()
     report = gen4sdk.verify(clip, trust_anchors=keys.root_cert, store=store)
-    _print_report(report)
+    print_report(report)
     return EXIT_OK if report.status == "trusted" else EXIT_FAIL
 
 
@@ -222,8 +185,18 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _label(text: str | None) -> gen4sdk.VisibleLabel | None:
+    if not text:
+        return None
+    try:
+        return gen4sdk.VisibleLabel(text=text)
+    except ValidationError as exc:  # too long: said before the model loads
+        raise _UsageError(f"--label: {exc.errors()[0]['msg']}") from exc
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     _check_output(args.out)
+    label = _label(args.label)
     _need_file(args.image, "--image")
     _need_file(args.cert, "--cert")
     _need_file(args.key, "--key")
@@ -258,6 +231,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         memory_mode=args.memory_mode,
         on_progress=on_progress,
+        compliance=args.compliance or (),
+        label=label,
     )
     with client:
         try:
@@ -304,7 +279,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(payload if len(payload) > 1 else payload[0], indent=2))
     else:
         for r in reports:
-            _print_report(r)
+            print_report(r)
     return EXIT_OK if all(r.status == "trusted" for r in reports) else EXIT_FAIL
 
 
@@ -327,6 +302,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         store=args.store,
         workers=args.workers,
         timeout=args.timeout,
+        profiles=args.profile or (),
     )
     if args.report:
         report.write_html(args.report)
@@ -336,7 +312,31 @@ def cmd_audit(args: argparse.Namespace) -> int:
         report.write_csv(args.csv)
     counts = {k: v for k, v in report.counts.items() if v}
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no videos found")
+    for profile, per in report.compliance_counts.items():
+        print(f"{profile}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in per.items()))
     return EXIT_OK if counts and set(counts) == {"trusted"} else EXIT_FAIL
+
+
+def cmd_comply_check(args: argparse.Namespace) -> int:
+    _check_trust_anchors(args.trust_anchors)
+    _check_store(args.store)
+    reports = [
+        gen4sdk.check_compliance(
+            f,
+            args.profile,
+            trust_anchors=args.trust_anchors,
+            store=args.store,
+            expected_provider=args.provider,
+        )
+        for f in args.files
+    ]
+    if args.json:
+        payload: Any = [r.model_dump(mode="json") for r in reports]
+        print(json.dumps(payload if len(payload) > 1 else payload[0], indent=2, ensure_ascii=False))
+    else:
+        for r in reports:
+            print_compliance(r)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAIL
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
@@ -443,7 +443,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _check_store(args.store)
     store = gen4sdk.Store(args.store, create=False)
-    app = create_app(store, serve_disclosed_prompts=args.serve_disclosed_prompts)
+    _check_trust_anchors(args.trust_anchors)
+    app = create_app(
+        store,
+        serve_disclosed_prompts=args.serve_disclosed_prompts,
+        trust_anchors=args.trust_anchors,
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
@@ -454,6 +460,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate,
     "verify": cmd_verify,
     "audit": cmd_audit,
+    "comply_check": cmd_comply_check,
     "log_verify": cmd_log_verify,
     "log_export": cmd_log_export,
     "log_query": cmd_log_query,

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,9 @@ from typing_extensions import Self
 
 from gen4sdk import media
 from gen4sdk.compliance import Store, prompt_commitment
+from gen4sdk.compliance._aigc import AIGC_KEY, aigc_block, encode_aigc
+from gen4sdk.compliance._label import PreparedLabel, burn_label, prepare_label
+from gen4sdk.compliance._profiles import check_configuration, resolve_profiles
 from gen4sdk.errors import (
     Gen4Error,
     GenerationCancelled,
@@ -44,6 +47,7 @@ from gen4sdk.provenance.manifest import ManifestSpec, SoftBinding, TrainingUse, 
 from gen4sdk.types import (
     AuditRecord,
     ClaimSigner,
+    ComplianceProfile,
     Decision,
     GenerationRequest,
     GenerationResult,
@@ -51,6 +55,7 @@ from gen4sdk.types import (
     Owner,
     ProgressEvent,
     SoftBindingCodec,
+    VisibleLabel,
 )
 from watermark import Watermarker, WatermarkError
 
@@ -124,6 +129,11 @@ class Client:
     ``watermarker``: another soft-binding codec (any :class:`~gen4sdk.types.SoftBindingCodec`) in place of the
     gen4sdk watermark; not together with ``watermark_key``.
     ``disclose_prompts``: put the plaintext prompt in the credentials (default: only a salted commitment).
+    ``compliance``: labelling-law profiles every clip must meet (``"eu-ai-act"``, ``"ca-sb-942"``,
+    ``"cn-gb-45438"``): the latent disclosure in the credentials and, for cn-gb-45438, the AIGC metadata block in
+    the MP4. A configuration that cannot meet one raises ``ComplianceError`` here, with the reason.
+    ``label``: a :class:`~gen4sdk.types.VisibleLabel` burned into the first seconds of every clip before the
+    watermark and recorded in the credentials; a text no installed font can draw is refused here.
     """
 
     def __init__(
@@ -144,7 +154,23 @@ class Client:
         dtype: str = "float32",
         memory_mode: MemoryMode = "none",
         on_progress: ProgressCallback | None = None,
+        compliance: Sequence[str] = (),
+        label: VisibleLabel | None = None,
     ) -> None:
+        # configuration refusals first: they cost nothing, the model may take minutes to load
+        profiles = resolve_profiles(compliance)
+        if label is not None and not isinstance(label, VisibleLabel):
+            raise InvalidRequestError("label must be a gen4sdk.VisibleLabel", field="label")
+        check_configuration(
+            profiles,
+            # a codec the public detector cannot read (an operator key, another algorithm) fails a public-detector profile
+            public_watermark=watermark_key is None
+            and (watermarker is None or (isinstance(watermarker, Watermarker) and watermarker.is_public)),
+            has_store=store is not None,
+            label=label,
+        )
+        self._label: PreparedLabel | None = prepare_label(label) if label is not None else None
+        self._profiles: list[ComplianceProfile] = profiles
         model = _load_model(model, device=device, dtype=dtype, memory_mode=memory_mode)
         if not isinstance(signer, ClaimSigner):
             raise InvalidRequestError("signer must be a ClaimSigner (a gen4sdk.Signer)", field="signer")
@@ -203,6 +229,11 @@ class Client:
     @property
     def store(self) -> Store | None:
         return self._store
+
+    @property
+    def compliance(self) -> list[ComplianceProfile]:
+        """The labelling-law profiles every clip is made to meet."""
+        return list(self._profiles)
 
     @property
     def likeness(self) -> LikenessRegistry | None:
@@ -388,6 +419,12 @@ class _Run:
         if not frames_decision.allowed:
             raise self._refuse(frames_decision)
 
+        label_record = None
+        if c._label is not None:
+            # before the watermark, so the mark covers the labelled picture as it will be seen
+            with self._stage("label"):
+                frames, label_record = burn_label(frames, c._label, params.fps)
+
         created_at = dt.datetime.now(dt.timezone.utc)
         manifest_uuid = uuid.uuid4()
         payload = manifest_uuid.bytes[: c._watermarker.payload_bytes]
@@ -404,8 +441,15 @@ class _Run:
         unsigned = self.output.with_name(stem + ".unsigned.mp4")
         signed = self.output.with_name(stem + ".signed.mp4")
         temps += [unsigned, signed]
+        aigc = None
+        if "cn-gb-45438" in c._profiles:
+            # written before signing, so the credentials' hash covers it and any later edit shows as tampering
+            aigc = aigc_block(producer=c._owner.organization, manifest_uuid=manifest_uuid, payload=payload)
         with self._stage("encode"):
-            media.encode_video(frames, unsigned, fps=params.fps, crf=c._crf, preset=c._preset)
+            media.encode_video(
+                frames, unsigned, fps=params.fps, crf=c._crf, preset=c._preset,
+                metadata={AIGC_KEY: encode_aigc(aigc)} if aigc is not None else None,
+            )  # fmt: skip
 
         grant_id = next((d.grant_id for d in self.decisions if d.grant_id), None)
         spec = ManifestSpec(
@@ -431,6 +475,9 @@ class _Run:
                 end_ms=round(1000 * params.num_frames / params.fps),
             ),
             reference_image=req.image,
+            profiles=list(c._profiles),
+            aigc=aigc,
+            visible_label=label_record,
         )
         with self._stage("sign"):
             manifest_store = sign_file(unsigned, signed, spec, c._signer)

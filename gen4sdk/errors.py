@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from gen4sdk.types import Decision, RefusalCode
 
 __all__ = [
+    "ComplianceError",
     "Gen4Error",
     "GenerationCancelled",
     "GenerationFailed",
@@ -42,6 +43,27 @@ class InvalidRequestError(Gen4Error, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class ComplianceError(InvalidRequestError):
+    """A labelling-law profile is unknown, or the Client's configuration cannot meet it (for example an operator
+    watermark key, which no public detector can read, under a profile that needs a public detector).
+
+    ``profile`` names the profile; ``requirement`` the requirement id that cannot be met (None for an unknown name).
+    Raised when the Client is made, before any request.
+    """
+
+    def __init__(self, message: str, *, profile: str, requirement: str | None = None) -> None:
+        super().__init__(message, field="compliance")
+        self.profile = profile
+        self.requirement = requirement
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_compliance_error, (str(self), self.profile, self.requirement))
+
+
+def _rebuild_compliance_error(message: str, profile: str, requirement: str | None) -> ComplianceError:
+    return ComplianceError(message, profile=profile, requirement=requirement)
 
 
 class ModelLoadError(Gen4Error):

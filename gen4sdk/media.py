@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import secrets
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -381,13 +381,15 @@ def encode_video(
     crf: int = 18,
     preset: str = "medium",
     codec: str = "libx264",
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Encode uint8 RGB frames ((T, H, W, 3) array or an iterable of (H, W, 3)) to an MP4 at ``path``.
 
     yuv420p, BT.601 tagged. Frames from an iterable are encoded as they arrive, so a long clip
     never has to sit in memory. Raises MediaError for bad frames (wrong dtype/shape, odd size, sizes that change,
     none at all) or an encoder failure, OutputError when ``path`` cannot be written; in either case nothing is
-    left at ``path`` and an existing file there is untouched.
+    left at ``path`` and an existing file there is untouched. ``metadata``: container tags written as QuickTime
+    metadata keys (``moov/udta/meta`` with ``mdta`` keys), e.g. GB 45438's ``AIGC`` block.
     """
     rate = _as_rate(fps)
     if not (isinstance(crf, int) and 0 <= crf <= 63):
@@ -410,7 +412,7 @@ def encode_video(
     ok = False
     try:
         with os.fdopen(fd, "wb") as fh:
-            _encode_to(fh, source, rate, crf, preset, codec)
+            _encode_to(fh, source, rate, crf, preset, codec, dict(metadata or {}))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -440,11 +442,23 @@ def encode_video(
                 logger.warning("could not remove temporary file %s: %s", tmp, e)
 
 
-def _encode_to(fh: Any, source: Iterable[Any], rate: Fraction, crf: int, preset: str, codec: str) -> None:
+def _encode_to(
+    fh: Any,
+    source: Iterable[Any],
+    rate: Fraction,
+    crf: int,
+    preset: str,
+    codec: str,
+    metadata: dict[str, str],
+) -> None:
     # No "+faststart": its second pass reopens the output by name, which a file object does not have; C2PA signing
-    # rewrites the box layout afterwards anyway.
-    container = av.open(fh, mode="w", format="mp4")
+    # rewrites the box layout afterwards anyway. use_metadata_tags: arbitrary keys (not only iTunes' four-letter
+    # atoms) go into moov/udta/meta as mdta keys, the form ffmpeg -metadata KEY=... -movflags use_metadata_tags makes.
+    options = {"movflags": "use_metadata_tags"} if metadata else {}
+    container = av.open(fh, mode="w", format="mp4", options=options)
     try:
+        for key, value in metadata.items():
+            container.metadata[key] = value
         stream: av.video.stream.VideoStream | None = None
         size: tuple[int, int] | None = None
         n = 0
@@ -470,5 +484,15 @@ def _encode_to(fh: Any, source: Iterable[Any], rate: Fraction, crf: int, preset:
         for packet in stream.encode(None):
             container.mux(packet)
         logger.debug("encoded %d frames %dx%d at %s fps", n, stream.width, stream.height, rate)
+    finally:
+        container.close()
+
+
+def container_metadata(path: PathLike) -> dict[str, str]:
+    """The container-level metadata tags of a media file (QuickTime/MP4 keys, Matroska tags); MediaError if it is
+    not a media file."""
+    container, _ = _open_input(path)
+    try:
+        return {str(k): str(v) for k, v in container.metadata.items()}
     finally:
         container.close()

@@ -20,11 +20,15 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "AuditRecord",
     "ClaimSigner",
+    "ComplianceProfile",
+    "ComplianceReport",
     "Decision",
+    "Disclosure",
     "GenerationParams",
     "GenerationRequest",
     "GenerationResult",
     "IngredientReport",
+    "LabelRecord",
     "Lineage",
     "ManifestLookup",
     "MatchedSpan",
@@ -34,11 +38,14 @@ __all__ = [
     "PolicySummary",
     "ProgressEvent",
     "RefusalCode",
+    "RequirementCheck",
+    "RequirementStatus",
     "SignerInfo",
     "SoftBindingCodec",
     "ValidationCode",
     "VerificationReport",
     "VerificationStatus",
+    "VisibleLabel",
     "WatermarkDetection",
     "WatermarkReport",
 ]
@@ -46,6 +53,12 @@ __all__ = [
 MemoryMode = Literal["none", "cpu_offload", "vae_tiling"]
 VerificationStatus = Literal["trusted", "untrusted", "tampered", "recovered", "watermarked", "unsigned", "unreadable"]
 Outcome = Literal["allowed", "refused", "failed", "cancelled"]
+# The labelling-law profiles a Client can be held to and a clip checked against (docs/compliance.md).
+ComplianceProfile = Literal["eu-ai-act", "ca-sb-942", "cn-gb-45438"]
+# met: the clip shows it; missing: the clip should show it and does not; not_checkable: a clip cannot show it
+# (an operator's duty, or evidence that needs what was not given, such as trust anchors).
+RequirementStatus = Literal["met", "missing", "not_checkable"]
+LabelPosition = Literal["top-left", "top-right", "bottom-left", "bottom-right", "top", "bottom", "center"]
 # Why a request or its output was refused: a closed set, like pydantic's error types, so partner applications
 # can branch on it. INPUT = before any GPU work (prompt, negative prompt, reference image), OUTPUT = the
 # generated frames; UNAVAILABLE = a check could not run (a model file missing or corrupt) and the policy
@@ -294,6 +307,30 @@ class WatermarkReport(_Frozen):
     )
 
 
+class LabelRecord(_Frozen):
+    """A visible AI-disclosure label burned into a clip, as its credentials record it (a ``c2pa.edited`` action)."""
+
+    text: str
+    position: LabelPosition
+    height_fraction: float = Field(description="rendered text height / the frame's shorter side")
+    start_s: float = 0.0
+    end_s: float = Field(description="seconds from the start of the clip the label is shown until")
+    font: str | None = Field(default=None, description="the font file's name")
+
+
+class Disclosure(_Frozen):
+    """The latent disclosure of ``com.gen4sdk.disclosure``: what the labelling-law profiles ask a clip's
+    machine-readable marking to carry (provider, system name and version, time, a unique id)."""
+
+    profiles: list[str] = Field(default_factory=list)
+    provider: str
+    system_name: str
+    system_version: str
+    created_at: str
+    content_id: str = Field(description="the manifest id (urn:c2pa:UUID)")
+    aigc: dict[str, str] | None = Field(default=None, description="the GB 45438 AIGC block as written in the file")
+
+
 class VerificationReport(_Frozen):
     """Answer to "is this generated, by whom, and was it changed?" for one file. See DESIGN.md for the verdicts."""
 
@@ -316,7 +353,63 @@ class VerificationReport(_Frozen):
     soft_binding: dict[str, Any] | None = None
     watermark: WatermarkReport | None = None
     recovered_from: str | None = Field(default=None, description="the store or service a stripped manifest came from")
+    disclosure: Disclosure | None = None
+    visible_label: LabelRecord | None = None
     problems: list[str] = Field(default_factory=list)
+
+
+class VisibleLabel(_Frozen):
+    """A visible AI-disclosure label the Client burns into the first seconds of every clip, before the watermark.
+
+    ``height``: text height as a fraction of the frame's shorter side (GB 45438 asks for at least 5 %).
+    ``duration``: seconds from the start (None: the whole clip). ``font``: a TrueType/OpenType file; by default
+    the first installed font that has every character of ``text`` (Debian's fonts-noto-cjk or fonts-wqy-zenhei
+    for Chinese). A text no font can render is refused when the Client is made.
+    """
+
+    text: str = Field(default="AI生成 AI-generated", min_length=1, max_length=200)
+    position: LabelPosition = "top-left"
+    height: float = Field(default=0.05, gt=0, le=0.5)
+    duration: float | None = Field(default=2.0, gt=0)
+    font: Path | None = None
+    color: tuple[int, int, int] = (255, 255, 255)
+    background: tuple[int, int, int, int] | None = Field(
+        default=(0, 0, 0, 160), description="RGBA box behind the text, for contrast on any picture; None for none"
+    )
+
+
+class RequirementCheck(_Frozen):
+    """One requirement of a labelling-law profile, checked on one clip."""
+
+    profile: ComplianceProfile
+    requirement: str = Field(description="stable id, e.g. eu-ai-act.50-2.signed-metadata")
+    title: str
+    citation: str
+    scope: Literal["clip", "operator"] = Field(description="operator: a duty no clip can show (not_checkable)")
+    status: RequirementStatus
+    why: str
+
+
+class ComplianceReport(_Frozen):
+    """A clip checked against labelling-law profiles: each requirement met, missing or not checkable, and why."""
+
+    path: str
+    profiles: list[ComplianceProfile]
+    verification: VerificationReport
+    aigc: dict[str, str] | None = Field(default=None, description="the AIGC metadata block found in the file")
+    checks: list[RequirementCheck] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every requirement a clip can show is met (operator duties do not count)."""
+        return all(c.status == "met" for c in self.checks if c.scope == "clip")
+
+    def summary(self, profile: str) -> RequirementStatus:
+        """One word for a profile: met when all its clip requirements are, else missing or not_checkable."""
+        mine = [c.status for c in self.checks if c.profile == profile and c.scope == "clip"]
+        if "missing" in mine:
+            return "missing"
+        return "not_checkable" if "not_checkable" in mine else "met"
 
 
 class AuditRecord(_Frozen):

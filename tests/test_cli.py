@@ -156,7 +156,7 @@ def test_every_help_is_plain_text_and_documents_each_option_and_its_default():
             assert action.help, (path, action.dest)
             if action.option_strings and action.default not in (None, False):
                 assert "%(default)" in action.help, (path, action.dest)  # shown, not guessed
-    assert seen == len(_HANDLERS) == 11
+    assert seen == len(_HANDLERS) == 12
     top = build_parser().format_help()
     assert "exit codes:" in top and "141" in top and "gen4sdk verify" in top
 
@@ -267,3 +267,68 @@ def test_client_accepts_the_tiny_model_by_name(demo_dir, tmp_path):
     assert result.model.model_id == gen4sdk.models.TINY_MODEL_ID and result.path.is_file()
     with pytest.raises(gen4sdk.ModelLoadError, match=r"'tny'.*'tiny', 'tiny-i2v'"):
         gen4sdk.Client(model="tny", signer=signer, owner="Acme Studios")
+
+
+def test_comply_check_lists_each_requirement_and_exits_like_verify(demo_dir, bbb_excerpt, tmp_path, capsys):
+    keys = gen4sdk.provenance.KeyPaths.in_directory(demo_dir / "keys")
+    db, out = tmp_path / "store.db", tmp_path / "labelled.mp4"
+    code = main(["generate", "--model", "tiny", "--cert", str(keys.signer_cert), "--key", str(keys.signer_key),
+                 "--owner", "Acme Studios", "--store", str(db), "--frames", "17", "--fps", "8", "--steps", "2",
+                 "--prompt", "a lighthouse at dusk", "--out", str(out), "--compliance", "cn-gb-45438",
+                 "--compliance", "ca-sb-942", "--label", "AI生成"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    anchors = ["--trust-anchors", str(keys.root_cert)]
+    assert (
+        main(["comply", "check", str(out), "--profile", "cn-gb-45438", "--profile", "ca-sb-942", *anchors])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert f"{out}: MEETS cn-gb-45438, ca-sb-942" in text
+    assert (
+        "met           cn-gb-45438.implicit-metadata" in text
+        and "not checkable cn-gb-45438.user-agreement" in text
+    )
+    # the demo's clip has credentials but no AIGC block and no visible label; a stranger's clip has nothing
+    code = main(["comply", "check", str(demo_dir / "demo.mp4"), str(bbb_excerpt), "--profile", "cn-gb-45438",
+                 *anchors, "--json"])  # fmt: skip
+    reports = json.loads(capsys.readouterr().out)
+    assert code == 1 and [r["verification"]["status"] for r in reports] == ["trusted", "unsigned"]
+    missing = {c["requirement"] for c in reports[0]["checks"] if c["status"] == "missing"}
+    assert missing == {"cn-gb-45438.implicit-metadata", "cn-gb-45438.producer", "cn-gb-45438.explicit-label"}
+    # another provider than the one expected
+    assert main(["comply", "check", str(out), "--profile", "ca-sb-942", "--provider", "Other", *anchors]) == 1
+    assert "'Acme Studios', not 'Other'" in capsys.readouterr().out
+    # an unknown profile is a usage error that names the known ones; so is a profile the configuration cannot meet
+    assert main(["comply", "check", str(out), "--profile", "eu-ai-act-2"]) == 2
+    assert "known profiles: eu-ai-act, ca-sb-942, cn-gb-45438" in capsys.readouterr().err
+    gen_args = _generate_args(
+        demo_dir, tmp_path / "x.mp4", "--prompt", "a lighthouse", "--compliance", "cn-gb-45438"
+    )
+    assert main(gen_args) == 2
+    assert "ComplianceError" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()
+    too_long = _generate_args(demo_dir, tmp_path / "x.mp4", "--prompt", "a lighthouse", "--label", "x" * 201)
+    assert main(too_long) == 2
+    assert "--label: String should have at most 200 characters" in capsys.readouterr().err
+
+
+def test_audit_with_profiles_counts_them(demo_dir, tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "demo.mp4").write_bytes((demo_dir / "demo.mp4").read_bytes())
+    csv_path = tmp_path / "a.csv"
+    code = main(["audit", str(clips), "--profile", "eu-ai-act", "--profile", "cn-gb-45438", "--workers", "1",
+                 "--csv", str(csv_path), "--trust-anchors", str(demo_dir / "keys" / "root-ca.pem")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0  # the audit's exit code is verify's: the clip is trusted
+    assert "eu-ai-act: met 1, missing 0, not checkable 0" in out and "cn-gb-45438: met 0, missing 1" in out
+    header, row = csv_path.read_text().splitlines()[:2]
+    assert header.endswith(",eu-ai-act,cn-gb-45438") and row.endswith(",met,missing")
+
+
+def test_the_cli_names_every_compliance_profile():
+    from typing import get_args
+
+    from gen4sdk._cli_args import _PROFILE_NAMES
+
+    assert _PROFILE_NAMES.split(", ") == list(get_args(gen4sdk.ComplianceProfile))

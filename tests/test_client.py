@@ -73,6 +73,9 @@ def test_generated_clip_is_trusted_watermarked_and_recorded(env, generated, dev_
     assert report.watermark is not None and report.watermark.found
     assert report.watermark.payload == result.watermark_payload
     assert report.watermark.matches_credentials is True
+    # without compliance profiles nothing of them is written: no disclosure, no visible label, no AIGC block
+    assert report.disclosure is None and report.visible_label is None
+    assert b"AIGC" not in result.path.read_bytes()
     # the soft binding covers the whole clip, and the actions say the frames were watermarked
     assert report.soft_binding is not None and report.soft_binding["scope"] == {"timespan": {"start": 0, "end": 2125}}
     import json

@@ -1,5 +1,5 @@
-"""Compliance: the operator's audit log and manifest store, batch audits with reports, and the soft-binding
-resolution service.
+"""Compliance: the operator's audit log and manifest store, batch audits with reports, the soft-binding
+resolution service, and the labelling-law profiles (EU AI Act, California SB 942, China GB 45438) with their checks.
 
 ```python
 from gen4sdk.compliance import Store
@@ -10,6 +10,7 @@ report = store.verify_log()                     # LogVerification: ok, problems 
 """
 
 from gen4sdk.compliance._audit import AuditEntry, AuditReport, audit_directory, find_videos, render_html
+from gen4sdk.compliance._check import check_compliance
 from gen4sdk.compliance._service import create_app, resolve_by_binding
 from gen4sdk.compliance._store import (
     Checkpoint,
@@ -35,6 +36,7 @@ __all__ = [
     "Store",
     "StoredManifest",
     "audit_directory",
+    "check_compliance",
     "create_app",
     "find_videos",
     "open_commitment",

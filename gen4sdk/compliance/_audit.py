@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures as cf
 import contextlib
-import csv
 import datetime as _dt
 import io
 import logging
@@ -17,180 +16,40 @@ import multiprocessing
 import os
 import stat
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from gen4sdk.errors import InvalidRequestError, OutputError
-from gen4sdk.types import VerificationReport, VerificationStatus
+from gen4sdk.compliance._report import (
+    CSV_COLUMNS,
+    STATUSES,
+    AuditEntry,
+    AuditReport,
+    profile_summary,
+    render_html,
+)
+from gen4sdk.errors import InvalidRequestError
+from gen4sdk.types import RequirementCheck, VerificationReport
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STATUSES", "AuditEntry", "AuditReport", "audit_directory", "find_videos"]
+# the report's names stay importable from here, where the audit's users have found them
+__all__ = [
+    "CSV_COLUMNS",
+    "STATUSES",
+    "AuditEntry",
+    "AuditReport",
+    "audit_directory",
+    "find_videos",
+    "render_html",
+]
 
-STATUSES: tuple[VerificationStatus, ...] = (
-    "trusted",
-    "untrusted",
-    "tampered",
-    "recovered",
-    "watermarked",
-    "unsigned",
-    "unreadable",
-)
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".mpg", ".mpeg", ".ts"}
 )
 _THUMB_WIDTH = 192
-
-
-class AuditEntry(BaseModel):
-    """One audited file, flattened for a compliance officer; ``verification`` keeps the full report."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    path: str
-    status: VerificationStatus
-    reason: str = ""
-    manifest_id: str | None = None
-    signer: str | None = None
-    owner: str | None = None
-    created: str | None = None
-    model: str | None = None
-    ai_generated: bool | None = None
-    policy_outcome: str | None = None
-    watermark: str = "not checked"
-    watermark_payload: str | None = None
-    lineage: str = ""
-    problems: list[str] = Field(default_factory=list)
-    seconds: float = 0.0
-    thumbnail: str | None = Field(
-        default=None, exclude=True, description="data: URI of one frame (HTML only)"
-    )
-    verification: VerificationReport | None = None
-
-
-class AuditReport(BaseModel):
-    """The audit of a directory: one entry per video file, counts per status, and how it was run; written as
-    JSON, CSV or a self-contained HTML page."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    root: str
-    started_at: str
-    seconds: float
-    workers: int
-    trust_anchors: str | None = None
-    store: str | None = None
-    counts: dict[str, int]
-    entries: list[AuditEntry]
-
-    @property
-    def ok(self) -> bool:
-        """True when there is at least one file and every file is ``trusted`` (the CLI's exit status 0)."""
-        return bool(self.entries) and all(e.status == "trusted" for e in self.entries)
-
-    def write_json(self, path_or_stream: str | os.PathLike[str] | IO[str]) -> None:
-        _write_text(path_or_stream, self.model_dump_json(indent=2) + "\n")
-
-    def write_csv(self, path_or_stream: str | os.PathLike[str] | IO[str]) -> None:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(CSV_COLUMNS)
-        for e in self.entries:
-            writer.writerow(
-                [
-                    e.path,
-                    e.status,
-                    e.reason,
-                    e.manifest_id or "",
-                    e.signer or "",
-                    e.owner or "",
-                    e.created or "",
-                    e.model or "",
-                    "" if e.ai_generated is None else str(e.ai_generated).lower(),
-                    e.policy_outcome or "",
-                    e.watermark,
-                    e.watermark_payload or "",
-                    e.lineage,
-                    "; ".join(e.problems),
-                ]
-            )
-        _write_text(path_or_stream, buf.getvalue())
-
-    def write_html(self, path_or_stream: str | os.PathLike[str] | IO[str]) -> None:
-        _write_text(path_or_stream, render_html(self))
-
-
-CSV_COLUMNS = [
-    "path",
-    "status",
-    "reason",
-    "manifest_id",
-    "signer",
-    "owner",
-    "created",
-    "model",
-    "ai_generated",
-    "policy_outcome",
-    "watermark",
-    "watermark_payload",
-    "lineage",
-    "problems",
-]
-
-
-def _write_text(path_or_stream: str | os.PathLike[str] | IO[str], text: str) -> None:
-    """Write a report; a path is written via a temporary file so a failure never leaves half a report."""
-    if not isinstance(path_or_stream, (str, os.PathLike)):
-        path_or_stream.write(text)
-        return
-    target = Path(path_or_stream)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OutputError(f"cannot write report {target}: {exc}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def render_html(report: AuditReport) -> str:
-    """The self-contained HTML report (inline CSS, thumbnails as data URIs, no external assets)."""
-    import jinja2
-
-    template_text = resources.files("gen4sdk.compliance").joinpath("report.html").read_text(encoding="utf-8")
-    env = jinja2.Environment(
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
-    )
-    root = report.root.rstrip("/\\") + os.sep
-    env.filters["rel"] = lambda p: p.removeprefix(root)
-    env.filters["when"] = _when
-    return env.from_string(template_text).render(
-        report=report,
-        statuses=STATUSES,
-        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-
-
-def _when(value: str | None) -> str:
-    if not value:
-        return "—"
-    try:
-        t = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if t.tzinfo is not None:
-        t = t.astimezone(_dt.timezone.utc)
-    return t.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if t.tzinfo is not None else "")
 
 
 # ------------------------------------------------------------------------------------------------ discovery
@@ -275,8 +134,8 @@ def _thumbnail(path: str) -> str | None:
 
 
 def _work(
-    path: str, trust_anchors: Any, store: Any, thumbnails: bool
-) -> tuple[dict[str, Any], str | None, float]:
+    path: str, trust_anchors: Any, store: Any, thumbnails: bool, profiles: Sequence[str] = ()
+) -> tuple[dict[str, Any], str | None, float, list[dict[str, Any]]]:
     """Runs in a worker process; returns plain data so nothing unpicklable crosses back."""
     t0 = time.perf_counter()
     try:
@@ -286,13 +145,24 @@ def _work(
         report = VerificationReport(
             path=path, status="unreadable", reason=f"cannot read file: {exc.strerror or exc}"
         )
-        return report.model_dump(mode="json"), None, time.perf_counter() - t0
+        return report.model_dump(mode="json"), None, time.perf_counter() - t0, _checks(report, profiles)
     report = _verify_file(path, trust_anchors, store)
     thumb = _thumbnail(path) if thumbnails and report.status != "unreadable" else None
-    return report.model_dump(mode="json"), thumb, time.perf_counter() - t0
+    return report.model_dump(mode="json"), thumb, time.perf_counter() - t0, _checks(report, profiles)
 
 
-def _summarise(report: VerificationReport, thumbnail: str | None, seconds: float) -> AuditEntry:
+def _checks(report: VerificationReport, profiles: Sequence[str]) -> list[dict[str, Any]]:
+    if not profiles:
+        return []
+    # imported here: the profile checks read the file's AIGC block, which a plain audit does not need
+    from gen4sdk.compliance._check import check_report
+
+    return [c.model_dump(mode="json") for c in check_report(report, profiles).checks]
+
+
+def _summarise(
+    report: VerificationReport, thumbnail: str | None, seconds: float, checks: Sequence[dict[str, Any]] = ()
+) -> AuditEntry:
     signer = None
     if report.signer is not None:
         signer = report.signer.organization or report.signer.common_name
@@ -349,12 +219,14 @@ def _summarise(report: VerificationReport, thumbnail: str | None, seconds: float
         seconds=round(seconds, 3),
         thumbnail=thumbnail,
         verification=report,
+        requirements=[RequirementCheck.model_validate(c) for c in checks],
+        compliance=profile_summary([RequirementCheck.model_validate(c) for c in checks]),
     )
 
 
-def _failed(path: Path, reason: str, seconds: float = 0.0) -> AuditEntry:
+def _failed(path: Path, reason: str, seconds: float = 0.0, profiles: Sequence[str] = ()) -> AuditEntry:
     report = VerificationReport(path=str(path), status="unreadable", reason=reason, problems=[reason])
-    return _summarise(report, None, seconds)
+    return _summarise(report, None, seconds, _checks(report, profiles))
 
 
 def _pool(workers: int) -> cf.ProcessPoolExecutor:
@@ -384,6 +256,7 @@ def _run(
     timeout: float,
     thumbnails: bool,
     progress: Any,
+    profiles: Sequence[str] = (),
 ) -> Iterator[tuple[int, AuditEntry]]:
     """Yield (index, entry) as files finish.
 
@@ -403,7 +276,7 @@ def _run(
                 source = suspects if suspects else queue
                 i = source.pop(0)
                 try:
-                    fut = pool.submit(_work, str(files[i]), trust_anchors, store, thumbnails)
+                    fut = pool.submit(_work, str(files[i]), trust_anchors, store, thumbnails, profiles)
                 except BrokenProcessPool:
                     # A file in flight has just crashed its worker; its future reports that below.
                     source.insert(0, i)
@@ -423,19 +296,22 @@ def _run(
             for fut in done:
                 i, start, alone = in_flight.pop(fut)
                 try:
-                    data, thumb, seconds = fut.result()
-                    entry = _summarise(VerificationReport.model_validate(data), thumb, seconds)
+                    data, thumb, seconds, checks = fut.result()
+                    entry = _summarise(VerificationReport.model_validate(data), thumb, seconds, checks)
                 except BrokenProcessPool:
                     broken = True
                     if not alone:
                         suspects.append(i)
                         continue
-                    entry = _failed(files[i], "the verifier crashed on this file", time.monotonic() - start)
+                    entry = _failed(
+                        files[i], "the verifier crashed on this file", time.monotonic() - start, profiles
+                    )
                 except Exception as exc:  # noqa: BLE001 - a verifier bug on one file is that file's entry
                     entry = _failed(
                         files[i],
                         f"verification failed: {type(exc).__name__}: {exc}",
                         time.monotonic() - start,
+                        profiles,
                     )
                 yield i, entry
                 progress.update(1)
@@ -443,7 +319,10 @@ def _run(
             overdue = [f for f, (_, start, _) in in_flight.items() if now - start >= timeout]
             for fut in overdue:
                 i, start, _ = in_flight.pop(fut)
-                yield i, _failed(files[i], f"verification timed out after {timeout:g} s", now - start)
+                yield (
+                    i,
+                    _failed(files[i], f"verification timed out after {timeout:g} s", now - start, profiles),
+                )
                 progress.update(1)
             if overdue or broken:
                 retry = suspects if broken else queue
@@ -468,15 +347,21 @@ def audit_directory(
     timeout: float = 60.0,
     progress: bool = True,
     thumbnails: bool = True,
+    profiles: Sequence[str] = (),
 ) -> AuditReport:
     """Verify every video under ``root`` with ``gen4sdk.verify`` in ``workers`` processes.
 
     ``trust_anchors`` and ``store`` are passed to ``verify`` as given (a Store is reopened by path in each worker).
     A file taking longer than ``timeout`` seconds, or crashing its worker, gets an ``unreadable`` entry with the
-    reason. Entries come back in path order; ``counts`` has every status, zeros included.
+    reason. Entries come back in path order; ``counts`` has every status, zeros included. ``profiles``:
+    labelling-law profiles each file is also checked against (``check_compliance``); each entry gets a verdict
+    per profile and ``compliance_counts`` counts them.
     """
     from tqdm import tqdm
 
+    from gen4sdk.compliance._profiles import resolve_profiles
+
+    chosen = resolve_profiles(profiles)
     base = Path(root)
     if not base.exists():
         raise InvalidRequestError(f"{base} does not exist", field="root")
@@ -501,11 +386,16 @@ def audit_directory(
                 timeout=timeout,
                 thumbnails=thumbnails,
                 progress=bar,
+                profiles=chosen,
             ):
                 entries[i] = entry
     done = [e for e in entries if e is not None]
     counts: dict[str, int] = {s: 0 for s in STATUSES}
     counts.update(Counter(e.status for e in done))
+    compliance_counts: dict[str, dict[str, int]] = {
+        p: {s: sum(1 for e in done if e.compliance.get(p) == s) for s in ("met", "missing", "not_checkable")}
+        for p in chosen
+    }
     return AuditReport(
         root=str(base),
         started_at=started.isoformat(timespec="seconds"),
@@ -515,4 +405,6 @@ def audit_directory(
         store=str(getattr(store, "path", store)) if store is not None else None,
         counts=counts,
         entries=done,
+        profiles=list(chosen),
+        compliance_counts=compliance_counts,
     )

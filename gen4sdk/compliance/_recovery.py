@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from gen4sdk.compliance._service import resolve_by_binding
+from gen4sdk.compliance._resolve import resolve_by_binding
 from gen4sdk.compliance._store import Store
 from gen4sdk.provenance.verify import TrustAnchors
 from gen4sdk.provenance.verify import verify as _verify

@@ -5,7 +5,7 @@ Shapes follow the published OpenAPI document (C2PA Soft Binding Resolution API 1
 is read-only and only ever serves manifest ids and the signed manifest stores, which carry prompt *commitments*.
 A manifest signed with ``disclose_prompts=True`` carries the prompt itself; such a manifest is withheld (403)
 unless the app is created with ``serve_disclosed_prompts=True``, so no prompt plaintext leaves by default. The
-audit log is not reachable through it.
+audit log is not reachable through it. The same app serves the public detection page at ``/`` (``_page.py``).
 """
 
 # No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
@@ -21,15 +21,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from gen4sdk.compliance._resolve import SoftBindingMatch, SoftBindingQueryResult, _Model, resolve_by_binding
 from gen4sdk.compliance._store import Store
 from gen4sdk.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
+# resolve_by_binding, the client side, lives in _resolve.py (which the verifier's recovery imports without the app)
 __all__ = [
     "SoftBindingAlgList",
     "SoftBindingQuery",
@@ -43,23 +44,6 @@ API_VERSION = "1.1.0"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024
 _CONTENT_TYPES = ("video/", "image/", "application/octet-stream")
 _MAX_RESULTS_CAP = 100
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SoftBindingMatch(_Model):
-    manifestId: str = Field(description="Unique identifier of a matched C2PA Manifest")
-    endpoint: str | None = Field(
-        default=None,
-        description="Endpoint of a Soft Binding Resolution API holding the manifest (absent: this one)",
-    )
-    similarityScore: int | None = Field(default=None, ge=0, le=100, description="strength of match, 0-100")
-
-
-class SoftBindingQueryResult(_Model):
-    matches: list[SoftBindingMatch] = Field(default_factory=list)
 
 
 class SoftBindingAlg(_Model):
@@ -135,8 +119,11 @@ def create_app(
     max_frames: int = 96,
     detect: Callable[[Path, int], tuple[bytes, float] | None] | None = None,
     serve_disclosed_prompts: bool = False,
+    page: bool = True,
+    trust_anchors: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """A FastAPI app serving the Soft Binding Resolution API from ``store`` (read-only).
+    """A FastAPI app serving the Soft Binding Resolution API from ``store`` (read-only), and at ``/`` the public
+    detection page (``page=False`` leaves it out), which trusts ``trust_anchors`` (a PEM file) to name who made a clip.
 
     ``max_upload_bytes``: larger requests get 413. ``rate_limit`` requests per ``rate_window`` seconds per client
     address, then 429 with Retry-After. ``detect`` replaces the watermark detector (for other soft bindings).
@@ -189,6 +176,15 @@ def create_app(
             except ValueError:
                 return JSONResponse({"detail": "invalid Content-Length"}, status_code=400)
             if too_big:
+                if page and request.url.path == "/check":
+                    from fastapi.responses import HTMLResponse
+
+                    from gen4sdk.compliance._page import error_page
+
+                    limit = f"{max_upload_bytes // (1024 * 1024)} MB"
+                    return HTMLResponse(
+                        error_page(f"The file is larger than {limit}.", max_upload_bytes), 413
+                    )
                 return JSONResponse(
                     {"detail": f"request body larger than {max_upload_bytes} bytes"}, status_code=413
                 )
@@ -358,7 +354,31 @@ def create_app(
     def supported_algorithms() -> SoftBindingAlgList:
         return SoftBindingAlgList(watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[])
 
+    if page:
+        from gen4sdk.compliance._page import add_detection_page
+
+        add_detection_page(
+            app,
+            lookup=_OpenStore(the_store),
+            trust_anchors=str(trust_anchors) if trust_anchors is not None else None,
+            max_upload_bytes=max_upload_bytes,
+            lock=detect_lock,
+        )
     return app
+
+
+class _OpenStore:
+    """The app's open store as the ManifestLookup the page's verification recovers stripped credentials from."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def source(self) -> str:
+        return "this service's manifest store"
+
+    def manifest_store_for(self, payload: bytes) -> bytes | None:
+        return self._store.manifest_store_for(payload)
 
 
 def _carries_prompt(store: Store, manifest_id: str, manifest_store: bytes) -> bool:
@@ -368,36 +388,3 @@ def _carries_prompt(store: Store, manifest_id: str, manifest_store: bytes) -> bo
         return False  # not made by this operator's Client: nothing of the log's to leak
     texts = [entry.record.prompt, entry.record.negative_prompt]
     return any(t and len(t) >= 4 and t.encode("utf-8") in manifest_store for t in texts)
-
-
-def resolve_by_binding(url: str, alg: str, value: bytes | str, *, timeout: float = 10.0) -> bytes | None:
-    """Ask a Soft Binding Resolution API at ``url`` for the manifest store of a soft binding value.
-
-    ``value`` is the raw binding (bytes) or its base64 text. Returns the first match's manifest store bytes,
-    None when the service knows no match; raises StoreError when the service cannot be reached or misbehaves.
-    """
-    import httpx
-
-    encoded = base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else value
-    base = url.rstrip("/")
-    try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            r = client.get(
-                f"{base}/matches/byBinding", params={"alg": alg, "value": encoded, "maxResults": 1}
-            )
-            r.raise_for_status()
-            matches = SoftBindingQueryResult.model_validate(r.json()).matches
-            if not matches:
-                return None
-            match = matches[0]
-            # Only follow an endpoint on the same scheme; a match pointing elsewhere is fetched from there.
-            where = (match.endpoint or base).rstrip("/")
-            if not where.startswith(("http://", "https://")):
-                where = base
-            m = client.get(f"{where}/manifests/{quote(match.manifestId, safe=':')}")
-            if m.status_code == 404:
-                return None
-            m.raise_for_status()
-            return m.content or None
-    except (httpx.HTTPError, ValueError) as exc:
-        raise StoreError(f"resolution service {url} failed: {exc}") from exc

@@ -19,8 +19,10 @@ from gen4sdk.types import PolicySummary
 
 __all__ = [
     "ASSERTIONS",
+    "DISCLOSURE_LABEL",
     "LINEAGE_LABEL",
     "POLICY_LABEL",
+    "DisclosureAssertion",
     "LineageAssertion",
     "LineageModel",
     "PolicyAssertion",
@@ -28,6 +30,7 @@ __all__ = [
 
 LINEAGE_LABEL = "com.gen4sdk.lineage"
 POLICY_LABEL = "com.gen4sdk.policy"
+DISCLOSURE_LABEL = "com.gen4sdk.disclosure"
 
 
 class _Assertion(BaseModel):
@@ -127,4 +130,32 @@ class PolicyAssertion(_Assertion):
         return {**super().to_data(), "version": self.VERSION}
 
 
-ASSERTIONS: tuple[type[_Assertion], ...] = (LineageAssertion, PolicyAssertion)
+class DisclosureAssertion(_Assertion):
+    """``com.gen4sdk.disclosure``: the latent disclosure the labelling-law profiles ask for, in one place a
+    verifier can read without knowing C2PA's other assertions: the provider, the generating system's name and
+    version, the creation time, the content's unique id, the profiles the operator holds the clip to, and the
+    GB 45438 AIGC metadata block exactly as written into the file (so a verifier can compare the two).
+
+    Written only by a Client with ``compliance`` profiles. Version 1 is the first form."""
+
+    LABEL: ClassVar[str] = DISCLOSURE_LABEL
+    VERSION: ClassVar[int] = 1
+    _OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"aigc"})
+
+    version: Literal[1] = 1
+    profiles: list[str] = Field(
+        description="the labelling-law profiles the clip was made under, e.g. eu-ai-act"
+    )
+    provider: str = Field(description="the provider (the operator's organisation)")
+    system_name: str = Field(description="the generating system: the video model's id")
+    system_version: str = Field(
+        description="its version: the weights' SHA-256 when known, with the SDK's version"
+    )
+    created_at: str = Field(description="ISO 8601 creation time")
+    content_id: str = Field(description="the manifest id, urn:c2pa:UUID")
+    aigc: dict[str, str] | None = Field(
+        default=None, description="the GB 45438 AIGC block written in the file"
+    )
+
+
+ASSERTIONS: tuple[type[_Assertion], ...] = (LineageAssertion, PolicyAssertion, DisclosureAssertion)

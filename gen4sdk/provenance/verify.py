@@ -17,15 +17,25 @@ from typing import Any
 
 import c2pa
 
-from gen4sdk.provenance._assertions import LINEAGE_LABEL, POLICY_LABEL, LineageAssertion, PolicyAssertion
+from gen4sdk.provenance._assertions import (
+    DISCLOSURE_LABEL,
+    LINEAGE_LABEL,
+    POLICY_LABEL,
+    DisclosureAssertion,
+    LineageAssertion,
+    PolicyAssertion,
+)
 from gen4sdk.provenance.manifest import (
     OWNERSHIP_LABEL,
     SOFT_BINDING_LABEL,
     TRAINED_ALGORITHMIC_MEDIA,
     TRAINING_LABEL,
+    VISIBLE_LABEL_PARAMETER,
 )
 from gen4sdk.types import (
+    Disclosure,
     IngredientReport,
+    LabelRecord,
     Lineage,
     ManifestLookup,
     Owner,
@@ -209,6 +219,22 @@ def _software_agent(manifest: dict[str, Any]) -> str | None:
     return agent.get("name") if isinstance(agent, dict) else agent
 
 
+def _disclosure(manifest: dict[str, Any]) -> Disclosure | None:
+    data = _assertion(manifest, DISCLOSURE_LABEL)
+    if not data:
+        return None
+    d = DisclosureAssertion.read(data)
+    return Disclosure.model_validate(d.model_dump(exclude={"version"}))
+
+
+def _visible_label(manifest: dict[str, Any]) -> LabelRecord | None:
+    for action in _actions(manifest):
+        params = action.get("parameters") if isinstance(action, dict) else None
+        if isinstance(params, dict) and VISIBLE_LABEL_PARAMETER in params:
+            return LabelRecord.model_validate(params[VISIBLE_LABEL_PARAMETER])
+    return None
+
+
 # Each field, and what makes its value when the signer wrote it in a shape this SDK does not know. A manifest is
 # signed by whoever made it, not necessarily by gen4sdk: a malformed field is reported as a problem, never raised.
 _FIELDS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]] = {
@@ -219,6 +245,8 @@ _FIELDS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]] = 
     "training_mining": (_training, dict),
     "ingredients": (_ingredients, list),
     "soft_binding": (_soft_binding, lambda: None),
+    "disclosure": (_disclosure, lambda: None),
+    "visible_label": (_visible_label, lambda: None),
 }
 
 
