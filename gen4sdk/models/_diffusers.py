@@ -74,6 +74,11 @@ def _is_video_pipeline_class(cls: type) -> bool:
         return False
 
 
+def _refuse_listed(cls: type) -> None:
+    if family_for(tuple(c.__name__ for c in cls.__mro__)) is None and cls.__name__ in REFUSED:
+        raise ModelLoadError(f"{cls.__name__} is not supported: {REFUSED[cls.__name__]}")
+
+
 def _family_of(cls: type) -> Family:
     """The table's family of a pipeline class (or of a base class: a user's subclass keeps its family's rules)."""
     names = tuple(c.__name__ for c in cls.__mro__)
@@ -135,6 +140,7 @@ class DiffusersVideoModel:
     ) -> None:
         if not isinstance(getattr(pipeline, "components", None), dict) or not callable(pipeline):
             raise ModelLoadError(f"{type(pipeline).__name__} is not a diffusers pipeline")
+        _refuse_listed(type(pipeline))
         if not _is_video_pipeline_class(type(pipeline)):
             raise ModelLoadError(
                 f"{type(pipeline).__name__} is not a video pipeline (its __call__ takes no num_frames)"
@@ -322,6 +328,11 @@ class DiffusersVideoModel:
             )
         if request.negative_prompt and "negative_prompt" not in self._params:
             raise InvalidRequestError(f"{name} takes no negative prompt", field="negative_prompt")
+        if request.steps < self._family.min_steps:
+            raise InvalidRequestError(
+                f"{name} needs at least {self._family.min_steps} steps, got steps={request.steps}",
+                field="steps",
+            )
         check_shape(self._rules, num_frames=request.num_frames, height=request.height, width=request.width)
         return _check_image(image) if image is not None else None
 

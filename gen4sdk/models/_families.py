@@ -45,6 +45,7 @@ class Family:
     size_multiple: int
     size: SizeKind = "multiple"
     max_frames: int | None = None
+    min_steps: int = 1
     quirks: tuple[Quirk, ...] = ()
     # the published checkpoints and the rule their configs give, for the documentation
     checkpoints: str = ""
@@ -165,26 +166,109 @@ FAMILIES: tuple[Family, ...] = (
         checkpoints="SkyReels-V1-Hunyuan-I2V: 4k+1 frames, multiples of 16",
     ),
     Family(
+        "HunyuanVideo 1.5",
+        ("HunyuanVideo15Pipeline",),
+        "none",
+        "causal",
+        16,
+        checkpoints="HunyuanVideo-1.5 480p/720p: 4k+1 frames, multiples of 16",
+        note="no step callback: progress and cancellation come from the scheduler-step hook",
+    ),
+    Family(
         "Mochi",
         ("MochiPipeline",),
         "none",
         "causal",
         8,
-        checkpoints="Mochi 1: 6k+1 frames, multiples of 16",
+        min_steps=2,
+        checkpoints="Mochi 1: 6k+1 frames, multiples of 16; at least 2 steps (its schedule divides by steps // 2)",
     ),
     Family(
-        "Allegro",
-        ("AllegroPipeline",),
+        "ModelScope text-to-video",
+        ("TextToVideoSDPipeline",),
         "none",
-        "causal",
+        "any",
         8,
-        quirks=("vae_tiling",),
-        checkpoints="Allegro: 4k+1 frames, multiples of 8",
+        checkpoints="damo-vilab/text-to-video-ms-1.7b: any frame count (16 default), multiples of 8",
+        note="no step callback: progress and cancellation come from the scheduler-step hook",
     ),
 )
 
 
-REFUSED: dict[str, str] = {}
+_UNVERIFIED = "no tiny end-to-end test proves its frame and size rules yet"
+_SOURCE_VIDEO = "it edits or continues a source video, which the SDK does not supply"
+_CONTROL = "it needs control inputs (poses, depth, edges, masks), which the SDK does not supply"
+_LTX2 = "LTX-2 makes audio with the video and has its own latent layout; " + _UNVERIFIED
+
+# Video pipeline classes in diffusers that gen4sdk refuses at load, and why. The test that walks diffusers' classes
+# fails when a new video pipeline appears in neither table, so a diffusers upgrade cannot add an unproven family.
+REFUSED: dict[str, str] = {
+    "AllegroPipeline": "its VAE decodes only whole tiles; " + _UNVERIFIED,
+    "AnimateDiffPipeline": "an image UNet with a motion adapter; " + _UNVERIFIED,
+    "AnimateDiffSDXLPipeline": "an image UNet with a motion adapter; " + _UNVERIFIED,
+    "AnimateDiffPAGPipeline": "an image UNet with a motion adapter; " + _UNVERIFIED,
+    "AnimateDiffControlNetPipeline": _CONTROL,
+    "AnimateDiffSparseControlNetPipeline": _CONTROL,
+    "AnimateDiffVideoToVideoPipeline": _SOURCE_VIDEO,
+    "AnimateDiffVideoToVideoControlNetPipeline": _SOURCE_VIDEO,
+    "AnyFlowPipeline": _UNVERIFIED,
+    "AnyFlowFARPipeline": _UNVERIFIED,
+    "ChronoEditPipeline": "it edits an image through a video model (image editing, not video generation)",
+    "CogVideoXFunControlPipeline": _CONTROL,
+    "CogVideoXVideoToVideoPipeline": _SOURCE_VIDEO,
+    "ConsisIDPipeline": "identity-preserving generation needs face embeddings from its own face models; "
+    + _UNVERIFIED,
+    "CosmosTextToWorldPipeline": "Cosmos needs its own safety checker package (cosmos_guardrail); "
+    + _UNVERIFIED,
+    "CosmosVideoToWorldPipeline": "Cosmos needs its own safety checker package (cosmos_guardrail); "
+    + _UNVERIFIED,
+    "Cosmos2VideoToWorldPipeline": "Cosmos needs its own safety checker package (cosmos_guardrail); "
+    + _UNVERIFIED,
+    "Cosmos2_5_PredictBasePipeline": "Cosmos needs its own safety checker package (cosmos_guardrail); "
+    + _UNVERIFIED,
+    "Cosmos2_5_TransferPipeline": _CONTROL,
+    "Cosmos3OmniPipeline": _UNVERIFIED,
+    "EasyAnimatePipeline": _UNVERIFIED,
+    "EasyAnimateControlPipeline": _CONTROL,
+    "EasyAnimateInpaintPipeline": "it inpaints a source video with a mask, which the SDK does not supply",
+    "HeliosPipeline": _UNVERIFIED,
+    "HeliosPyramidPipeline": _UNVERIFIED,
+    "HunyuanVideoImageToVideoPipeline": "its Llava text encoder takes the image inside the prompt template; "
+    + _UNVERIFIED,
+    "HunyuanVideo15ImageToVideoPipeline": _UNVERIFIED,
+    "HunyuanVideoFramepackPipeline": "it generates in sections from history latents; " + _UNVERIFIED,
+    "I2VGenXLPipeline": _UNVERIFIED,
+    "Kandinsky5T2VPipeline": _UNVERIFIED,
+    "Kandinsky5I2VPipeline": _UNVERIFIED,
+    "Kandinsky6TI2VAPipeline": _UNVERIFIED,
+    "LTX2Pipeline": _LTX2,
+    "LTX2ImageToVideoPipeline": _LTX2,
+    "LTX2ConditionPipeline": _LTX2,
+    "LTX2DFRPipeline": _LTX2,
+    "LTX2DFRTemporalRefinePipeline": _LTX2,
+    "LTX2HDRPipeline": _LTX2,
+    "LTX2InContextPipeline": _LTX2,
+    "LTX2LatentUpsamplePipeline": "it upsamples latents of another run; it does not generate from a prompt",
+    "LTX2VideoDiffusionDecodePipeline": "it decodes latents of another run; it does not generate from a prompt",
+    "LTXI2VLongMultiPromptPipeline": "it takes a schedule of prompts; " + _UNVERIFIED,
+    "LucyEditPipeline": _SOURCE_VIDEO,
+    "MotifVideoPipeline": _UNVERIFIED,
+    "MotifVideoImage2VideoPipeline": _UNVERIFIED,
+    "PIAPipeline": "an image UNet with a motion adapter; " + _UNVERIFIED,
+    "SanaWMPipeline": _UNVERIFIED,
+    "SanaVideoPipeline": _UNVERIFIED,
+    "SanaImageToVideoPipeline": _UNVERIFIED,
+    "SkyReelsV2DiffusionForcingVideoToVideoPipeline": _SOURCE_VIDEO,
+    "StableVideoDiffusionPipeline": "it is conditioned on an image only and takes no prompt",
+    "TextToVideoZeroPipeline": "it animates an image model's latents frame by frame, with no video model; "
+    + _UNVERIFIED,
+    "TextToVideoZeroSDXLPipeline": "it animates an image model's latents frame by frame, with no video model; "
+    + _UNVERIFIED,
+    "VideoToVideoSDPipeline": _SOURCE_VIDEO,
+    "WanAnimatePipeline": _CONTROL,
+    "WanVACEPipeline": _CONTROL,
+    "WanVideoToVideoPipeline": _SOURCE_VIDEO,
+}
 
 
 def family_for(class_names: tuple[str, ...]) -> Family | None:
