@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from family_checks import PROMPT, SEED, STEPS, VARIANTS, Variant
+from family_checks import PINNED, PROMPT, SEED, STEPS, VARIANTS, Variant
 from tiny_families import build
 
 import gen4sdk
@@ -118,10 +118,9 @@ def test_generates_signs_and_verifies(v: Variant, mode: str, loaded, ref_image: 
     assert report.lineage.weights_sha256 == result.model.weights_sha256 == run.digest
     flat = frames.reshape(-1)
     got = (*flat[:8].tolist(), *flat[-8:].tolist())
-    if mode in v.pinned:
-        assert np.abs(np.array(got) - np.array(v.pinned[mode])).max() <= 2, got
-    else:
-        pytest.fail(f"no pinned output for {v.name} {mode}: {got}")
+    pinned = PINNED.get((v.name, mode))
+    assert pinned is not None, f"no pinned output for {v.name} {mode}: {got}"
+    assert np.abs(np.array(got) - np.array(pinned)).max() <= 2, got
 
 
 @pytest.mark.parametrize("v", VARIANTS, ids=IDS)

@@ -427,6 +427,7 @@ def allegro() -> Any:
         layers_per_block=1,
         norm_num_groups=2,
         temporal_compression_ratio=4,
+        sample_size=256,  # its decode tile: 256x256 pixels (stride 136 down, 176 across), 24 frames (stride 16)
     )
     return AllegroPipeline(
         transformer=transformer,
@@ -705,4 +706,5 @@ def build(variant: str, seed: int = 0) -> Any:
     for c in pipe.components.values():
         if isinstance(c, torch.nn.Module):
             c.eval()
-    return pipe
+    # as a checkpoint is stored: CogVideoX builds its positional table in float64, a float32 load casts it
+    return pipe.to(dtype=torch.float32)

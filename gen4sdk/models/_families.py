@@ -21,13 +21,16 @@ __all__ = ["FAMILIES", "REFUSED", "Family", "Quirk", "family_for"]
 #   cogvideox  the VAE decodes latent frames in pairs: L = (n-1)//t + 1 latent frames give t*L frames when L is
 #              even and t*(L-1) + 1 when it is odd, so n = 2t*k or 2t*k + 1
 #   any        no temporal compression: any n
-FrameKind = Literal["causal", "cogvideox", "any"]
+#   tiled      the VAE decodes only whole tiles of its kernel (Allegro: 24 frames, stride 16): n must not pass the
+#              last whole tile of the L latent frames the pipeline makes for n (uncovered frames would be black)
+FrameKind = Literal["causal", "cogvideox", "any", "tiled"]
 # How the picture size is bounded (m = the multiple the family's check_inputs and patchifier demand):
 #   multiple   height and width multiples of m
 #   sample     also bounded by the transformer's sample size, as its config says: exactly that size with learned
 #              positional embeddings (CogVideoX-5b-I2V), at most that size with rotary positions sliced from the
 #              sample-size grid (CogVideoX 1.5, patch_size_t set), unbounded otherwise (CogVideoX-2b/5b)
-SizeKind = Literal["multiple", "sample"]
+#   tiled      multiples of m covered by whole spatial tiles of the VAE's kernel and stride (Allegro)
+SizeKind = Literal["multiple", "sample", "tiled"]
 ImageUse = Literal["none", "required", "optional"]
 # Named per-family quirks, each handled in one place in _diffusers.py:
 #   vae_tiling          the VAE only decodes tiled (Allegro): tiling is enabled at load
@@ -184,6 +187,18 @@ FAMILIES: tuple[Family, ...] = (
         checkpoints="Mochi 1: 6k+1 frames, multiples of 16; at least 2 steps (its schedule divides by steps // 2)",
     ),
     Family(
+        "Allegro",
+        ("AllegroPipeline",),
+        "none",
+        "tiled",
+        8,
+        size="tiled",
+        quirks=("vae_tiling",),
+        checkpoints="Allegro (88 frames, 1280x720 default): frames up to each whole 24-frame tile (21-24, 37-40, ..., "
+        "85-88), heights 320 + 200j, widths 320 + 240k (720 and 1280 included), multiples of 16",
+        note="its VAE decodes tiled only; tiling is enabled at load",
+    ),
+    Family(
         "ModelScope text-to-video",
         ("TextToVideoSDPipeline",),
         "none",
@@ -203,7 +218,6 @@ _LTX2 = "LTX-2 makes audio with the video and has its own latent layout; " + _UN
 # Video pipeline classes in diffusers that gen4sdk refuses at load, and why. The test that walks diffusers' classes
 # fails when a new video pipeline appears in neither table, so a diffusers upgrade cannot add an unproven family.
 REFUSED: dict[str, str] = {
-    "AllegroPipeline": "its VAE decodes only whole tiles; " + _UNVERIFIED,
     "AnimateDiffPipeline": "an image UNet with a motion adapter; " + _UNVERIFIED,
     "AnimateDiffSDXLPipeline": "an image UNet with a motion adapter; " + _UNVERIFIED,
     "AnimateDiffPAGPipeline": "an image UNet with a motion adapter; " + _UNVERIFIED,

@@ -35,16 +35,26 @@ class FrameRules:
     # (height, width) bounds from the transformer's sample size; exact when sample_exact
     sample_size: tuple[int, int] | None = None
     sample_exact: bool = False
+    # (kernel, stride) in pixels/frames of a VAE that decodes whole tiles only, per axis (frames, height, width)
+    tiles: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None
+    spatial: int = 8
 
     def frames_ok(self, n: int) -> bool:
         if n < 1 or (self.family.max_frames is not None and n > self.family.max_frames):
             return False
+        if self.family.frames == "tiled":
+            return self.tiles is not None and n <= _tiled_frames(n, self.temporal, *self.tiles[0])
         return output_frame_count(self.family.frames, self.temporal, n) == n
 
     def size_ok(self, field: str, value: int) -> bool:
         multiple = self.height_multiple if field == "height" else self.width_multiple
         if value < multiple or value % multiple:
             return False
+        if self.family.size == "tiled":
+            if self.tiles is None:
+                return False
+            kernel, stride = self.tiles[1 if field == "height" else 2]
+            return value <= _tiled_pixels(value, self.spatial, kernel, stride)
         if self.sample_size is None:
             return True
         bound = self.sample_size[0 if field == "height" else 1]
@@ -56,10 +66,14 @@ class FrameRules:
             "causal": f"{t}k+1" if t > 1 else "any",
             "cogvideox": f"{2 * t}k or {2 * t}k+1",
             "any": "any",
+            "tiled": "one of " + ", ".join(str(n) for n in range(1, 101) if self.frames_ok(n)) + ", ...",
         }[self.family.frames]
         return text + (f", at most {self.family.max_frames}" if self.family.max_frames else "")
 
     def describe_size(self) -> str:
+        if self.family.size == "tiled":
+            sizes = {f: [v for v in range(16, 1025) if self.size_ok(f, v)][:4] for f in ("width", "height")}
+            return f"widths {sizes['width']}..., heights {sizes['height']}... (whole VAE tiles)"
         if self.height_multiple == self.width_multiple:
             text = f"multiples of {self.height_multiple}"
         else:
@@ -88,13 +102,34 @@ def output_frame_count(kind: str, temporal: int, n: int) -> int:
     raise ValueError(f"unknown frame rule {kind!r}")
 
 
+def _tiled_frames(n: int, temporal: int, kernel: int, stride: int) -> int:
+    # Allegro's prepare_latents: an even n gives ceil(n/t) latent frames, an odd one ceil((n-1)/t) + 1; its tiled
+    # decode covers whole kernels only, so this many frames are real pictures (the rest stay zero)
+    latent = -(-n // temporal) if n % 2 == 0 else -(-(n - 1) // temporal) + 1
+    return _covered(latent, temporal, kernel, stride)
+
+
+def _tiled_pixels(value: int, spatial: int, kernel: int, stride: int) -> int:
+    return _covered(value // spatial, spatial, kernel, stride)
+
+
+def _covered(latent: int, scale: int, kernel: int, stride: int) -> int:
+    if kernel % scale or stride % scale or stride <= 0:
+        return 0  # tiles that do not align with latent cells cannot be decoded exactly
+    lk, ls = kernel // scale, stride // scale
+    tiles = (latent - lk) // ls + 1 if latent >= lk else 0
+    return kernel + (tiles - 1) * stride if tiles else 0
+
+
 # -- numbers from the pipeline's components ------------------------------------------------------------------------
 
 
-def _first_int(*candidates: Any) -> int | None:
-    for c in candidates:
-        if isinstance(c, int) and not isinstance(c, bool) and c > 0:
-            return c
+def _first_int(*candidates: tuple[Any, str]) -> int | None:
+    # looked up lazily, in order: reading a config value as a module attribute warns in diffusers (deprecated)
+    for obj, name in candidates:
+        value = getattr(obj, name, None) if obj is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
     return None
 
 
@@ -106,12 +141,12 @@ def _temporal(pipe: Any) -> int:
     vae = getattr(pipe, "vae", None)
     return (
         _first_int(
-            getattr(pipe, "vae_scale_factor_temporal", None),
-            getattr(pipe, "vae_temporal_compression_ratio", None),
-            getattr(pipe, "vae_temporal_scale_factor", None),  # Mochi
-            getattr(vae, "temporal_compression_ratio", None),
-            getattr(_config(vae), "scale_factor_temporal", None),
-            getattr(_config(vae), "temporal_compression_ratio", None),
+            (pipe, "vae_scale_factor_temporal"),
+            (pipe, "vae_temporal_compression_ratio"),
+            (pipe, "vae_temporal_scale_factor"),  # Mochi
+            (_config(vae), "scale_factor_temporal"),
+            (_config(vae), "temporal_compression_ratio"),
+            (vae, "temporal_compression_ratio"),
         )
         or 1
     )
@@ -121,13 +156,13 @@ def _spatial(pipe: Any) -> int:
     vae = getattr(pipe, "vae", None)
     return (
         _first_int(
-            getattr(pipe, "vae_scale_factor_spatial", None),
-            getattr(pipe, "vae_spatial_compression_ratio", None),
-            getattr(pipe, "vae_spatial_scale_factor", None),  # Mochi
-            getattr(vae, "spatial_compression_ratio", None),
-            getattr(_config(vae), "scale_factor_spatial", None),
-            getattr(_config(vae), "spatial_compression_ratio", None),
-            getattr(pipe, "vae_scale_factor", None),
+            (pipe, "vae_scale_factor_spatial"),
+            (pipe, "vae_spatial_compression_ratio"),
+            (pipe, "vae_spatial_scale_factor"),  # Mochi
+            (_config(vae), "scale_factor_spatial"),
+            (_config(vae), "spatial_compression_ratio"),
+            (vae, "spatial_compression_ratio"),
+            (pipe, "vae_scale_factor"),
         )
         or 8
     )
@@ -168,12 +203,23 @@ def _sample_bound(cfg: Any, spatial: int) -> tuple[tuple[int, int] | None, bool]
     return None, False
 
 
+def _vae_tiles(pipe: Any) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+    vae = getattr(pipe, "vae", None)
+    kernel, stride = getattr(vae, "kernel", None), getattr(vae, "stride", None)
+    if not (isinstance(kernel, tuple) and isinstance(stride, tuple) and len(kernel) == len(stride) == 3):
+        return None
+    k, st = tuple(int(x) for x in kernel), tuple(int(x) for x in stride)
+    return (k[0], st[0]), (k[1], st[1]), (k[2], st[2])
+
+
 def derive_rules(pipe: Any, family: Family) -> FrameRules:
     cfg = _transformer_config(pipe)
     s = _spatial(pipe)
     ph, pw = _patch_hw(cfg)
     bound, exact = _sample_bound(cfg, s) if family.size == "sample" else (None, False)
     return FrameRules(
+        tiles=_vae_tiles(pipe) if "tiled" in (family.frames, family.size) else None,
+        spatial=s,
         family=family,
         pipeline_class=type(pipe).__name__,
         temporal=_temporal(pipe),
