@@ -139,12 +139,21 @@ def test_cancel_stops_between_steps(v: Variant, loaded, ref_image: Path) -> None
     with pytest.raises(GenerationCancelled):
         run.client.generate(output=out, cancel=cancel, on_progress=on_progress, **args)
     assert steps == [1] and not out.exists()
+    # the scheduler-step hook (pipelines without callback_on_step_end) is gone once the call ends
+    assert "step" not in vars(run.model.pipeline.scheduler)
 
 
 @pytest.mark.parametrize("v", VARIANTS, ids=IDS)
-def test_refuses_what_it_cannot_produce(v: Variant, loaded, ref_image: Path) -> None:
+def test_refuses_what_it_cannot_produce(
+    v: Variant, loaded, ref_image: Path, policy: gen4sdk.Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = loaded(v)
     calls = len(run.frames)
+
+    def no_policy(*a: Any, **k: Any) -> None:
+        raise AssertionError("the policy stage ran for a request the model refuses")
+
+    monkeypatch.setattr(policy, "check_request", no_policy)
     with pytest.raises(InvalidRequestError) as ei:
         run.client.generate(output=run.work / "bad.mp4", **_request(v, v.modes[0], ref_image, **v.bad))
     assert ei.value.field == v.bad_field
@@ -190,3 +199,56 @@ def test_a_supported_family_covers_the_readme_families() -> None:
     names = {f.name for f in FAMILIES}
     for family in ("Wan", "LTX-Video", "CogVideoX", "HunyuanVideo", "SkyReels-V2", "Mochi"):
         assert any(n.startswith(family) for n in names), family
+
+
+def _saved_wan(tmp_path: Path) -> Path:
+    folder = tmp_path / "wan"
+    build("wan2.1-t2v").save_pretrained(folder)
+    return folder
+
+
+def test_a_corrupt_or_missing_component_is_named_at_load(tmp_path: Path) -> None:
+    folder = _saved_wan(tmp_path)
+    weights = next((folder / "transformer").glob("*.safetensors"))
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])  # a truncated download
+    with pytest.raises(ModelLoadError, match=r"component 'transformer' is corrupt: .*safetensors"):
+        DiffusersVideoModel.from_pretrained(folder)
+    weights.write_bytes(b"\xff" * 64)  # overwritten
+    with pytest.raises(ModelLoadError, match="component 'transformer' is corrupt"):
+        DiffusersVideoModel.from_pretrained(folder)
+    weights.write_bytes(data)
+    for f in (folder / "vae").iterdir():
+        f.unlink()
+    (folder / "vae").rmdir()
+    with pytest.raises(ModelLoadError, match="component 'vae' is missing"):
+        DiffusersVideoModel.from_pretrained(folder)
+
+
+def test_a_family_whose_optional_dependencies_are_missing_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import diffusers
+
+    lazy = type(diffusers)
+    real = lazy.__getattr__
+
+    def getattr_(self: Any, name: str) -> Any:
+        if name == "WanPipeline":  # what diffusers' lazy module raises for a backend that is not installed
+            raise ImportError(
+                "WanPipeline requires the ftfy library but it was not found in your environment"
+            )
+        return real(self, name)
+
+    folder = _saved_wan(tmp_path)
+    monkeypatch.delattr(diffusers, "WanPipeline", raising=False)
+    monkeypatch.setattr(lazy, "__getattr__", getattr_)
+    with pytest.raises(ModelLoadError, match="cannot import pipeline class WanPipeline .*ftfy"):
+        DiffusersVideoModel.from_pretrained(folder)
+
+
+def test_a_pipeline_needing_inputs_the_sdk_does_not_supply_is_refused(tmp_path: Path) -> None:
+    for name in ("WanVideoToVideoPipeline", "WanVACEPipeline", "StableVideoDiffusionPipeline"):
+        (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": name}))
+        with pytest.raises(ModelLoadError, match=f"{name} is not supported: it "):
+            DiffusersVideoModel.from_pretrained(tmp_path)

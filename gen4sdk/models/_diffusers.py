@@ -222,14 +222,13 @@ class DiffusersVideoModel:
         )
         try:
             pipeline_cls: Any = getattr(diffusers, class_name, None)
-        except (
-            Exception
-        ) as e:  # diffusers imports lazily; a class with missing optional dependencies raises here
+        except Exception as e:  # diffusers imports lazily; a class missing optional dependencies raises here
             raise ModelLoadError(f"cannot import pipeline class {class_name} named in {index}: {e}") from e
         if not inspect.isclass(pipeline_cls):
             raise ModelLoadError(
                 f"{index} names pipeline class {class_name!r}, which diffusers {diffusers.__version__} does not have"
             )
+        _refuse_listed(pipeline_cls)  # a refused class's reason beats "not a video pipeline"
         if not _is_video_pipeline_class(pipeline_cls):
             raise ModelLoadError(
                 f"{class_name} in {directory} is not a video pipeline (it takes no num_frames)"
