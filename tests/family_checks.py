@@ -32,6 +32,9 @@ VARIANTS: tuple[Variant, ...] = (
     ),
     Variant("wan2.2-a14b", "WanPipeline", (5, 144, 256), {"width": 264}, "width"),
     Variant("wan2.2-ti2v-5b", "WanPipeline", (5, 160, 256), {"height": 144}, "height"),
+    Variant(
+        "wan2.2-i2v-a14b", "WanImageToVideoPipeline", (5, 144, 256), {"num_frames": 3}, "num_frames", ("i2v",)
+    ),
     Variant("skyreels-v2-t2v", "SkyReelsV2Pipeline", (5, 144, 256), {"num_frames": 8}, "num_frames"),
     Variant(
         "skyreels-v2-i2v",
@@ -98,6 +101,24 @@ BY_NAME = {v.name: v for v in VARIANTS}
 
 # (variant, mode) -> the first 8 and last 8 bytes of the model's frames for PROMPT, SEED, STEPS (CPU, float32)
 PINNED: dict[tuple[str, str], tuple[int, ...]] = {
+    ("wan2.2-i2v-a14b", "i2v"): (
+        129,
+        110,
+        121,
+        137,
+        121,
+        118,
+        139,
+        121,
+        107,
+        146,
+        139,
+        91,
+        164,
+        121,
+        114,
+        143,
+    ),
     ("cogvideox-i2v", "i2v"): (135, 9, 218, 116, 0, 255, 102, 0, 151, 183, 171, 104, 225, 128, 126, 255),
     ("allegro", "t2v"): (143, 126, 136, 139, 91, 121, 142, 115, 130, 109, 123, 132, 116, 130, 146, 123),
     ("wan2.1-t2v", "t2v"): (129, 110, 121, 137, 121, 118, 139, 121, 107, 146, 139, 91, 164, 121, 114, 143),

@@ -195,6 +195,17 @@ def test_every_video_pipeline_in_diffusers_is_supported_or_refused_with_a_reason
         assert REFUSED[name] in str(ei.value)
 
 
+def test_the_families_page_is_generated_from_the_table() -> None:
+    from gen4sdk.models._family_docs import render
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "model-families.md"
+    assert page.read_text(encoding="utf-8") == render(), (
+        "docs/model-families.md is stale: python -m gen4sdk.models._family_docs > docs/model-families.md"
+    )
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "docs/model-families.md" in readme
+
+
 def test_a_supported_family_covers_the_readme_families() -> None:
     names = {f.name for f in FAMILIES}
     for family in ("Wan", "LTX-Video", "CogVideoX", "HunyuanVideo", "SkyReels-V2", "Mochi"):

@@ -152,6 +152,25 @@ def wan21_i2v() -> Any:
     )
 
 
+def wan22_i2v_a14b() -> Any:
+    """Wan2.2-I2V-A14B: two experts and no image encoder (the image enters as latents only)."""
+    from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
+
+    return WanImageToVideoPipeline(
+        tokenizer=byte_tokenizer(),
+        text_encoder=_t5(umt5=True),
+        vae=_wan_vae(),
+        scheduler=UniPCMultistepScheduler(
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+        ),
+        transformer=_wan_transformer(WanTransformer3DModel, in_channels=36),
+        transformer_2=_wan_transformer(WanTransformer3DModel, in_channels=36),
+        image_encoder=None,
+        image_processor=None,
+        boundary_ratio=0.875,
+    )
+
+
 def wan22_a14b() -> Any:
     """Two experts (high noise, low noise) switched at ``boundary_ratio``, as in Wan2.2-T2V-A14B."""
     from diffusers import UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
@@ -678,6 +697,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "wan2.1-i2v": wan21_i2v,
     "wan2.2-a14b": wan22_a14b,
     "wan2.2-ti2v-5b": wan22_ti2v_5b,
+    "wan2.2-i2v-a14b": wan22_i2v_a14b,
     "skyreels-v2-t2v": skyreels_v2_t2v,
     "skyreels-v2-i2v": skyreels_v2_i2v,
     "skyreels-v2-df": skyreels_v2_df,

@@ -6,7 +6,7 @@ Every family listed here is proven end to end by ``tests/test_model_families.py`
 pipeline saved to a folder and loaded back through the Client. A video pipeline class not listed is refused at load
 (``REFUSED`` says why for the ones we know of): a rule we cannot state is a failure after all the GPU work.
 
-``python -m gen4sdk.models._families`` prints ``docs/model-families.md`` from this table.
+``python -m gen4sdk.models._family_docs`` prints ``docs/model-families.md`` from this table.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FAMILIES", "REFUSED", "Family", "Quirk", "family_for"]
+__all__ = ["FAMILIES", "REFUSED", "VERIFIED_DIFFUSERS", "Family", "Quirk", "family_for"]
+
+# the diffusers release the table was proven against (tests/test_model_families.py walks its pipeline classes)
+VERIFIED_DIFFUSERS = "0.42.1"
 
 # How the output frame count follows from the requested one (t = the VAE's temporal compression):
 #   causal     the first frame is encoded alone: n = t*k + 1
@@ -71,7 +74,8 @@ FAMILIES: tuple[Family, ...] = (
         "required",
         "causal",
         16,
-        checkpoints="Wan2.1-I2V-14B-480P/720P, Wan2.2-I2V-A14B: 4k+1 frames, multiples of 16",
+        checkpoints="Wan2.1-I2V-14B-480P/720P (CLIP image encoder), Wan2.2-I2V-A14B (two experts, no image "
+        "encoder): 4k+1 frames, multiples of 16",
     ),
     Family(
         "SkyReels-V2",
@@ -194,9 +198,9 @@ FAMILIES: tuple[Family, ...] = (
         8,
         size="tiled",
         quirks=("vae_tiling",),
-        checkpoints="Allegro (88 frames, 1280x720 default): frames up to each whole 24-frame tile (21-24, 37-40, ..., "
-        "85-88), heights 320 + 200j, widths 320 + 240k (720 and 1280 included), multiples of 16",
-        note="its VAE decodes tiled only; tiling is enabled at load",
+        checkpoints="Allegro (88 frames at 1280x720 by default): frame counts its whole 24-frame tiles (stride 16) "
+        "cover, 19 and 21-24, 35 and 37-40, ..., 83 and 85-88; sizes covered by whole 320-pixel tiles (stride 200 "
+        "down, 240 across) that are multiples of 16, 1280x720 among them",
     ),
     Family(
         "ModelScope text-to-video",
