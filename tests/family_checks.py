@@ -84,6 +84,14 @@ VARIANTS: tuple[Variant, ...] = (
     ),
     Variant("hunyuan-t2v", "HunyuanVideoPipeline", (5, 144, 256), {"num_frames": 6}, "num_frames"),
     Variant(
+        "hunyuan-i2v",
+        "HunyuanVideoImageToVideoPipeline",
+        (5, 144, 256),
+        {"num_frames": 8},
+        "num_frames",
+        ("i2v",),
+    ),
+    Variant(
         "hunyuan-skyreels-i2v",
         "HunyuanSkyreelsImageToVideoPipeline",
         (5, 144, 256),
@@ -101,6 +109,7 @@ BY_NAME = {v.name: v for v in VARIANTS}
 
 # (variant, mode) -> the first 8 and last 8 bytes of the model's frames for PROMPT, SEED, STEPS (CPU, float32)
 PINNED: dict[tuple[str, str], tuple[int, ...]] = {
+    ("hunyuan-i2v", "i2v"): (138, 133, 94, 137, 132, 96, 137, 131, 134, 148, 159, 143, 146, 151, 133, 148),
     ("wan2.2-i2v-a14b", "i2v"): (
         129,
         110,

@@ -14,69 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-
-_TEXT_DIM = 32
-
-
-def byte_tokenizer(max_length: int = 512) -> Any:
-    """A real (if tiny) fast tokenizer: every UTF-8 byte is a token, plus pad/eos/unk/bos; T5-style ``</s>`` end."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<pad>", "</s>", "<unk>", "<s>"]
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {t: i for i, t in enumerate(specials + alphabet)}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        bos_token="<s>",
-        model_max_length=max_length,
-    )
-
-
-VOCAB = 4 + 256
-
-
-def _t5(d_model: int = _TEXT_DIM, umt5: bool = False) -> Any:
-    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
-
-    cfg = {
-        "vocab_size": VOCAB,
-        "d_model": d_model,
-        "d_kv": 8,
-        "d_ff": 37,
-        "num_layers": 2,
-        "num_heads": 4,
-        "relative_attention_num_buckets": 8,
-        "pad_token_id": 0,
-        "eos_token_id": 1,
-        "decoder_start_token_id": 0,
-    }
-    return (UMT5EncoderModel(UMT5Config(**cfg)) if umt5 else T5EncoderModel(T5Config(**cfg))).eval()
-
-
-def _clip_vision(hidden: int = 4, image_size: int = 32) -> tuple[Any, Any]:
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    enc = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=hidden,
-            projection_dim=hidden,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=image_size,
-            intermediate_size=16,
-            patch_size=4,
-        )
-    ).eval()
-    return enc, CLIPImageProcessor(crop_size=image_size, size=image_size)
-
+from tiny_hunyuan import hunyuan15_t2v, hunyuan_i2v, hunyuan_skyreels_i2v, hunyuan_t2v
+from tiny_parts import TEXT_DIM, byte_tokenizer, clip_text, clip_vision, t5
 
 # -- Wan 2.1 / 2.2 and SkyReels-V2 (Wan's VAE and a Wan-like transformer) -----------------------------------------
 
@@ -114,7 +53,7 @@ def _wan_transformer(
         attention_head_dim=12,
         in_channels=in_channels,
         out_channels=out_channels,
-        text_dim=_TEXT_DIM,
+        text_dim=TEXT_DIM,
         freq_dim=32,
         ffn_dim=32,
         num_layers=1,
@@ -130,7 +69,7 @@ def wan21_t2v() -> Any:
 
     return WanPipeline(
         tokenizer=byte_tokenizer(),
-        text_encoder=_t5(umt5=True),
+        text_encoder=t5(umt5=True),
         vae=_wan_vae(),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
         transformer=_wan_transformer(WanTransformer3DModel),
@@ -140,10 +79,10 @@ def wan21_t2v() -> Any:
 def wan21_i2v() -> Any:
     from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel
 
-    enc, proc = _clip_vision()
+    enc, proc = clip_vision()
     return WanImageToVideoPipeline(
         tokenizer=byte_tokenizer(),
-        text_encoder=_t5(umt5=True),
+        text_encoder=t5(umt5=True),
         vae=_wan_vae(),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
         transformer=_wan_transformer(WanTransformer3DModel, in_channels=36, image_dim=4),
@@ -158,7 +97,7 @@ def wan22_i2v_a14b() -> Any:
 
     return WanImageToVideoPipeline(
         tokenizer=byte_tokenizer(),
-        text_encoder=_t5(umt5=True),
+        text_encoder=t5(umt5=True),
         vae=_wan_vae(),
         scheduler=UniPCMultistepScheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
@@ -177,7 +116,7 @@ def wan22_a14b() -> Any:
 
     return WanPipeline(
         tokenizer=byte_tokenizer(),
-        text_encoder=_t5(umt5=True),
+        text_encoder=t5(umt5=True),
         vae=_wan_vae(),
         scheduler=UniPCMultistepScheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
@@ -194,7 +133,7 @@ def wan22_ti2v_5b() -> Any:
 
     return WanPipeline(
         tokenizer=byte_tokenizer(),
-        text_encoder=_t5(umt5=True),
+        text_encoder=t5(umt5=True),
         vae=_wan_vae(wan22_5b=True),
         scheduler=UniPCMultistepScheduler(
             prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
@@ -210,14 +149,14 @@ def _skyreels(cls_name: str, i2v: bool) -> Any:
 
     parts: dict[str, Any] = {
         "tokenizer": byte_tokenizer(),
-        "text_encoder": _t5(umt5=True),
+        "text_encoder": t5(umt5=True),
         "vae": _wan_vae(),
         "scheduler": UniPCMultistepScheduler(
             flow_shift=8.0, use_flow_sigmas=True, prediction_type="flow_prediction"
         ),
     }
     if cls_name == "SkyReelsV2ImageToVideoPipeline":
-        enc, proc = _clip_vision()
+        enc, proc = clip_vision()
         parts.update(
             transformer=_wan_transformer(SkyReelsV2Transformer3DModel, in_channels=36, image_dim=4),
             image_encoder=enc,
@@ -260,7 +199,7 @@ def _ltx(cls_name: str) -> Any:
         attention_head_dim=8,
         cross_attention_dim=32,
         num_layers=1,
-        caption_channels=_TEXT_DIM,
+        caption_channels=TEXT_DIM,
     )
     vae = AutoencoderKLLTXVideo(
         in_channels=3,
@@ -287,7 +226,7 @@ def _ltx(cls_name: str) -> Any:
         transformer=transformer,
         vae=vae,
         scheduler=FlowMatchEulerDiscreteScheduler(),
-        text_encoder=_t5(),
+        text_encoder=t5(),
         tokenizer=byte_tokenizer(),
     )
 
@@ -331,7 +270,7 @@ def _cog(i2v: bool, v15: bool) -> Any:
         in_channels=8 if i2v else 4,
         out_channels=4,
         time_embed_dim=2,
-        text_embed_dim=_TEXT_DIM,
+        text_embed_dim=TEXT_DIM,
         num_layers=1,
         # 1.0 I2V runs at exactly its sample size (learned positions); 1.5 up to it (rotary positions sliced from
         # that grid); 1.0 text-to-video at any size
@@ -359,7 +298,7 @@ def _cog(i2v: bool, v15: bool) -> Any:
         transformer=transformer,
         vae=vae,
         scheduler=CogVideoXDDIMScheduler(),
-        text_encoder=_t5(),
+        text_encoder=t5(),
         tokenizer=byte_tokenizer(),
     )
 
@@ -400,7 +339,7 @@ def mochi() -> Any:
         in_channels=12,
         out_channels=None,
         qk_norm="rms_norm",
-        text_embed_dim=_TEXT_DIM,
+        text_embed_dim=TEXT_DIM,
         time_embed_dim=4,
         activation_fn="swiglu",
         max_sequence_length=16,
@@ -416,7 +355,7 @@ def mochi() -> Any:
         transformer=transformer,
         vae=vae,
         scheduler=FlowMatchEulerDiscreteScheduler(),
-        text_encoder=_t5(),
+        text_encoder=t5(),
         tokenizer=byte_tokenizer(),
     )
 
@@ -452,203 +391,8 @@ def allegro() -> Any:
         transformer=transformer,
         vae=vae,
         scheduler=DDIMScheduler(),
-        text_encoder=_t5(d_model=24),
+        text_encoder=t5(d_model=24),
         tokenizer=byte_tokenizer(),
-    )
-
-
-# -- HunyuanVideo ---------------------------------------------------------------------------------------------------
-
-
-def _hunyuan_vae() -> Any:
-    from diffusers import AutoencoderKLHunyuanVideo
-
-    return AutoencoderKLHunyuanVideo(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        layers_per_block=1,
-        act_fn="silu",
-        norm_num_groups=4,
-        scaling_factor=0.476986,
-        spatial_compression_ratio=8,
-        temporal_compression_ratio=4,
-        mid_block_add_attention=True,
-    )
-
-
-def _llama(hidden: int = 16) -> Any:
-    from transformers import LlamaConfig, LlamaModel
-
-    return LlamaModel(
-        LlamaConfig(
-            bos_token_id=3,
-            eos_token_id=1,
-            pad_token_id=0,
-            hidden_size=hidden,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            vocab_size=VOCAB,
-            hidden_act="gelu",
-        )
-    ).eval()
-
-
-def _clip_text(hidden: int = 8) -> Any:
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    return CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=3,
-            eos_token_id=1,
-            pad_token_id=0,
-            hidden_size=hidden,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            vocab_size=VOCAB,
-            hidden_act="gelu",
-            projection_dim=32,
-            max_position_embeddings=77,
-        )
-    ).eval()
-
-
-def _hunyuan_transformer(in_channels: int = 4, **kw: Any) -> Any:
-    from diffusers import HunyuanVideoTransformer3DModel
-
-    return HunyuanVideoTransformer3DModel(
-        in_channels=in_channels,
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=10,
-        num_layers=1,
-        num_single_layers=1,
-        num_refiner_layers=1,
-        patch_size=1,
-        patch_size_t=1,
-        text_embed_dim=16,
-        pooled_projection_dim=8,
-        rope_axes_dim=(2, 4, 4),
-        **kw,
-    )
-
-
-def hunyuan_t2v() -> Any:
-    from diffusers import FlowMatchEulerDiscreteScheduler, HunyuanVideoPipeline
-
-    return HunyuanVideoPipeline(
-        transformer=_hunyuan_transformer(guidance_embeds=True),
-        vae=_hunyuan_vae(),
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-        text_encoder=_llama(),
-        tokenizer=byte_tokenizer(),
-        text_encoder_2=_clip_text(),
-        tokenizer_2=byte_tokenizer(77),
-    )
-
-
-def hunyuan_skyreels_i2v() -> Any:
-    from diffusers import FlowMatchEulerDiscreteScheduler, HunyuanSkyreelsImageToVideoPipeline
-
-    return HunyuanSkyreelsImageToVideoPipeline(
-        transformer=_hunyuan_transformer(in_channels=8, guidance_embeds=False),
-        vae=_hunyuan_vae(),
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-        text_encoder=_llama(),
-        tokenizer=byte_tokenizer(),
-        text_encoder_2=_clip_text(),
-        tokenizer_2=byte_tokenizer(77),
-    )
-
-
-def hunyuan15_t2v() -> Any:
-    """HunyuanVideo 1.5: a Qwen2.5-VL text model behind a chat template, ByT5 for quoted glyph text, no step callback."""
-    from diffusers import (
-        AutoencoderKLHunyuanVideo15,
-        ClassifierFreeGuidance,
-        FlowMatchEulerDiscreteScheduler,
-        HunyuanVideo15Pipeline,
-        HunyuanVideo15Transformer3DModel,
-    )
-    from transformers import (
-        ByT5Tokenizer,
-        Qwen2_5_VLTextConfig,
-        Qwen2_5_VLTextModel,
-        T5Config,
-        T5EncoderModel,
-    )
-
-    transformer = HunyuanVideo15Transformer3DModel(
-        in_channels=9,
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=8,
-        num_layers=1,
-        num_refiner_layers=1,
-        mlp_ratio=2.0,
-        patch_size=1,
-        patch_size_t=1,
-        text_embed_dim=16,
-        text_embed_2_dim=_TEXT_DIM,
-        image_embed_dim=12,
-        rope_axes_dim=(2, 2, 4),
-        target_size=16,
-        task_type="t2v",
-    )
-    vae = AutoencoderKLHunyuanVideo15(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(16, 16),
-        layers_per_block=1,
-        spatial_compression_ratio=4,
-        temporal_compression_ratio=2,
-        downsample_match_channel=False,
-        upsample_match_channel=False,
-    )
-    qwen = Qwen2_5_VLTextModel(
-        Qwen2_5_VLTextConfig(
-            hidden_size=16,
-            intermediate_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-            vocab_size=VOCAB,
-            rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
-            rope_theta=1000000.0,
-        )
-    ).eval()
-    tokenizer = byte_tokenizer(2048)
-    tokenizer.chat_template = (
-        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-    )
-    byt5 = ByT5Tokenizer()
-    glyph_encoder = T5EncoderModel(
-        T5Config(
-            vocab_size=len(byt5),
-            d_model=_TEXT_DIM,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-        )
-    ).eval()
-    return HunyuanVideo15Pipeline(
-        transformer=transformer,
-        vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-        text_encoder=qwen,
-        tokenizer=tokenizer,
-        text_encoder_2=glyph_encoder,
-        tokenizer_2=byt5,
-        guider=ClassifierFreeGuidance(guidance_scale=1.0),
     )
 
 
@@ -679,7 +423,7 @@ def modelscope_t2v() -> Any:
     )
     return TextToVideoSDPipeline(
         vae=vae,
-        text_encoder=_clip_text(hidden=8),
+        text_encoder=clip_text(hidden=8),
         tokenizer=byte_tokenizer(77),
         unet=unet,
         scheduler=DDIMScheduler(
@@ -712,6 +456,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "mochi": mochi,
     "allegro": allegro,
     "hunyuan-t2v": hunyuan_t2v,
+    "hunyuan-i2v": hunyuan_i2v,
     "hunyuan-skyreels-i2v": hunyuan_skyreels_i2v,
     "hunyuan1.5-t2v": hunyuan15_t2v,
     "modelscope-t2v": modelscope_t2v,
@@ -727,4 +472,7 @@ def build(variant: str, seed: int = 0) -> Any:
         if isinstance(c, torch.nn.Module):
             c.eval()
     # as a checkpoint is stored: CogVideoX builds its positional table in float64, a float32 load casts it
-    return pipe.to(dtype=torch.float32)
+    modules = [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]
+    if any(t.dtype == torch.float64 for m in modules for t in m.state_dict().values()):
+        pipe.to(dtype=torch.float32)
+    return pipe

@@ -165,6 +165,15 @@ FAMILIES: tuple[Family, ...] = (
         checkpoints="HunyuanVideo: 4k+1 frames, multiples of 16",
     ),
     Family(
+        "HunyuanVideo image-to-video",
+        ("HunyuanVideoImageToVideoPipeline",),
+        "required",
+        "causal",
+        16,
+        quirks=("latent_concat_trim",),
+        checkpoints="HunyuanVideo-I2V: 4k+1 frames, multiples of 16",
+    ),
+    Family(
         "HunyuanVideo image-to-video (SkyReels-V1)",
         ("HunyuanSkyreelsImageToVideoPipeline",),
         "required",
@@ -251,8 +260,6 @@ REFUSED: dict[str, str] = {
     "EasyAnimateInpaintPipeline": "it inpaints a source video with a mask, which the SDK does not supply",
     "HeliosPipeline": _UNVERIFIED,
     "HeliosPyramidPipeline": _UNVERIFIED,
-    "HunyuanVideoImageToVideoPipeline": "its Llava text encoder takes the image inside the prompt template; "
-    + _UNVERIFIED,
     "HunyuanVideo15ImageToVideoPipeline": _UNVERIFIED,
     "HunyuanVideoFramepackPipeline": "it generates in sections from history latents; " + _UNVERIFIED,
     "I2VGenXLPipeline": _UNVERIFIED,
