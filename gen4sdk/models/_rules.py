@@ -12,6 +12,7 @@ components, so a checkpoint with another VAE (Wan 2.2's 16x one) gets its own ru
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -249,7 +250,7 @@ def check_shape(rules: FrameRules, *, num_frames: int, height: int, width: int) 
         )
     for field, value in (("height", height), ("width", width)):
         if not rules.size_ok(field, value):
-            near = " or ".join(str(v) for v in _nearest(value, lambda v, f=field: rules.size_ok(f, v)))
+            near = " or ".join(str(v) for v in _nearest(value, functools.partial(rules.size_ok, field)))
             raise InvalidRequestError(
                 f"{field}={value} is not valid for {rules.describe()}; nearest valid: {near}",
                 field=field,

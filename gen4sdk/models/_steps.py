@@ -65,7 +65,7 @@ def step_hooks(
 
         yield {"callback_on_step_end": _step_end}, counter
         return
-    scheduler = getattr(pipeline, "scheduler", None)
+    scheduler: Any = getattr(pipeline, "scheduler", None)
     original = getattr(scheduler, "step", None)
     if original is None:
         logger.warning(
