@@ -22,6 +22,7 @@ from gen4sdk.errors import GenerationCancelled, InvalidRequestError, ModelLoadEr
 from gen4sdk.models import DiffusersVideoModel
 from gen4sdk.models._families import FAMILIES, REFUSED
 from gen4sdk.models._weights import pipeline_weights_sha256
+from gen4sdk.types import GenerationRequest
 
 IDS = [v.name for v in VARIANTS]
 
@@ -169,6 +170,31 @@ def test_refuses_what_it_cannot_produce(
             run.client.generate(output=run.work / "img.mp4", **_request(v, "i2v", ref_image))
         assert ei.value.field == "image"
     assert len(run.frames) == calls
+
+
+# frame counts around the ones the issue found wrong, run through the pipeline itself at a small size
+SWEEPS = {
+    "cogvideox-t2v": [9, 13, 16],
+    "cogvideox1.5-t2v": [12, 16, 17],
+    "hunyuan-i2v": [4, 5, 9],
+    "mochi": [6, 7, 8],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_the_frame_rules_match_what_the_pipeline_returns(name: str) -> None:
+    import torch
+    from PIL import Image
+
+    model = DiffusersVideoModel(build(name), model_id=name, cpu_threads=1)
+    base = {"prompt": PROMPT, "height": 32, "width": 32, "steps": STEPS, "seed": SEED, "request_id": "sweep"}
+    image = Image.new("RGB", (32, 32), (90, 140, 200)) if model.requires_image else None
+    for n in SWEEPS[name]:
+        req = GenerationRequest(**base, num_frames=n)
+        kwargs = model._call_kwargs(req, image, torch.Generator().manual_seed(SEED))  # the SDK's own call
+        with torch.inference_mode():
+            returned = model.pipeline(**kwargs).frames[0].shape[0]
+        assert model.rules.frames_ok(n) == (returned == n), (n, returned, model.rules.describe())
 
 
 def test_every_video_pipeline_in_diffusers_is_supported_or_refused_with_a_reason(tmp_path: Path) -> None:

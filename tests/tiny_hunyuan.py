@@ -130,6 +130,8 @@ def hunyuan15_t2v() -> Any:
             num_attention_heads=2,
             num_key_value_heads=2,
             vocab_size=VOCAB,
+            bos_token_id=3,
+            eos_token_id=1,
             rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
             rope_theta=1000000.0,
         )
