@@ -187,7 +187,8 @@ def test_the_frame_rules_match_what_the_pipeline_returns(name: str) -> None:
     from PIL import Image
 
     model = DiffusersVideoModel(build(name), model_id=name, cpu_threads=1)
-    base = {"prompt": PROMPT, "height": 32, "width": 32, "steps": STEPS, "seed": SEED, "request_id": "sweep"}
+    base: dict[str, Any] = {"prompt": PROMPT, "height": 32, "width": 32, "steps": STEPS, "seed": SEED}
+    base["request_id"] = "sweep"
     image = Image.new("RGB", (32, 32), (90, 140, 200)) if model.requires_image else None
     for n in SWEEPS[name]:
         req = GenerationRequest(**base, num_frames=n)

@@ -220,8 +220,6 @@ def _ltx(cls_name: str) -> Any:
         encoder_causal=True,
         decoder_causal=False,
     )
-    vae.use_framewise_encoding = False
-    vae.use_framewise_decoding = False
     return getattr(diffusers, cls_name)(
         transformer=transformer,
         vae=vae,

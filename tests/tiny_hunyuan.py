@@ -132,7 +132,8 @@ def hunyuan15_t2v() -> Any:
             vocab_size=VOCAB,
             bos_token_id=3,
             eos_token_id=1,
-            rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+            # Qwen2.5-VL's multimodal rotary sections; older config keywords transformers still maps
+            rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},  # type: ignore[call-arg]
             rope_theta=1000000.0,
         )
     ).eval()
@@ -178,7 +179,7 @@ def hunyuan_i2v() -> Any:
         LlavaForConditionalGeneration,
     )
 
-    tokenizer = template_tokenizer(DEFAULT_PROMPT_TEMPLATE["template"])
+    tokenizer = template_tokenizer(str(DEFAULT_PROMPT_TEMPLATE["template"]))
     image_token = tokenizer.convert_tokens_to_ids("<image>")
     text_config = LlamaConfig(
         bos_token_id=3,
@@ -200,14 +201,9 @@ def hunyuan_i2v() -> Any:
         image_size=336,
         patch_size=14,
     )
-    text_encoder = LlavaForConditionalGeneration(
-        LlavaConfig(
-            vision_config=vision_config,
-            text_config=text_config,
-            image_token_index=image_token,
-            pad_token_id=0,
-        )
-    ).eval()
+    llava = LlavaConfig(vision_config=vision_config, text_config=text_config, image_token_index=image_token)
+    llava.pad_token_id = 0  # the pipeline pads the expanded prompt with the config's pad id
+    text_encoder = LlavaForConditionalGeneration(llava).eval()
     return HunyuanVideoImageToVideoPipeline(
         transformer=_hunyuan_transformer(
             in_channels=2 * 4 + 1, guidance_embeds=False, image_condition_type="latent_concat"

@@ -39,7 +39,7 @@ VOCAB = 4 + 256
 def t5(d_model: int = TEXT_DIM, umt5: bool = False) -> Any:
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
-    cfg = {
+    cfg: dict[str, Any] = {
         "vocab_size": VOCAB,
         "d_model": d_model,
         "d_kv": 8,
@@ -120,7 +120,7 @@ def template_tokenizer(template: str, max_length: int = 1024) -> Any:
     text = template
     for m in markers:
         text = text.replace(m, " ")
-    words = sorted({w for w in pre_tokenizers.WhitespaceSplit().pre_tokenize_str(text) for w in [w[0]]})
+    words = sorted({piece for piece, _ in pre_tokenizers.WhitespaceSplit().pre_tokenize_str(text)})
     chars = [chr(c) for c in range(32, 127)]
     vocab_list = (
         specials + ["\n\n"] + chars + ["##" + c for c in chars] + [w for w in words if w not in chars]
