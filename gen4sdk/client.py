@@ -312,13 +312,14 @@ class _Run:
             self.on_progress(ProgressEvent(request_id=self.request.request_id, stage=stage, step=step, total=total))
 
     @contextmanager
-    def _stage(self, name: str) -> Iterator[None]:
+    def _stage(self, name: str, *, done_event: bool = True) -> Iterator[None]:
         start = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = time.perf_counter() - start
-        self._progress(name)
+        if done_event:
+            self._progress(name)
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -394,6 +395,11 @@ class _Run:
         if req.image is not None:
             ingredient_mime(req.image)  # before any GPU work: signing would refuse this image type at the end
             image = media.load_image(req.image)
+        # The model's own shape and input rules before the policy: a request the pipeline cannot produce exactly
+        # is refused without a policy decision or any GPU work (a VideoModel without validate() checks in generate).
+        check = getattr(c._model, "validate", None)
+        if callable(check):
+            check(req, image=image)
 
         with self._stage("policy"):
             decision = c._policy.check_request(req, image=image, likeness=c._likeness)
@@ -402,7 +408,8 @@ class _Run:
             raise self._refuse(decision)
         self._check_cancel()
 
-        with self._stage("generate"):
+        # the per-step events are the generate stage's progress; a 1/1 event after them would read as a reset
+        with self._stage("generate", done_event=False):
             frames, params = c._model.generate(
                 req,
                 image=image,

@@ -174,6 +174,21 @@ def test_invalid_frame_count_is_rejected_not_rounded(env):
     assert store.find_record("bad-1").record.outcome == "failed"
 
 
+def test_a_shape_the_model_refuses_never_reaches_the_policy_or_the_model(env, model, monkeypatch):
+    work, client, store = env
+    reached: list[str] = []
+    monkeypatch.setattr(client.policy, "check_request", lambda *a, **k: reached.append("policy"))
+    monkeypatch.setattr(model, "generate", lambda *a, **k: reached.append("model"))
+    events: list[gen4sdk.ProgressEvent] = []
+    with pytest.raises(InvalidRequestError, match="nearest valid: 144 or 160") as info:
+        client.generate(prompt="a quiet lake", output=work / "bad.mp4", request_id="bad-2",
+                        on_progress=events.append, **{**SMALL, "height": 150})
+    assert info.value.field == "height"
+    assert reached == [] and events == []
+    record = store.find_record("bad-2").record
+    assert record.outcome == "failed" and record.decisions == []
+
+
 @pytest.mark.parametrize(
     "kwargs, field",
     [({"prompt": ""}, "prompt"), ({"prompt": "x" * 5000}, "prompt"), ({"steps": 0}, "steps"), ({"fps": -1}, "fps")],

@@ -23,6 +23,9 @@ class VideoModel(Protocol):
     parameters the backend actually ran with. It raises ``InvalidRequestError`` for a request the model cannot
     honour (before any heavy work), ``GenerationCancelled`` when ``cancel`` is set, and ``GenerationFailed``
     (cause chained) when the model itself raises.
+
+    A backend may also offer ``validate(request, *, image=None)``, the same input checks without running the model;
+    the Client calls it, when present, before the policy stage.
     """
 
     @property

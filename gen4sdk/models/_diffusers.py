@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import logging
 import threading
 import time
@@ -23,7 +22,19 @@ from gen4sdk.errors import (
     ModelLoadError,
 )
 from gen4sdk.models._base import StepCallback
-from gen4sdk.models._rules import FrameRules, check_shape, rules_for
+from gen4sdk.models._devices import (
+    MEMORY_MODES,
+    check_memory_mode,
+    dtype_kwarg,
+    dtype_name,
+    parse_device,
+    parse_dtype,
+)
+from gen4sdk.models._families import REFUSED, Family, family_for
+from gen4sdk.models._folder import check_components, read_folder
+from gen4sdk.models._frames import output_frames, to_uint8_frames
+from gen4sdk.models._rules import FrameRules, check_shape, derive_rules
+from gen4sdk.models._steps import Cancelled, step_hooks
 from gen4sdk.models._weights import directory_weights_sha256, pipeline_weights_sha256
 from gen4sdk.types import GenerationParams, GenerationRequest, MemoryMode, ModelInfo
 
@@ -31,12 +42,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DiffusersVideoModel"]
 
-_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-_MEMORY_MODES: tuple[str, ...] = ("none", "cpu_offload", "vae_tiling")
 # __call__ parameters generate() can fill in; a pipeline that requires anything else (a source video, a mask, a
 # pose sequence) is not a text/image-to-video pipeline and is refused at construction.
 _SUPPLIED = frozenset(
@@ -58,57 +63,6 @@ _SUPPLIED = frozenset(
 )
 
 
-class _Cancelled(Exception):
-    """Raised from the step callback to leave the denoising loop at once (skipping the VAE decode)."""
-
-
-def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        if dtype in _DTYPES.values():
-            return dtype
-    elif dtype in _DTYPES:
-        return _DTYPES[dtype]
-    raise InvalidRequestError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}", field="dtype")
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def _parse_device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise InvalidRequestError(f"not a torch device: {device!r}", field="device") from e
-    if dev.type == "cpu":
-        return dev
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InvalidRequestError(
-                f"device {device!r} requested but CUDA is not available here", field="device"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InvalidRequestError(
-                f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist",
-                field="device",
-            )
-        return dev
-    backend = getattr(torch.backends, dev.type, None) or getattr(torch, dev.type, None)
-    available = getattr(backend, "is_available", None)
-    if available is None or not available():
-        raise InvalidRequestError(f"device {device!r} is not available on this machine", field="device")
-    return dev
-
-
-def _dtype_kwarg() -> str:
-    # diffusers renamed torch_dtype to dtype (the old name warns, and goes in 1.0); older releases know only torch_dtype
-    try:
-        from diffusers.utils import deprecation_utils
-    except ImportError:
-        return "torch_dtype"
-    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
-
-
 def _call_parameters(pipeline: Any) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(pipeline.__call__).parameters)
 
@@ -120,43 +74,32 @@ def _is_video_pipeline_class(cls: type) -> bool:
         return False
 
 
+def _refuse_listed(cls: type) -> None:
+    if family_for(tuple(c.__name__ for c in cls.__mro__)) is None and cls.__name__ in REFUSED:
+        raise ModelLoadError(f"{cls.__name__} is not supported: {REFUSED[cls.__name__]}")
+
+
+def _family_of(cls: type) -> Family:
+    """The table's family of a pipeline class (or of a base class: a user's subclass keeps its family's rules)."""
+    names = tuple(c.__name__ for c in cls.__mro__)
+    family = family_for(names)
+    if family is not None:
+        return family
+    reason = next((REFUSED[n] for n in names if n in REFUSED), None)
+    if reason is None:
+        reason = (
+            "it is not among the families gen4sdk has verified end to end, so its frame and size rules are "
+            "unknown (see docs/model-families.md)"
+        )
+    raise ModelLoadError(f"{cls.__name__} is not supported: {reason}")
+
+
 def _denoiser(pipeline: Any) -> torch.nn.Module | None:
     for name in ("transformer", "transformer_2", "unet"):
         m = getattr(pipeline, name, None)
         if isinstance(m, torch.nn.Module):
             return m
     return None
-
-
-def _to_uint8_frames(frames: Any) -> np.ndarray:
-    """Pipeline output (np float in [0, 1], tensors or PIL lists; batch of one) -> uint8 (T, H, W, 3)."""
-    if isinstance(frames, torch.Tensor):
-        frames = frames.detach().float().cpu().numpy()
-    if isinstance(frames, (list, tuple)):
-        first = frames[0] if len(frames) else frames
-        if isinstance(first, (list, tuple)):  # [[PIL, ...]] per batch item
-            frames = np.stack([np.asarray(im.convert("RGB")) for im in first])
-        elif hasattr(first, "convert"):
-            frames = np.stack([np.asarray(im.convert("RGB")) for im in frames])
-        else:
-            frames = np.asarray(first if isinstance(first, np.ndarray) and first.ndim == 4 else frames)
-    arr = np.asarray(frames)
-    if arr.ndim == 5:
-        if arr.shape[0] != 1:
-            raise ValueError(f"expected one video, got a batch of {arr.shape[0]}")
-        arr = arr[0]
-    if arr.ndim != 4:
-        raise ValueError(f"unexpected frame array shape {arr.shape}")
-    if arr.shape[-1] != 3 and arr.shape[1] == 3:  # (T, C, H, W)
-        arr = arr.transpose(0, 2, 3, 1)
-    if arr.shape[-1] != 3:
-        raise ValueError(f"expected RGB frames, got shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        return np.ascontiguousarray(arr)
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError("the model produced NaN or infinite pixel values (try float32 or another dtype)")
-    return np.ascontiguousarray((np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
 
 
 def _check_image(image: np.ndarray) -> Any:
@@ -197,13 +140,14 @@ class DiffusersVideoModel:
     ) -> None:
         if not isinstance(getattr(pipeline, "components", None), dict) or not callable(pipeline):
             raise ModelLoadError(f"{type(pipeline).__name__} is not a diffusers pipeline")
+        _refuse_listed(type(pipeline))
         if not _is_video_pipeline_class(type(pipeline)):
             raise ModelLoadError(
                 f"{type(pipeline).__name__} is not a video pipeline (its __call__ takes no num_frames)"
             )
-        if memory_mode not in _MEMORY_MODES:
+        if memory_mode not in MEMORY_MODES:
             raise InvalidRequestError(
-                f"memory_mode must be one of {list(_MEMORY_MODES)}, got {memory_mode!r}", field="memory_mode"
+                f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}", field="memory_mode"
             )
         self._pipeline = pipeline
         self._memory_mode: MemoryMode = memory_mode
@@ -226,17 +170,16 @@ class DiffusersVideoModel:
             raise ModelLoadError(
                 f"{type(pipeline).__name__} requires inputs this SDK does not supply: {', '.join(missing)}"
             )
-        self._rules: FrameRules = rules_for(pipeline)
+        self._family = _family_of(type(pipeline))
+        self._rules: FrameRules = derive_rules(pipeline, self._family)
 
         if dtype is not None:
-            pipeline.to(dtype=_parse_dtype(dtype))
+            pipeline.to(dtype=parse_dtype(dtype))
         for component in pipeline.components.values():
             # Modules built in code start in training mode; dropout there makes a seed meaningless.
             if isinstance(component, torch.nn.Module):
                 component.eval()
-        dev = (
-            _parse_device(device) if device is not None else getattr(pipeline, "device", torch.device("cpu"))
-        )
+        dev = parse_device(device) if device is not None else getattr(pipeline, "device", torch.device("cpu"))
         self._place(torch.device(dev))
         if hasattr(pipeline, "set_progress_bar_config"):
             pipeline.set_progress_bar_config(disable=True)  # progress goes to on_step, not to stderr
@@ -264,55 +207,45 @@ class DiffusersVideoModel:
         """
         import diffusers
 
-        torch_dtype = _parse_dtype(dtype)
-        dev = _parse_device(device)
-        if memory_mode not in _MEMORY_MODES:
+        torch_dtype = parse_dtype(dtype)
+        dev = parse_device(device)
+        if memory_mode not in MEMORY_MODES:
             raise InvalidRequestError(
-                f"memory_mode must be one of {list(_MEMORY_MODES)}, got {memory_mode!r}", field="memory_mode"
+                f"memory_mode must be one of {list(MEMORY_MODES)}, got {memory_mode!r}", field="memory_mode"
             )
-        _check_memory_mode(memory_mode, dev)
-        directory = Path(path).expanduser()
-        if not directory.exists():
-            raise ModelLoadError(f"model directory {directory} does not exist")
-        if not directory.is_dir():
-            raise ModelLoadError(
-                f"{directory} is not a directory (expected a diffusers save_pretrained folder)"
-            )
-        index = directory / "model_index.json"
-        if not index.is_file():
-            raise ModelLoadError(f"{directory} has no model_index.json; not a diffusers pipeline folder")
-        try:
-            meta = json.loads(index.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise ModelLoadError(f"{index} is not valid JSON: {e}") from e
-        class_name = meta.get("_class_name") if isinstance(meta, dict) else None
-        if not isinstance(class_name, str):
-            raise ModelLoadError(f"{index} has no _class_name; not a diffusers pipeline folder")
+        check_memory_mode(memory_mode, dev)
+        folder = read_folder(path)
+        directory, class_name, index = (
+            folder.directory,
+            folder.class_name,
+            folder.directory / "model_index.json",
+        )
         try:
             pipeline_cls: Any = getattr(diffusers, class_name, None)
-        except (
-            Exception
-        ) as e:  # diffusers imports lazily; a class with missing optional dependencies raises here
+        except Exception as e:  # diffusers imports lazily; a class missing optional dependencies raises here
             raise ModelLoadError(f"cannot import pipeline class {class_name} named in {index}: {e}") from e
         if not inspect.isclass(pipeline_cls):
             raise ModelLoadError(
                 f"{index} names pipeline class {class_name!r}, which diffusers {diffusers.__version__} does not have"
             )
+        _refuse_listed(pipeline_cls)  # a refused class's reason beats "not a video pipeline"
         if not _is_video_pipeline_class(pipeline_cls):
             raise ModelLoadError(
                 f"{class_name} in {directory} is not a video pipeline (it takes no num_frames)"
             )
+        _family_of(pipeline_cls)  # refuse an unverified family before reading any weights
+        check_components(folder)
         t0 = time.perf_counter()
         try:
             pipeline = cast(Any, pipeline_cls).from_pretrained(
-                str(directory.resolve()), **{_dtype_kwarg(): torch_dtype}, local_files_only=True
+                str(directory.resolve()), **{dtype_kwarg(): torch_dtype}, local_files_only=True
             )
         except Exception as e:  # diffusers/transformers raise many kinds for a broken folder
             raise ModelLoadError(f"could not load {class_name} from {directory}: {e}") from e
         logger.info("loaded %s from %s in %.1fs", class_name, directory, time.perf_counter() - t0)
         # Hash before placing: offload hooks may move weights around, the digest must not depend on that.
         try:
-            digest = directory_weights_sha256(directory, pipeline, _dtype_name(torch_dtype))
+            digest = directory_weights_sha256(directory, pipeline, dtype_name(torch_dtype))
         except (TypeError, ValueError) as e:
             raise ModelLoadError(f"could not hash the weights in {directory}: {e}") from e
         return cls(
@@ -325,13 +258,13 @@ class DiffusersVideoModel:
         )
 
     def _place(self, device: torch.device) -> None:
-        _check_memory_mode(self._memory_mode, device)
+        check_memory_mode(self._memory_mode, device)
         pipe = self._pipeline
         if self._memory_mode == "cpu_offload":
             pipe.enable_model_cpu_offload(device=device)
-            return
-        pipe.to(device)
-        if self._memory_mode == "vae_tiling":
+        else:
+            pipe.to(device)
+        if self._memory_mode == "vae_tiling" or "vae_tiling" in self._family.quirks:
             vae = getattr(pipe, "vae", None)
             if vae is None or not hasattr(vae, "enable_tiling"):
                 raise InvalidRequestError(
@@ -357,36 +290,47 @@ class DiffusersVideoModel:
         )
 
     @property
+    def rules(self) -> FrameRules:
+        """The frame and size rules of this pipeline (its family's, with its own components' numbers)."""
+        return self._rules
+
+    @property
     def accepts_image(self) -> bool:
-        return "image" in self._params
+        return self._family.image != "none" and "image" in self._params
 
     @property
     def requires_image(self) -> bool:
-        p = self._params.get("image")
-        return p is not None and p.default is inspect.Parameter.empty
+        # from the table, not the signature: LTX image-to-video defaults image=None yet fails without one
+        return self._family.image == "required"
 
     def _execution_device(self) -> torch.device:
         dev = getattr(self._pipeline, "_execution_device", None)
         return torch.device(dev) if dev is not None else torch.device("cpu")
 
-    def _validate(self, request: GenerationRequest, image: np.ndarray | None) -> Any:
+    def validate(self, request: GenerationRequest, *, image: np.ndarray | None = None) -> None:
+        """Raise InvalidRequestError (with ``field``) for a request this pipeline cannot honour exactly: a frame
+        count or size outside its rules, a missing or unwanted reference image, an unsupported negative prompt.
+        Cheap (no model call); the Client calls it before the policy stage."""
+        self._checked(request, image)
+
+    def _checked(self, request: GenerationRequest, image: np.ndarray | None) -> Any:
+        name = type(self._pipeline).__name__
         if image is None and request.image is not None:
             from gen4sdk.media import load_image
 
             image = load_image(request.image)
         if image is not None and not self.accepts_image:
-            raise InvalidRequestError(
-                f"{type(self._pipeline).__name__} is text-to-video; it takes no reference image",
-                field="image",
-            )
+            raise InvalidRequestError(f"{name} is text-to-video; it takes no reference image", field="image")
         if image is None and self.requires_image:
             raise InvalidRequestError(
-                f"{type(self._pipeline).__name__} is image-to-video; a reference image is required",
-                field="image",
+                f"{name} is image-to-video; a reference image is required", field="image"
             )
         if request.negative_prompt and "negative_prompt" not in self._params:
+            raise InvalidRequestError(f"{name} takes no negative prompt", field="negative_prompt")
+        if request.steps < self._family.min_steps:
             raise InvalidRequestError(
-                f"{type(self._pipeline).__name__} takes no negative prompt", field="negative_prompt"
+                f"{name} needs at least {self._family.min_steps} steps, got steps={request.steps}",
+                field="steps",
             )
         check_shape(self._rules, num_frames=request.num_frames, height=request.height, width=request.width)
         return _check_image(image) if image is not None else None
@@ -400,9 +344,39 @@ class DiffusersVideoModel:
         cancel: threading.Event | None = None,
     ) -> tuple[np.ndarray, GenerationParams]:
         """Run the pipeline; return uint8 (T, H, W, 3) RGB frames and the parameters it ran with."""
-        pil_image = self._validate(request, image)
+        pil_image = self._checked(request, image)
         with self._lock:
             return self._generate_locked(request, pil_image, on_step, cancel)
+
+    def _call_kwargs(self, request: GenerationRequest, pil_image: Any, generator: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "prompt": request.prompt,
+            "num_frames": request.num_frames + self._extra_frames(),
+            "height": request.height,
+            "width": request.width,
+            "num_inference_steps": request.steps,
+            "generator": generator,
+            "output_type": "np",
+        }
+        # None is left out, not passed: a pipeline's own default applies (Allegro's is "", and None crashes it)
+        if "negative_prompt" in self._params and request.negative_prompt is not None:
+            kwargs["negative_prompt"] = request.negative_prompt
+        if "guidance_scale" in self._params:
+            kwargs["guidance_scale"] = request.guidance_scale
+        for fps_name in ("frame_rate", "fps"):  # LTX conditions on the frame rate; most pipelines ignore it
+            if fps_name in self._params:
+                kwargs[fps_name] = request.fps
+                break
+        if pil_image is not None:
+            kwargs["image"] = pil_image
+        return kwargs
+
+    def _extra_frames(self) -> int:
+        # HunyuanVideo-I2V's "latent_concat" mode decodes an extra leading latent frame and drops its 4 frames
+        if "latent_concat_trim" not in self._family.quirks:
+            return 0
+        cfg = getattr(getattr(self._pipeline, "transformer", None), "config", None)
+        return 4 if getattr(cfg, "image_condition_type", None) == "latent_concat" else 0
 
     def _generate_locked(
         self,
@@ -417,51 +391,19 @@ class DiffusersVideoModel:
         device = self._execution_device()
         # The generator lives on the execution device so a seed means the same noise as a run without the SDK.
         generator = torch.Generator(device=device).manual_seed(request.seed)
-        kwargs: dict[str, Any] = {
-            "prompt": request.prompt,
-            "num_frames": request.num_frames,
-            "height": request.height,
-            "width": request.width,
-            "num_inference_steps": request.steps,
-            "generator": generator,
-            "output_type": "np",
-        }
-        if "negative_prompt" in self._params:
-            kwargs["negative_prompt"] = request.negative_prompt
-        if "guidance_scale" in self._params:
-            kwargs["guidance_scale"] = request.guidance_scale
-        for fps_name in ("frame_rate", "fps"):  # LTX conditions on the frame rate; most pipelines ignore it
-            if fps_name in self._params:
-                kwargs[fps_name] = request.fps
-                break
-        if pil_image is not None:
-            kwargs["image"] = pil_image
-
-        state = {"steps": 0}
-
-        def _step_end(p: Any, i: int, t: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-            state["steps"] = i + 1
-            total = getattr(p, "num_timesteps", None) or request.steps
-            if on_step is not None:
-                on_step(i + 1, int(total))
-            if cancel is not None and cancel.is_set():
-                raise _Cancelled
-            return callback_kwargs
-
-        if "callback_on_step_end" in self._params:
-            kwargs["callback_on_step_end"] = _step_end
-        elif on_step is not None or cancel is not None:
-            logger.warning(
-                "%s has no callback_on_step_end: no per-step progress or cancellation", type(pipe).__name__
-            )
-
+        kwargs = self._call_kwargs(request, pil_image, generator)
         t0 = time.perf_counter()
+        hooks = step_hooks(pipe, self._params, steps=request.steps, on_step=on_step, cancel=cancel)
         try:
-            with torch.inference_mode(), _torch_threads(self._cpu_threads if device.type == "cpu" else None):
-                output = pipe(**kwargs)
-        except _Cancelled:
+            with (
+                hooks as (extra, counter),
+                torch.inference_mode(),
+                _torch_threads(self._cpu_threads if device.type == "cpu" else None),
+            ):
+                output = pipe(**kwargs, **extra)
+        except Cancelled:
             raise GenerationCancelled(
-                f"request {request.request_id} cancelled after step {state['steps']} of {request.steps}"
+                f"request {request.request_id} cancelled after step {counter.done} of {request.steps}"
             ) from None
         except Gen4Error:
             raise  # e.g. on_step raising GenerationCancelled itself
@@ -470,14 +412,12 @@ class DiffusersVideoModel:
         if cancel is not None and cancel.is_set():
             raise GenerationCancelled(f"request {request.request_id} cancelled")
         try:
-            frames = _to_uint8_frames(
-                getattr(output, "frames", output[0] if isinstance(output, tuple) else output)
-            )
+            frames = to_uint8_frames(output_frames(output))
         except (ValueError, IndexError, TypeError) as e:
             raise GenerationFailed(f"{type(pipe).__name__} returned unusable frames: {e}") from e
         expected = (request.num_frames, request.height, request.width)
         if frames.shape[:3] != expected:
-            # The rules table should have caught this; never hand back a clip of another shape than requested.
+            # The rules should have caught this; never hand back a clip of another shape than requested.
             raise GenerationFailed(
                 f"{type(pipe).__name__} returned {frames.shape[:3]} (T,H,W) instead of the requested {expected}"
             )
@@ -499,9 +439,9 @@ class DiffusersVideoModel:
             guidance_scale=request.guidance_scale,
             seed=request.seed,
             device=str(device),
-            dtype=_dtype_name(cast(torch.dtype, denoiser.dtype))
+            dtype=dtype_name(cast(torch.dtype, denoiser.dtype))
             if denoiser is not None
-            else _dtype_name(pipe.dtype),
+            else dtype_name(pipe.dtype),
             memory_mode=self._memory_mode,
             scheduler=type(getattr(pipe, "scheduler", None)).__name__,
             pipeline_class=type(pipe).__name__,
@@ -522,13 +462,3 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _check_memory_mode(memory_mode: str, device: torch.device) -> None:
-    if memory_mode == "cpu_offload" and device.type == "cpu":
-        raise InvalidRequestError(
-            "memory_mode='cpu_offload' keeps weights in CPU memory and moves each model to an accelerator when it "
-            "runs; the device here is the CPU, so there is nothing to offload to. Use memory_mode='none' on CPU, "
-            "or device='cuda' with an accelerator.",
-            field="memory_mode",
-        )
