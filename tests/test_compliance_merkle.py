@@ -43,7 +43,16 @@ def test_leaf_and_node_hashes_are_domain_separated() -> None:
 
 def test_known_root_of_rfc_6962_test_vector() -> None:
     # The eight inputs of the CT reference implementation's tests (certificate-transparency merkle_tree_test).
-    inputs = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
+    inputs = [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ]
     leaves = [leaf_hash(bytes.fromhex(x)) for x in inputs]
     assert root(leaves).hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
 
@@ -88,7 +97,9 @@ def test_consistency_proofs_verify_and_reject_rewrites() -> None:
                 # A different history of the same size (one old record rewritten) is not a prefix.
                 rewritten = list(leaves)
                 rewritten[m - 1] = leaf_hash(b"rewritten")
-                assert not verify_consistency(m, n, old_root, root(rewritten), consistency_proof(m, rewritten))
+                assert not verify_consistency(
+                    m, n, old_root, root(rewritten), consistency_proof(m, rewritten)
+                )
                 assert not verify_consistency(m, n, old_root, new_root, proof[:-1])
                 assert not verify_consistency(m, n, leaves[0] if m > 1 else leaf_hash(b"x"), new_root, proof)
     with pytest.raises(ValueError):

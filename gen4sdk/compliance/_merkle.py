@@ -133,7 +133,9 @@ def _subproof(m: int, leaves: Sequence[bytes], b: bool) -> list[bytes]:
     return _subproof(m - k, leaves[k:], False) + [_mth(leaves[:k])]
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, proof: Iterable[bytes], expected_root: bytes) -> bool:
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Iterable[bytes], expected_root: bytes
+) -> bool:
     """RFC 9162 2.1.3.2: does ``proof`` show the leaf hash ``leaf`` at ``index`` in the tree (size, root)?"""
     if not 0 <= index < size:
         return False

@@ -345,7 +345,9 @@ def create_app(
         if found is None:
             raise HTTPException(404, "C2PA Manifest Id not found")
         if not serve_disclosed_prompts and _carries_prompt(the_store, manifestId, found.manifest_store):
-            raise HTTPException(403, "this manifest discloses its prompt and the service does not serve prompts")
+            raise HTTPException(
+                403, "this manifest discloses its prompt and the service does not serve prompts"
+            )
         return Response(content=found.manifest_store, media_type="application/c2pa")
 
     @app.get(
