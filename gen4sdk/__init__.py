@@ -12,7 +12,7 @@ invisible watermark and signs C2PA Content Credentials. Everything public is re-
 from typing import TYPE_CHECKING, Any
 
 from gen4sdk._version import __version__
-from gen4sdk.compliance import AuditEntry, AuditReport, Store, audit_directory, create_app
+from gen4sdk.compliance import AuditEntry, AuditReport, Store, audit_directory, create_app, verify_log_proof
 from gen4sdk.compliance._recovery import verify
 from gen4sdk.errors import (
     Gen4Error,
@@ -118,4 +118,5 @@ __all__ = [
     "run_pack_tests",
     "tiny_model",
     "verify",
+    "verify_log_proof",
 ]

@@ -146,7 +146,7 @@ def create_app(
     from fastapi.responses import JSONResponse, Response
 
     if not isinstance(store, Store):
-        store = Store(store, create=False)
+        store = Store(store, read_only=True)
     the_store = store
     detector = detect or _detect_payload
     limiter = _RateLimiter(rate_limit, rate_window)
