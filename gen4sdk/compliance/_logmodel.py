@@ -128,6 +128,19 @@ class StoredManifest(_Model):
     asset_sha256: str
     created_at: str
 
+    @classmethod
+    def new(
+        cls, *, payload: bytes, manifest_id: str, manifest_store: bytes, asset_sha256: str
+    ) -> StoredManifest:
+        """A manifest to store now (``Store.append(record, manifest=...)``)."""
+        return cls(
+            manifest_id=manifest_id,
+            payload=bytes(payload).hex(),
+            manifest_store=bytes(manifest_store),
+            asset_sha256=asset_sha256,
+            created_at=_utc_text(_dt.datetime.now(_dt.timezone.utc)),
+        )
+
 
 # ----------------------------------------------------------------------------------------------- helpers
 

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -410,8 +410,18 @@ class Store:
         return log_id
 
     # ------------------------------------------------------------------ audit log
-    def append(self, record: AuditRecord) -> int:
+    def append(
+        self,
+        record: AuditRecord,
+        *,
+        manifest: StoredManifest | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> int:
         """Append one record; returns its sequence number. Atomic: all or nothing.
+
+        ``manifest`` is stored in the same transaction (a clip's record and its manifest are one outcome), and
+        ``before_commit`` runs inside it, last (the Client moves the clip into place there): when it raises, neither
+        the record nor the manifest is kept and its exception propagates.
 
         A due checkpoint is signed after the record is committed, so a failing signer never costs a record: the
         failure is logged, noted in the store (``log verify`` says so) and signing is tried again on the next
@@ -419,7 +429,11 @@ class Store:
         """
         record_json = canonical_json(record)
         index = _index_columns(json.loads(record_json))
+        if manifest is not None:
+            _check_manifest(manifest.manifest_id, manifest.manifest_store)
         with self._write() as conn:
+            if manifest is not None:
+                self._insert_manifest(conn, manifest)
             row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
             digest = _chain_hash(prev_hash, record_json)
@@ -431,6 +445,8 @@ class Store:
             conn.execute(
                 "INSERT OR REPLACE INTO audit_meta(key, value) VALUES ('head', ?)", (f"{seq}:{digest}",)
             )
+            if before_commit is not None:
+                before_commit()
         logger.debug("audit record %s appended as seq %d", record.request_id, seq)
         if self.signer is not None and self._checkpoint_due(seq):
             try:
@@ -744,26 +760,32 @@ class Store:
         self, *, payload: bytes, manifest_id: str, manifest_store: bytes, asset_sha256: str
     ) -> None:
         """Keep a clip's signed manifest store under its watermark payload. Idempotent for identical data."""
-        if not manifest_id:
-            raise StoreError("manifest_id is empty")
-        if not isinstance(manifest_store, (bytes, bytearray)) or not manifest_store:
-            raise StoreError("manifest_store must be non-empty bytes (the C2PA JUMBF manifest store)")
-        payload_hex = _payload_hex(payload)
-        created = _utc_text(_dt.datetime.now(_dt.timezone.utc))
+        _check_manifest(manifest_id, manifest_store)
+        manifest = StoredManifest(
+            manifest_id=manifest_id,
+            payload=_payload_hex(payload),
+            manifest_store=bytes(manifest_store),
+            asset_sha256=asset_sha256,
+            created_at=_utc_text(_dt.datetime.now(_dt.timezone.utc)),
+        )
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT payload, manifest_store, asset_sha256 FROM manifests_store WHERE manifest_id = ?",
-                (manifest_id,),
-            ).fetchone()
-            if row is not None:
-                if (row[0], bytes(row[1]), row[2]) == (payload_hex, bytes(manifest_store), asset_sha256):
-                    return
-                raise StoreError(f"manifest {manifest_id} is already stored with different content")
-            conn.execute(
-                "INSERT INTO manifests_store(manifest_id, payload, manifest_store, asset_sha256, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (manifest_id, payload_hex, bytes(manifest_store), asset_sha256, created),
-            )
+            self._insert_manifest(conn, manifest)
+
+    @staticmethod
+    def _insert_manifest(conn: sqlite3.Connection, m: StoredManifest) -> None:
+        row = conn.execute(
+            "SELECT payload, manifest_store, asset_sha256 FROM manifests_store WHERE manifest_id = ?",
+            (m.manifest_id,),
+        ).fetchone()
+        if row is not None:
+            if (row[0], bytes(row[1]), row[2]) == (m.payload, m.manifest_store, m.asset_sha256):
+                return
+            raise StoreError(f"manifest {m.manifest_id} is already stored with different content")
+        conn.execute(
+            "INSERT INTO manifests_store(manifest_id, payload, manifest_store, asset_sha256, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (m.manifest_id, m.payload, m.manifest_store, m.asset_sha256, m.created_at),
+        )
 
     def find_manifests(self, payload: bytes | str, *, limit: int = 10) -> list[StoredManifest]:
         """Every manifest stored under a watermark payload, newest first."""
@@ -799,6 +821,13 @@ class Store:
             (manifest_id,),
         )
         return _stored(rows[0]) if rows else None
+
+
+def _check_manifest(manifest_id: str, manifest_store: bytes) -> None:
+    if not manifest_id:
+        raise StoreError("manifest_id is empty")
+    if not isinstance(manifest_store, (bytes, bytearray)) or not manifest_store:
+        raise StoreError("manifest_store must be non-empty bytes (the C2PA JUMBF manifest store)")
 
 
 def _payload_hex(payload: bytes | str) -> str:
