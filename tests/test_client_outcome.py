@@ -13,7 +13,7 @@ from gen4sdk import client as client_module
 from gen4sdk.errors import OutputError, ProgressCallbackError, StoreError
 from gen4sdk.models import tiny_model
 
-SMALL = dict(num_frames=9, height=144, width=256, fps=8.0, steps=2)
+SMALL = {"num_frames": 9, "height": 144, "width": 256, "fps": 8.0, "steps": 2}
 
 
 @pytest.fixture(scope="module")

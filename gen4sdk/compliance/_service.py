@@ -344,7 +344,7 @@ def create_app(
             raise HTTPException(500, "service failure") from None
         if found is None:
             raise HTTPException(404, "C2PA Manifest Id not found")
-        if not serve_disclosed_prompts and _carries_prompt(the_store, manifestId, found.manifest_store):
+        if not serve_disclosed_prompts and _carries_prompt(found.manifest_store):
             raise HTTPException(
                 403, "this manifest discloses its prompt and the service does not serve prompts"
             )
@@ -363,13 +363,33 @@ def create_app(
     return app
 
 
-def _carries_prompt(store: Store, manifest_id: str, manifest_store: bytes) -> bool:
-    """Whether the prompt the log recorded for this manifest appears in its bytes (CBOR keeps text as UTF-8)."""
-    entry = store.find_record(manifest_id)
-    if entry is None:
-        return False  # not made by this operator's Client: nothing of the log's to leak
-    texts = [entry.record.prompt, entry.record.negative_prompt]
-    return any(t and len(t) >= 4 and t.encode("utf-8") in manifest_store for t in texts)
+def _carries_prompt(manifest_store: bytes) -> bool:
+    """Whether a manifest in the store discloses a prompt: its gen4sdk lineage assertion has a ``prompt`` or
+    ``negative_prompt`` field (signed with ``disclose_prompts=True``). Read from the manifest itself, whoever made
+    it and however short the prompt; a manifest store that cannot be read is withheld too (fail closed)."""
+    import io
+    import json
+
+    from gen4sdk.provenance._assertions import LINEAGE_LABEL
+
+    try:
+        import c2pa
+
+        with c2pa.Reader("application/c2pa", io.BytesIO(manifest_store)) as reader:
+            data = json.loads(reader.json())
+        manifests = list((data.get("manifests") or {}).values())
+    except Exception as exc:  # noqa: BLE001 - unreadable means unchecked, and unchecked is not served
+        logger.warning("manifest store cannot be read to check for a disclosed prompt: %s", exc)
+        return True
+    for manifest in manifests:
+        for assertion in manifest.get("assertions") or []:
+            label = str(assertion.get("label", "")).split("__")[0]
+            if label != LINEAGE_LABEL and not label.startswith(LINEAGE_LABEL + ".v"):
+                continue
+            fields = assertion.get("data") or {}
+            if not isinstance(fields, dict) or fields.get("prompt") or fields.get("negative_prompt"):
+                return True
+    return False
 
 
 def resolve_by_binding(url: str, alg: str, value: bytes | str, *, timeout: float = 10.0) -> bytes | None:
