@@ -203,7 +203,7 @@ def verify_rows(
     wanted = {c[0] for c in checkpoints if c[5] is not None}
     acc = _merkle.RootAccumulator()
     for r in rows:
-        acc.push(_merkle.leaf_hash(r[1].encode("utf-8")))
+        acc.push(_merkle.leaf_hash(r[1].encode("utf-8", "surrogateescape")))
         if acc.size in wanted:
             roots[acc.size] = acc.root()
     index_of = {s: i for i, s in enumerate(seqs)}
@@ -336,7 +336,7 @@ def check_against(
         extra.append(LogProblem(seq=None, kind="foreign_checkpoint", message=f"not a checkpoint: {exc}"))
     else:
         size = parsed.size
-        leaves = [_merkle.leaf_hash(r[1].encode("utf-8")) for r in rows]
+        leaves = [_merkle.leaf_hash(r[1].encode("utf-8", "surrogateescape")) for r in rows]
         if parsed.origin != origin:
             extra.append(
                 LogProblem(

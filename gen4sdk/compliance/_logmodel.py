@@ -157,7 +157,10 @@ def canonical_json(record: AuditRecord) -> str:
 
 
 def _chain_hash(prev_hash: str, record_json: str) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + record_json.encode("utf-8")).hexdigest()
+    # surrogateescape: a record whose stored bytes are not UTF-8 hashes as those bytes (and reads as edited)
+    return hashlib.sha256(
+        prev_hash.encode("ascii", "surrogateescape") + b"\n" + record_json.encode("utf-8", "surrogateescape")
+    ).hexdigest()
 
 
 def _utc_text(value: _dt.datetime | str) -> str:

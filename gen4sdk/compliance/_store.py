@@ -717,6 +717,9 @@ class Store:
         after the newest checkpoint they leave in place (deleting newer checkpoints too). Only a checkpoint kept
         elsewhere catches that; ``unprotected_tail`` counts the records after the last valid checkpoint.
         """
+        conn = self._conn()
+        # Bytes that are not UTF-8 (written behind the store's back) must read as an edit, not stop the check.
+        conn.text_factory = _lenient_text
         try:
             with self._snapshot() as conn:
                 rows = [
@@ -734,6 +737,8 @@ class Store:
                 )
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+        finally:
+            conn.text_factory = str
         pinned = trusted_certificates is not None
         if trusted_certificates is None and self.signer is not None:
             trusted_certificates = [bytes(self.signer.certificate_chain_pem)]
@@ -821,6 +826,10 @@ class Store:
             (manifest_id,),
         )
         return _stored(rows[0]) if rows else None
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _check_manifest(manifest_id: str, manifest_store: bytes) -> None:
