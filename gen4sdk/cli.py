@@ -147,8 +147,22 @@ def _print_report(report: VerificationReport) -> None:
         print(f"  problem:  {problem}")
 
 
+def _passphrase(args: argparse.Namespace) -> str | None:
+    """The passphrase named by --passphrase-env. A variable that is unset or empty is an error: taking it as "no
+    passphrase" would write (keys init) or expect unencrypted keys without a word."""
+    name = getattr(args, "passphrase_env", None)
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise _UsageError(
+            f"--passphrase-env {name}: the environment variable is {'empty' if value == '' else 'not set'}"
+        )
+    return value
+
+
 def _signer(args: argparse.Namespace) -> gen4sdk.Signer:
-    passphrase = os.environ.get(args.passphrase_env) if getattr(args, "passphrase_env", None) else None
+    passphrase = _passphrase(args)
     return gen4sdk.Signer.from_files(
         args.cert, args.key, passphrase=passphrase, tsa_url=getattr(args, "tsa_url", None)
     )
@@ -213,7 +227,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
-    passphrase = os.environ.get(args.passphrase_env) if args.passphrase_env else None
+    passphrase = _passphrase(args)
     paths = gen4sdk.init_keys(args.dir, organization=args.organization, passphrase=passphrase, days=args.days)
     print(f"root CA certificate: {paths.root_cert}  (give this to verifiers as --trust-anchors)")
     print(f"root CA key:         {paths.root_key}  (mode 0600; keep offline)")
