@@ -408,16 +408,21 @@ def encode_video(
     dest = Path(path)
     tmp, fd = _temp_path(dest)
     ok = False
+    sink: _Sink | None = None
     try:
         with os.fdopen(fd, "wb") as fh:
-            _encode_to(fh, source, rate, crf, preset, codec)
+            sink = _Sink(fh)
+            _encode_to(sink, source, rate, crf, preset, codec)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
         ok = True
     except (MediaError, OutputError):
         raise
-    except OSError as e:
+    except (OSError, av.FFmpegError) as raised:
+        # PyAV reports an exception raised in its write callback as "Error in PyAV callback": the disk's own error
+        # is the one that says what happened.
+        e = sink.error if sink is not None and sink.error is not None else raised
         if e.errno == errno.ENOSPC:
             raise OutputError(f"cannot write {dest}: no space left on device") from e
         if isinstance(e, av.FFmpegError) and e.errno not in (
@@ -428,8 +433,6 @@ def encode_video(
         ):
             raise MediaError(f"encoding {dest} failed: {e}") from e
         raise OutputError(f"cannot write {dest}: {e.strerror or e}") from e
-    except av.FFmpegError as e:
-        raise MediaError(f"encoding {dest} failed: {e}") from e
     finally:
         if not ok:
             try:
@@ -438,6 +441,24 @@ def encode_video(
                 pass
             except OSError as e:
                 logger.warning("could not remove temporary file %s: %s", tmp, e)
+
+
+class _Sink:
+    """The output file as PyAV writes it, keeping the OSError a write raised (PyAV replaces it by its own)."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return int(self._fh.write(data))
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
 
 
 def _encode_to(fh: Any, source: Iterable[Any], rate: Fraction, crf: int, preset: str, codec: str) -> None:
