@@ -488,7 +488,13 @@ def cmd_log_query(args: argparse.Namespace) -> int:
         row = [e.seq, r.time.isoformat(), r.request_id, r.caller or "", r.outcome, " ".join(cats),
                r.manifest_id or "", r.failure_code or ""]  # fmt: skip
         if writer is not None:
-            writer.writerow(row)
+            # a caller named "=HYPERLINK(...)" must stay text in a spreadsheet (CSV injection)
+            writer.writerow(
+                [
+                    f"'{c}" if isinstance(c, str) and c.startswith(("=", "+", "-", "@", "\t", "\r")) else c
+                    for c in row
+                ]
+            )
         else:
             print("  ".join(str(x) for x in row if x != ""))
     if writer is None:

@@ -116,3 +116,16 @@ def test_verify_and_serve_open_a_store_read_only(tmp_path: Path) -> None:
         with pytest.raises(gen4sdk.StoreError):
             gen4sdk.create_app(str(path))
     assert empty.read_bytes() == b"" and foreign.read_bytes() == before
+
+
+def test_log_query_csv_keeps_formulas_inert(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import csv
+    import io
+
+    store = gen4sdk.Store(tmp_path / "q.db", checkpoint_interval=None)
+    store.append(record(1, caller='=HYPERLINK("http://evil.example","x")'))
+    store.close()
+    capsys.readouterr()
+    assert main(["log", "query", "--store", str(store.path), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["caller"] == '\'=HYPERLINK("http://evil.example","x")'

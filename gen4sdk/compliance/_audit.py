@@ -104,27 +104,39 @@ class AuditReport(BaseModel):
         writer.writerow(CSV_COLUMNS)
         for e in self.entries:
             writer.writerow(
-                [
-                    e.path,
-                    e.status,
-                    e.reason,
-                    e.manifest_id or "",
-                    e.signer or "",
-                    e.owner or "",
-                    e.created or "",
-                    e.model or "",
-                    "" if e.ai_generated is None else str(e.ai_generated).lower(),
-                    e.policy_outcome or "",
-                    e.watermark,
-                    e.watermark_payload or "",
-                    e.lineage,
-                    "; ".join(e.problems),
-                ]
+                _csv_safe_row(
+                    [
+                        e.path,
+                        e.status,
+                        e.reason,
+                        e.manifest_id or "",
+                        e.signer or "",
+                        e.owner or "",
+                        e.created or "",
+                        e.model or "",
+                        "" if e.ai_generated is None else str(e.ai_generated).lower(),
+                        e.policy_outcome or "",
+                        e.watermark,
+                        e.watermark_payload or "",
+                        e.lineage,
+                        "; ".join(e.problems),
+                    ]
+                )
             )
         _write_text(path_or_stream, buf.getvalue())
 
     def write_html(self, path_or_stream: str | os.PathLike[str] | IO[str]) -> None:
         _write_text(path_or_stream, render_html(self))
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): a foreign manifest's owner can be
+# "=HYPERLINK(...)". Such cells get a leading apostrophe, which spreadsheets show as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe_row(cells: list[object]) -> list[object]:
+    """The row with every text cell that a spreadsheet would evaluate made inert (prefixed with ``'``)."""
+    return [f"'{c}" if isinstance(c, str) and c.startswith(_FORMULA_START) else c for c in cells]
 
 
 CSV_COLUMNS = [
