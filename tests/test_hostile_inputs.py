@@ -103,3 +103,16 @@ def test_a_record_that_is_not_utf8_is_an_edit_not_a_crash(tmp_path: Path, capsys
         err = capsys.readouterr().err
         assert "StoreError" in err and "Traceback" not in err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_signed_clip_with_a_corrupted_moov_reads_tampered(tmp_path: Path) -> None:
+    golden = Path(__file__).parent / "data" / "golden" / "0.1.0"
+    data = bytearray((golden / "clip.mp4").read_bytes())
+    at = data.find(b"moov")
+    data[at + 100 : at + 140] = b"\xff" * 40  # box sizes inside the moov now point past the end of the file
+    (tmp_path / "broken.mp4").write_bytes(bytes(data))
+    report = gen4sdk.verify(tmp_path / "broken.mp4", trust_anchors=str(golden / "root-ca.pem"))
+    assert report.status == "tampered" and "credentials present" in report.reason
+    # The same damage to a clip without credentials is just unreadable.
+    (tmp_path / "plain.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    assert gen4sdk.verify(tmp_path / "plain.mp4").status == "unreadable"

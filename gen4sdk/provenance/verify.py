@@ -277,6 +277,21 @@ def _read_embedded(path: Path, ctx: c2pa.Context) -> dict[str, Any] | None:
             }
 
 
+# The ISO BMFF 'uuid' box type that holds a C2PA manifest store (C2PA specification, "Embedding manifests into BMFF").
+_C2PA_BMFF_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+
+
+def _carries_c2pa_box(path: Path) -> bool:
+    """Whether the file holds a C2PA manifest box anywhere: a scan, for files whose structure no longer parses."""
+    tail = b""
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            if _C2PA_BMFF_UUID in tail + chunk:
+                return True
+            tail = chunk[-(len(_C2PA_BMFF_UUID) - 1) :]
+    return False
+
+
 def _detect_watermark(path: Path, watermarkers: Sequence[Any]) -> WatermarkReport | None:
     from gen4sdk import media
 
@@ -359,7 +374,8 @@ def verify(
         decodable = True
     except MediaError as exc:
         decodable = False
-        if embedded is None:
+        # A signed clip whose boxes were broken (its moov, say) is still a signed clip that was altered.
+        if embedded is None and not (credentials_error is not None and _carries_c2pa_box(p)):
             return VerificationReport(path=name, status="unreadable", reason=f"not a video this SDK can read: {exc}")
         problems.append(f"video does not decode: {exc}")
 
