@@ -116,3 +116,36 @@ def test_a_signed_clip_with_a_corrupted_moov_reads_tampered(tmp_path: Path) -> N
     # The same damage to a clip without credentials is just unreadable.
     (tmp_path / "plain.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
     assert gen4sdk.verify(tmp_path / "plain.mp4").status == "unreadable"
+
+
+def test_frames_examined_are_bounded_by_pixels_before_decoding() -> None:
+    from gen4sdk.errors import MediaError
+    from gen4sdk.media import MAX_EXAMINED_PIXELS, VideoInfo, analysis_frames
+
+    def info(w: int, h: int) -> VideoInfo:
+        return VideoInfo(width=w, height=h, fps=8.0, frames=100, duration=12.5, codec="h264")
+
+    assert analysis_frames(info(256, 144), 48) == 48  # ordinary clips: the frames asked for
+    assert analysis_frames(info(4096, 4096), 100) == MAX_EXAMINED_PIXELS // (4096 * 4096) < 100
+    assert analysis_frames(info(1920, 1080), 14400) == MAX_EXAMINED_PIXELS // (1920 * 1080)
+    with pytest.raises(MediaError, match="16000x16000"):
+        analysis_frames(info(16000, 16000), 2)
+
+
+def test_verify_does_not_decode_frames_over_the_cap(tmp_path: Path, small_clip: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gen4sdk import media
+    from gen4sdk.errors import MediaError
+
+    decoded: list[int] = []
+    real_iter = media.iter_frames
+    monkeypatch.setattr(media, "iter_frames", lambda *a, **k: decoded.append(1) or real_iter(*a, **k))
+    monkeypatch.setattr(media, "MAX_FRAME_PIXELS", 100 * 100)  # the 256x144 test clip now counts as huge
+    report = gen4sdk.verify(small_clip)
+    assert report.status == "unreadable" and "over the 10000 pixels" in report.reason and decoded == []
+    golden = Path(__file__).parent / "data" / "golden" / "0.1.0"
+    signed = gen4sdk.verify(golden / "clip.mp4", trust_anchors=str(golden / "root-ca.pem"))
+    assert signed.status == "trusted" and signed.watermark is None and decoded == []
+    assert any("the watermark was not checked" in p for p in signed.problems)
+    # The decoder's own check, for a stream whose header understates its frames.
+    with pytest.raises(MediaError, match="over 100 pixels"):
+        next(real_iter(small_clip, max_pixels=100))

@@ -112,15 +112,20 @@ def _detect_payload(path: Path, max_frames: int) -> tuple[bytes, float] | None:
     from watermark import Watermarker
 
     wm = Watermarker.public()
+    from gen4sdk import media
+
     try:
-        from gen4sdk.media import iter_frames
-
-        frames = iter_frames(path, max_frames=max_frames)
-        det = wm.detect_iter(frames, max_frames=max_frames)
+        info = media.probe(path)
     except Exception:  # noqa: BLE001 - not a video: try it as a still image
-        from gen4sdk.media import load_image
-
-        det = wm.detect_iter(iter([load_image(path)]), max_frames=1)
+        info = None
+    if info is not None:
+        # bounded by pixels before anything is decoded: MediaError (415) for frames over the cap
+        n = media.analysis_frames(info, max_frames)
+        det = wm.detect_iter(
+            media.iter_frames(path, max_frames=n, max_pixels=media.MAX_FRAME_PIXELS), max_frames=n
+        )
+    else:
+        det = wm.detect_iter(iter([media.load_image(path)]), max_frames=1)
     if not det.found or det.payload is None:
         return None
     return bytes(det.payload), float(det.confidence)
