@@ -10,6 +10,7 @@ audit log is not reachable through it.
 
 # No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -25,6 +26,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.compliance._store import Store
 from gen4sdk.errors import StoreError
 
@@ -140,11 +142,14 @@ def create_app(
     max_frames: int = 96,
     detect: Callable[[Path, int], tuple[bytes, float] | None] | None = None,
     serve_disclosed_prompts: bool = False,
+    max_pending_uploads: int = 8,
 ) -> Any:
     """A FastAPI app serving the Soft Binding Resolution API from ``store`` (read-only).
 
     ``max_upload_bytes``: larger requests get 413. ``rate_limit`` requests per ``rate_window`` seconds per client
     address, then 429 with Retry-After. ``detect`` replaces the watermark detector (for other soft bindings).
+    Uploads are analysed one at a time; ``max_pending_uploads`` may wait (more get 503 with Retry-After), an upload
+    whose client disconnects while waiting is dropped, and the other endpoints answer meanwhile.
     Run it with ``uvicorn.run(create_app(store), host="127.0.0.1", port=8000)``.
     """
     from fastapi import FastAPI, HTTPException, Query, Request
@@ -155,8 +160,8 @@ def create_app(
     the_store = store
     detector = detect or _detect_payload
     limiter = _RateLimiter(rate_limit, rate_window)
-    # Watermark detection is CPU heavy: one upload at a time per process keeps the service responsive.
-    detect_lock = threading.Semaphore(1)
+    # Watermark detection is CPU heavy: one upload at a time per process, waiting uploads holding no thread.
+    queue: DetectionQueue[tuple[bytes, float] | None] = DetectionQueue(max_pending_uploads)
 
     try:
         algorithm = _watermark_algorithm()
@@ -176,6 +181,7 @@ def create_app(
             "url": "https://creativecommons.org/licenses/by/4.0/",
         },
     )
+    app.state.detection_queue = queue
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
@@ -303,17 +309,21 @@ def create_app(
                     fh.write(chunk)
             if size == 0:
                 raise HTTPException(400, "empty request body")
-            from starlette.concurrency import run_in_threadpool
-
-            def run() -> tuple[bytes, float] | None:
-                with detect_lock:
-                    return detector(path, max_frames)
-
+            left = asyncio.Event()
+            watcher = asyncio.ensure_future(watch_disconnect(request.receive, left))
             try:
-                found = await run_in_threadpool(run)
+                found = await queue.run(lambda: detector(path, max_frames), left)
+            except QueueFull:
+                raise HTTPException(
+                    503, "too many uploads are being analysed; retry later", headers={"Retry-After": "5"}
+                ) from None
+            except ClientLeft:
+                return Response(status_code=499)  # nobody reads it: the client has gone
             except Exception as exc:  # noqa: BLE001 - an undecodable upload is the client's problem
                 logger.info("byContent: cannot analyse upload: %s", exc)
                 raise HTTPException(415, "the asset could not be decoded as video or image") from None
+            finally:
+                watcher.cancel()
         finally:
             path.unlink(missing_ok=True)
         if found is None:
@@ -362,7 +372,7 @@ def create_app(
         tags=["service"],
         summary="Returns a list of the soft binding algorithms supported by the service.",
     )
-    def supported_algorithms() -> SoftBindingAlgList:
+    async def supported_algorithms() -> SoftBindingAlgList:  # async: answered on the loop, never queued
         return SoftBindingAlgList(watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[])
 
     return app
