@@ -111,3 +111,34 @@ def test_a_callback_raising_after_the_clip_is_recorded_does_not_undo_it(tmp_path
     entry = _one_outcome(store, "late")
     assert entry.record.outcome == "allowed" and entry.record.output_sha256 == result.sha256
     assert store.get_manifest(result.manifest_id) is not None
+
+
+class _CheckpointSignerDown:
+    """Signs clips, but the key service refuses the audit log's checkpoints (they start with the log's origin)."""
+
+    def __init__(self, signer) -> None:  # type: ignore[no-untyped-def]
+        self._signer = signer
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._signer, name)
+
+    def sign(self, data: bytes) -> bytes:
+        if data.startswith(b"gen4sdk.audit/"):
+            raise ConnectionError("key service down")
+        return bytes(self._signer.sign(data))
+
+    @property
+    def certificate_chain_pem(self) -> bytes:
+        return bytes(self._signer.certificate_chain_pem)
+
+
+def test_a_failing_checkpoint_signer_keeps_refusals_and_raises_the_policy_violation(tmp_path, model, signer):
+    from gen4sdk.errors import PolicyViolation
+
+    store = gen4sdk.Store(tmp_path / "store.db", signer=_CheckpointSignerDown(signer))
+    client = gen4sdk.Client(model=model, signer=signer, owner="Acme Studios", store=store)
+    with client, pytest.raises(PolicyViolation):
+        client.generate(prompt="a naked woman", output=tmp_path / "no.mp4", request_id="refused-1", **SMALL)
+    assert _one_outcome(store, "refused-1").record.outcome == "refused"
+    report = store.verify_log()
+    assert report.checkpoint_pending and "key service down" in report.checkpoint_pending
