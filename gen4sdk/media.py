@@ -186,10 +186,10 @@ def _timed_frames(
 
 # Analysing a received video (verify, the resolution service) costs what its frames' pixels cost, not what its file
 # weighs: 54 KB of H.264 can hold 100 frames of 4096x4096, 1.6 MB two of 16000x16000. Frames over an 8K UHD frame are
-# not decoded at all, and the frames examined are bounded so their pixels stay within a budget (about 150 frames of
-# 1080p, 18 of 4096x4096).
+# not decoded at all, and the frames examined are bounded so their pixels stay within a budget (96 frames of 1080p,
+# 11 of 4096x4096: about 10 s of decoding and detection on one core, measured by benchmarks/hostile_inputs.py).
 MAX_FRAME_PIXELS = 7680 * 4320
-MAX_EXAMINED_PIXELS = 300_000_000
+MAX_EXAMINED_PIXELS = 200_000_000
 
 
 def analysis_frames(info: VideoInfo, wanted: int) -> int:
