@@ -287,9 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lc.add_argument("--store", metavar="DB", required=True, help="an existing store database")
     lc.add_argument("--out", help="write the checkpoint to this file (default: standard output)")
-    lc.add_argument("--cert", help="sign a new checkpoint over the whole log first, with this certificate chain")
+    lc.add_argument(
+        "--cert", help="sign a new checkpoint over the whole log first, with this certificate chain"
+    )
     lc.add_argument("--key", help="the signing key for --cert (PEM)")
-    lc.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding the key's passphrase")
+    lc.add_argument(
+        "--passphrase-env", metavar="VAR", help="environment variable holding the key's passphrase"
+    )
     lc.set_defaults(handler="log_checkpoint")
     lp = _command(
         log_sub,

@@ -451,17 +451,17 @@ def encode_video(
     except (OSError, av.FFmpegError) as raised:
         # PyAV reports an exception raised in its write callback as "Error in PyAV callback": the disk's own error
         # is the one that says what happened.
-        e = sink.error if sink is not None and sink.error is not None else raised
-        if e.errno == errno.ENOSPC:
-            raise OutputError(f"cannot write {dest}: no space left on device") from e
-        if isinstance(e, av.FFmpegError) and e.errno not in (
+        err = sink.error if sink is not None and sink.error is not None else raised
+        if err.errno == errno.ENOSPC:
+            raise OutputError(f"cannot write {dest}: no space left on device") from err
+        if isinstance(err, av.FFmpegError) and err.errno not in (
             errno.EACCES,
             errno.EPERM,
             errno.EROFS,
             errno.EDQUOT,
         ):
-            raise MediaError(f"encoding {dest} failed: {e}") from e
-        raise OutputError(f"cannot write {dest}: {e.strerror or e}") from e
+            raise MediaError(f"encoding {dest} failed: {err}") from err
+        raise OutputError(f"cannot write {dest}: {err.strerror or err}") from err
     finally:
         if not ok:
             try:

@@ -229,26 +229,27 @@ def verify_log_proof(
         index, path, record, checkpoint = parse_proof(str(proof))
     except CheckpointFormatError as exc:
         return LogProofCheck(ok=False, reason=f"malformed proof: {exc}")
-    found = {"origin": checkpoint.origin, "tree_size": checkpoint.size, "seq": index + 1}
+    found = LogProofCheck(
+        ok=False, reason="", origin=checkpoint.origin, tree_size=checkpoint.size, seq=index + 1
+    )
+
+    def failed(reason: str) -> LogProofCheck:
+        return found.model_copy(update={"reason": reason})
+
     if origin is not None and checkpoint.origin != origin:
-        return LogProofCheck(
-            ok=False, reason=f"the proof is for log {checkpoint.origin}, not {origin}", **found
-        )
+        return failed(f"the proof is for log {checkpoint.origin}, not {origin}")
     if verify_checkpoint_signature(checkpoint, certs) is None:
-        return LogProofCheck(
-            ok=False, reason="the checkpoint is not signed by the given certificate", **found
-        )
+        return failed("the checkpoint is not signed by the given certificate")
     if not verify_inclusion(index, checkpoint.size, leaf_hash(record), path, checkpoint.root):
-        return LogProofCheck(
-            ok=False, reason="the audit path does not lead from the record to the signed root", **found
-        )
+        return failed("the audit path does not lead from the record to the signed root")
     try:
         parsed = AuditRecord.model_validate_json(record)
     except ValueError as exc:
-        return LogProofCheck(ok=False, reason=f"the logged bytes are not an audit record: {exc}", **found)
-    return LogProofCheck(
-        ok=True,
-        reason=f"record {index + 1} is in the log's signed tree of {checkpoint.size} records",
-        record=parsed,
-        **found,
+        return failed(f"the logged bytes are not an audit record: {exc}")
+    return found.model_copy(
+        update={
+            "ok": True,
+            "reason": f"record {index + 1} is in the log's signed tree of {checkpoint.size} records",
+            "record": parsed,
+        }
     )

@@ -12,8 +12,8 @@ import asyncio
 import concurrent.futures as cf
 import logging
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class DetectionQueue(Generic[T]):
         waiter = asyncio.ensure_future(client_left.wait())
         try:
             future = asyncio.wrap_future(self._executor.submit(guarded))
-            await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {future, waiter}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if future.done():
                 return future.result()
             left.set()
@@ -72,7 +73,9 @@ class DetectionQueue(Generic[T]):
                 self.pending -= 1
 
 
-async def watch_disconnect(receive: Callable[[], Awaitable[dict[str, object]]], left: asyncio.Event) -> None:
+async def watch_disconnect(
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]], left: asyncio.Event
+) -> None:
     """Set ``left`` when the ASGI ``receive`` says the client disconnected (run as a task once the body is read).
 
     Starlette's ``Request.is_disconnected`` cannot see a disconnect behind an HTTP middleware (it polls under a

@@ -284,7 +284,7 @@ def create_app(
         maxResults: int = Query(10, ge=1),
         hintAlg: str | None = Query(None),
         hintValue: str | None = Query(None),
-    ) -> SoftBindingQueryResult:
+    ) -> Any:  # a SoftBindingQueryResult, or a bare 499 once the client has gone
         if alg is not None and alg != algorithm:
             raise HTTPException(400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}")
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
