@@ -89,7 +89,7 @@ def test_consistency_proofs_verify_and_reject_rewrites() -> None:
     for n in range(1, 34):
         leaves = _leaves(n)
         new_root = root(leaves)
-        for m in range(0, n + 1):
+        for m in range(n + 1):
             proof = consistency_proof(m, leaves)
             old_root = root(leaves[:m])
             assert verify_consistency(m, n, old_root, new_root, proof), (m, n)

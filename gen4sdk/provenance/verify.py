@@ -428,7 +428,7 @@ def verify(
             wms: list[tuple[Any, str]] = [(Watermarker.public(), "public")]
             wms += [(Watermarker(key=k), "operator") for k in watermark_keys]
             wm_report = _detect_watermark(p, wms, info)
-        except Exception as exc:  # a detector failure must not turn a verdict into a crash
+        except Exception as exc:  # noqa: BLE001 - a detector failure must not turn a verdict into a crash
             logger.warning("watermark detection failed on %s: %s", p, exc)
             problems.append(f"watermark detection failed: {exc}")
 
@@ -487,7 +487,7 @@ def verify(
     if store is not None:
         try:
             recovered = _recover(p, bytes.fromhex(wm_report.payload), store, ctx)
-        except Exception as exc:  # store or service failures are reported, never raised
+        except Exception as exc:  # noqa: BLE001 - store or service failures are reported, never raised
             logger.warning("manifest lookup failed for %s: %s", p, exc)
             problems.append(f"manifest lookup failed: {exc}")
             recovered = None
