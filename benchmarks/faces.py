@@ -287,17 +287,24 @@ def speed(enc: DlibFaceEncoder, reps: int) -> None:
         reg = LikenessRegistry(Path(tmp) / "r.db")
         reg.add_face(reg.add_identity("Barack Obama").id, obama, encoder=enc)
         policy = Policy.default(semantic=False, detectors=False, faces=enc)
-        for label, base in (("no face", frames["no face"]), ("one face in every frame", frames["one face (~150 px)"])):
-            clip81 = np.stack([
-                np.clip(base.astype(np.int16) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
-                for _ in range(81)
-            ])
+        for label, base in (
+            ("no face", frames["no face"]),
+            ("one face in every frame", frames["one face (~150 px)"]),
+        ):
+            clip81 = np.stack(
+                [
+                    np.clip(base.astype(np.int16) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
+                    for _ in range(81)
+                ]
+            )
             runs = []
             for _ in range(3):
                 t = time.perf_counter()
                 policy.check_frames(clip81, fps=16, likeness=reg)
                 runs.append((time.perf_counter() - t) * 1000)
-            print(f"Policy.check_frames, 81 frames 832x480 at 16 fps, {label:24}: {statistics.median(runs):7.1f} ms (median of 3)")
+            print(
+                f"Policy.check_frames, 81 frames 832x480 at 16 fps, {label:24}: {statistics.median(runs):7.1f} ms (median of 3)"
+            )
 
 
 def cold_start() -> None:

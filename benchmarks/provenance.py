@@ -45,8 +45,19 @@ def _spec(title: str, soft_binding: bool = True):
     from gen4sdk.types import GenerationParams, ModelInfo, Owner
 
     params = GenerationParams(
-        num_frames=120, height=480, width=832, fps=24.0, steps=30, guidance_scale=5.0, seed=1, device="cpu",
-        dtype="float32", memory_mode="none", scheduler="-", pipeline_class="-", image_to_video=False,
+        num_frames=120,
+        height=480,
+        width=832,
+        fps=24.0,
+        steps=30,
+        guidance_scale=5.0,
+        seed=1,
+        device="cpu",
+        dtype="float32",
+        memory_mode="none",
+        scheduler="-",
+        pipeline_class="-",
+        image_to_video=False,
     )
     return ManifestSpec(
         title=title,
@@ -56,7 +67,9 @@ def _spec(title: str, soft_binding: bool = True):
         request_id="bench",
         created_at=dt.datetime.now(dt.timezone.utc),
         prompt_commitment="0" * 64,
-        soft_binding=SoftBinding(algorithm="com.gen4sdk.wm.v2", payload=b"\0" * 8, end_ms=5000) if soft_binding else None,
+        soft_binding=SoftBinding(algorithm="com.gen4sdk.wm.v2", payload=b"\0" * 8, end_ms=5000)
+        if soft_binding
+        else None,
     )
 
 
@@ -77,8 +90,16 @@ def bench_tiny(work: Path) -> None:
     client = gen4sdk.Client(model=tiny_model(), signer=signer, owner="Bench Org", store=work / "tiny.db")
     rows = []
     for i in range(3):
-        r = client.generate(prompt="a lighthouse on a cliff at dawn", output=work / f"tiny{i}.mp4", num_frames=17,
-                            height=144, width=256, fps=16, steps=4, seed=i)
+        r = client.generate(
+            prompt="a lighthouse on a cliff at dawn",
+            output=work / f"tiny{i}.mp4",
+            num_frames=17,
+            height=144,
+            width=256,
+            fps=16,
+            steps=4,
+            seed=i,
+        )
         rows.append(r.timings)
     stages = list(rows[0])
     table(
@@ -100,17 +121,27 @@ def bench_clip(work: Path, seconds: float) -> None:
     n = int(24 * seconds)
     frames = pan_frames(n, 480, 832)
     wm = Watermarker.public()
-    t = time.perf_counter(); marked = wm.embed(frames, b"\x01" * wm.payload_bytes); t_wm = time.perf_counter() - t
+    t = time.perf_counter()
+    marked = wm.embed(frames, b"\x01" * wm.payload_bytes)
+    t_wm = time.perf_counter() - t
     plain = work / "plain.mp4"
-    t = time.perf_counter(); media.encode_video(marked, plain, fps=24, crf=18, preset="medium"); t_enc = time.perf_counter() - t
+    t = time.perf_counter()
+    media.encode_video(marked, plain, fps=24, crf=18, preset="medium")
+    t_enc = time.perf_counter() - t
     signed = work / "signed.mp4"
-    t = time.perf_counter(); sign_file(plain, signed, _spec("signed.mp4"), signer); t_sign = time.perf_counter() - t
-    t = time.perf_counter(); rep = gen4sdk.verify(signed, trust_anchors=keys.root_cert, detect_watermark=False); t_ver = time.perf_counter() - t
+    t = time.perf_counter()
+    sign_file(plain, signed, _spec("signed.mp4"), signer)
+    t_sign = time.perf_counter() - t
+    t = time.perf_counter()
+    rep = gen4sdk.verify(signed, trust_anchors=keys.root_cert, detect_watermark=False)
+    t_ver = time.perf_counter() - t
     assert rep.status == "trusted", rep.reason
-    t = time.perf_counter(); rep = gen4sdk.verify(signed, trust_anchors=keys.root_cert); t_ver_wm = time.perf_counter() - t
+    t = time.perf_counter()
+    rep = gen4sdk.verify(signed, trust_anchors=keys.root_cert)
+    t_ver_wm = time.perf_counter() - t
     assert rep.watermark is not None and rep.watermark.found
     table(
-        f"{seconds:g} s 832x480 clip at 24 fps ({n} frames of a pan over a photograph), {plain.stat().st_size/1e6:.1f} MB",
+        f"{seconds:g} s 832x480 clip at 24 fps ({n} frames of a pan over a photograph), {plain.stat().st_size / 1e6:.1f} MB",
         ["stage", "seconds", "relative to encode"],
         [
             ["watermark embed (numpy)", f"{t_wm:.3f}", f"{t_wm / t_enc:.2f}x"],
@@ -164,11 +195,28 @@ print(json.dumps({"seconds": elapsed, "max_rss_mb": hwm_mb(), "imports_mb": impo
 """
 
 
-def _child(op: str, src: Path, dst: Path, keys, ) -> dict[str, float]:
+def _child(
+    op: str,
+    src: Path,
+    dst: Path,
+    keys,
+) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, op, str(src), str(dst), str(keys.signer_cert), str(keys.signer_key),
-         str(keys.root_cert), str(HERE)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            op,
+            str(src),
+            str(dst),
+            str(keys.signer_cert),
+            str(keys.signer_key),
+            str(keys.root_cert),
+            str(HERE),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -187,7 +235,9 @@ def bench_big(work: Path, megabytes: int) -> None:
         s = c.add_stream("libx264", rate=24, options={"crf": "0", "preset": "ultrafast"})
         s.width, s.height, s.pix_fmt = 1280, 720, "yuv420p"
         while written < megabytes * 1_000_000:
-            f = av.VideoFrame.from_ndarray(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), format="rgb24")
+            f = av.VideoFrame.from_ndarray(
+                rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), format="rgb24"
+            )
             for p in s.encode(f):
                 written += p.size
                 c.mux(p)
@@ -202,10 +252,26 @@ def bench_big(work: Path, megabytes: int) -> None:
         results[op] = _child(op, work / f"{signed}.mp4", work / "unused", keys)
     for kind in ("sign", "verify"):
         base, ours = results[f"c2pa-{kind}"], results[f"gen4sdk-{kind}"]
-        rows.append([kind, "c2pa-python directly", f"{base['seconds']:.2f}", f"{base['max_rss_mb']:.0f}",
-                     f"{base['max_rss_mb'] - base['imports_mb']:.0f}", "1.00x"])
-        rows.append([kind, "gen4sdk", f"{ours['seconds']:.2f}", f"{ours['max_rss_mb']:.0f}",
-                     f"{ours['max_rss_mb'] - ours['imports_mb']:.0f}", f"{ours['seconds'] / base['seconds']:.2f}x"])
+        rows.append(
+            [
+                kind,
+                "c2pa-python directly",
+                f"{base['seconds']:.2f}",
+                f"{base['max_rss_mb']:.0f}",
+                f"{base['max_rss_mb'] - base['imports_mb']:.0f}",
+                "1.00x",
+            ]
+        )
+        rows.append(
+            [
+                kind,
+                "gen4sdk",
+                f"{ours['seconds']:.2f}",
+                f"{ours['max_rss_mb']:.0f}",
+                f"{ours['max_rss_mb'] - ours['imports_mb']:.0f}",
+                f"{ours['seconds'] / base['seconds']:.2f}x",
+            ]
+        )
     table(
         f"{size:.0f} MB MP4 (1280x720 lossless noise), each operation in a fresh process after its imports",
         ["operation", "via", "seconds", "peak RSS MB", "peak above imports MB", "time vs c2pa-python"],

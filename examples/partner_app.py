@@ -1,7 +1,7 @@
 """A partner application: one Client for the process, a request per user action, refusals shown to the user.
 
-    python examples/partner_app.py --out /tmp/partner                      # tiny offline model
-    python examples/partner_app.py --out /tmp/partner --model /models/wan  # a local diffusers pipeline directory
+python examples/partner_app.py --out /tmp/partner                      # tiny offline model
+python examples/partner_app.py --out /tmp/partner --model /models/wan  # a local diffusers pipeline directory
 """
 
 from __future__ import annotations
@@ -39,8 +39,14 @@ def main() -> None:
     for user, prompt in requests:
         try:
             result = client.generate(
-                prompt=prompt, user=user, output=args.out / f"{user}.mp4",
-                num_frames=17, height=144, width=256, fps=8, steps=4,
+                prompt=prompt,
+                user=user,
+                output=args.out / f"{user}.mp4",
+                num_frames=17,
+                height=144,
+                width=256,
+                fps=8,
+                steps=4,
             )
         except gen4sdk.PolicyViolation as refusal:
             # Show the user a category, never the rule text; keep the code for support tickets.

@@ -12,7 +12,15 @@ invisible watermark and signs C2PA Content Credentials. Everything public is re-
 from typing import TYPE_CHECKING, Any
 
 from gen4sdk._version import __version__
-from gen4sdk.compliance import AuditEntry, AuditReport, Store, audit_directory, check_compliance, create_app
+from gen4sdk.compliance import (
+    AuditEntry,
+    AuditReport,
+    Store,
+    audit_directory,
+    check_compliance,
+    create_app,
+    verify_log_proof,
+)
 from gen4sdk.compliance._recovery import verify
 from gen4sdk.errors import (
     ComplianceError,
@@ -27,6 +35,7 @@ from gen4sdk.errors import (
     OutputError,
     PolicyPackError,
     PolicyViolation,
+    ProgressCallbackError,
     SigningError,
     StoreError,
     WatermarkFailure,
@@ -110,6 +119,7 @@ __all__ = [
     "PolicyPackError",
     "PolicySummary",
     "PolicyViolation",
+    "ProgressCallbackError",
     "ProgressEvent",
     "RefusalCode",
     "RequirementCheck",
@@ -129,4 +139,5 @@ __all__ = [
     "run_pack_tests",
     "tiny_model",
     "verify",
+    "verify_log_proof",
 ]

@@ -326,7 +326,59 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PEM",
         help="the operator's signing certificate (default: none, so any valid checkpoint signature counts)",
     )
+    lv.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a checkpoint kept elsewhere (from 'gen4sdk log checkpoint'): the log must still contain its tree, "
+        "shown by a consistency proof (default: only the checkpoints stored in the database)",
+    )
     lv.set_defaults(handler="log_verify")
+    lc = _command(
+        log_sub,
+        "checkpoint",
+        "print the latest signed checkpoint (C2SP format), to keep outside the database",
+        "examples:\n  gen4sdk log checkpoint --store gen4sdk.db > checkpoint-2026-06-01.txt\n"
+        "  gen4sdk log checkpoint --store gen4sdk.db --cert keys/signer.pem --key keys/signer.key\n"
+        "  gen4sdk log verify --store gen4sdk.db --checkpoint checkpoint-2026-06-01.txt "
+        "--certificate keys/signer.pem\n\n"
+        "Keep checkpoints somewhere a person with write access to the database cannot change (a ticket, another\n"
+        "system, a witness): 'log verify --checkpoint' then proves nothing up to it was removed or rewritten.\n\n"
+        + EXIT_CODES,
+    )
+    lc.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    lc.add_argument("--out", help="write the checkpoint to this file (default: standard output)")
+    lc.add_argument(
+        "--cert", help="sign a new checkpoint over the whole log first, with this certificate chain"
+    )
+    lc.add_argument("--key", help="the signing key for --cert (PEM)")
+    lc.add_argument(
+        "--passphrase-env", metavar="VAR", help="environment variable holding the key's passphrase"
+    )
+    lc.set_defaults(handler="log_checkpoint")
+    lp = _command(
+        log_sub,
+        "prove",
+        "print an inclusion proof of one request's record, checkable without the database",
+        "example:\n  gen4sdk log prove --store gen4sdk.db --request-id 5f1c... --out record.tlog-proof\n"
+        "  gen4sdk log check-proof record.tlog-proof --certificate keys/signer.pem\n\n"
+        "The proof (C2SP tlog-proof) holds the record, its audit path and the signed checkpoint.\n\n"
+        + EXIT_CODES,
+    )
+    lp.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    lp.add_argument("--request-id", required=True, help="the request whose record to prove")
+    lp.add_argument("--out", help="write the proof to this file (default: standard output)")
+    lp.set_defaults(handler="log_prove")
+    lk = _command(
+        log_sub,
+        "check-proof",
+        "check an inclusion proof from 'log prove' with the operator's certificate (no database needed)",
+        "example:\n  gen4sdk log check-proof record.tlog-proof --certificate signer.pem\n\n" + EXIT_CODES,
+    )
+    lk.add_argument("proof", help="the proof file")
+    lk.add_argument("--certificate", metavar="PEM", required=True, help="the operator's signing certificate")
+    lk.add_argument("--origin", help="insist on this log (the first line of its checkpoints)")
+    lk.add_argument("--json", action="store_true", help="print the result as JSON")
+    lk.set_defaults(handler="log_check_proof")
     le = _command(
         log_sub,
         "export",

@@ -110,8 +110,22 @@ def _progress_bar() -> tuple[Any, Any]:
     return bar, on_progress
 
 
+def _passphrase(args: argparse.Namespace) -> str | None:
+    """The passphrase named by --passphrase-env. A variable that is unset or empty is an error: taking it as "no
+    passphrase" would write (keys init) or expect unencrypted keys without a word."""
+    name = getattr(args, "passphrase_env", None)
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise _UsageError(
+            f"--passphrase-env {name}: the environment variable is {'empty' if value == '' else 'not set'}"
+        )
+    return value
+
+
 def _signer(args: argparse.Namespace) -> gen4sdk.Signer:
-    passphrase = os.environ.get(args.passphrase_env) if getattr(args, "passphrase_env", None) else None
+    passphrase = _passphrase(args)
     return gen4sdk.Signer.from_files(
         args.cert, args.key, passphrase=passphrase, tsa_url=getattr(args, "tsa_url", None)
     )
@@ -176,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
-    passphrase = os.environ.get(args.passphrase_env) if args.passphrase_env else None
+    passphrase = _passphrase(args)
     paths = gen4sdk.init_keys(args.dir, organization=args.organization, passphrase=passphrase, days=args.days)
     print(f"root CA certificate: {paths.root_cert}  (give this to verifiers as --trust-anchors)")
     print(f"root CA key:         {paths.root_key}  (mode 0600; keep offline)")
@@ -342,9 +356,11 @@ def cmd_comply_check(args: argparse.Namespace) -> int:
 def cmd_log_verify(args: argparse.Namespace) -> int:
     _check_store(args.store)
     _check_trust_anchors(args.certificate, "--certificate")
-    store = gen4sdk.Store(args.store, create=False)
+    _need_file(args.checkpoint, "--checkpoint file")
+    store = gen4sdk.Store(args.store, read_only=True)
     pinned = [Path(args.certificate).read_bytes()] if args.certificate else None
-    result = store.verify_log(trusted_certificates=pinned)
+    kept = Path(args.checkpoint).read_text(encoding="utf-8", errors="replace") if args.checkpoint else None
+    result = store.verify_log(trusted_certificates=pinned, checkpoint=kept)
     if args.json:
         print(result.model_dump_json(indent=2))
         return EXIT_OK if result.ok else EXIT_FAIL
@@ -352,10 +368,18 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
     print(
         f"{store.path}: {verdict}: {result.records} records, {result.checkpoints_valid}/{result.checkpoints} valid checkpoints"
     )
+    print(f"  log {result.origin}, tree size {result.tree_size}, root {result.root_hash}")
+    if result.witnessed_size is not None and result.ok:
+        print(
+            f"  contains the checkpoint's tree of {result.witnessed_size} records "
+            f"(consistency proof of {len(result.consistency_proof)} hashes)"
+        )
     if result.unprotected_tail:
         print(
             f"  {result.unprotected_tail} records after the last signed checkpoint (their deletion is only partly detectable)"
         )
+    if result.checkpoint_pending:
+        print(f"  checkpoint not signed yet: {result.checkpoint_pending}")
     for problem in result.problems:
         where = f"record {problem.seq}" if problem.seq is not None else "log"
         print(f"  {problem.kind}: {where}: {problem.message}")
@@ -364,9 +388,66 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
+def cmd_log_checkpoint(args: argparse.Namespace) -> int:
+    _check_store(args.store)
+    if args.cert or args.key:
+        if not (args.cert and args.key):
+            raise _UsageError("--cert and --key go together")
+        _need_file(args.cert, "--cert")
+        _need_file(args.key, "--key")
+        cp = gen4sdk.Store(args.store, signer=_signer(args), create=False).checkpoint()
+    else:
+        cp = gen4sdk.Store(args.store, read_only=True).latest_checkpoint()
+    if cp is None or cp.note is None:
+        print(
+            f"gen4sdk log checkpoint: {args.store} has no signed checkpoint yet; sign one with --cert and --key",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
+    _write_or_print(cp.note, args.out)
+    return EXIT_OK
+
+
+def cmd_log_prove(args: argparse.Namespace) -> int:
+    _check_store(args.store)
+    proof = gen4sdk.Store(args.store, read_only=True).prove(args.request_id)
+    _write_or_print(proof, args.out)
+    return EXIT_OK
+
+
+def cmd_log_check_proof(args: argparse.Namespace) -> int:
+    _need_file(args.proof, "proof file")
+    _check_trust_anchors(args.certificate, "--certificate")
+    check = gen4sdk.verify_log_proof(
+        Path(args.proof), certificates=Path(args.certificate).read_bytes(), origin=args.origin
+    )
+    if args.json:
+        print(check.model_dump_json(indent=2))
+    else:
+        print(f"{args.proof}: {'OK' if check.ok else 'BROKEN'}: {check.reason}")
+        if check.record is not None:
+            r = check.record
+            print(f"  log {check.origin}, record {check.seq} of {check.tree_size}")
+            print(f"  request {r.request_id}: {r.outcome} at {r.time.isoformat()}, caller {r.caller or '-'}")
+            if r.manifest_id:
+                print(f"  manifest {r.manifest_id}, output sha256 {r.output_sha256}")
+    return EXIT_OK if check.ok else EXIT_FAIL
+
+
+def _write_or_print(text: str, out: str | None) -> None:
+    if out is None or out == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise gen4sdk.OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    print(f"wrote {out}", file=sys.stderr)
+
+
 def cmd_log_export(args: argparse.Namespace) -> int:
     _check_store(args.store)
-    store = gen4sdk.Store(args.store, create=False)
+    store = gen4sdk.Store(args.store, read_only=True)
     n = store.export_jsonl(args.out if args.out != "-" else sys.stdout)
     if args.out != "-":
         print(f"exported {n} records to {args.out}")
@@ -389,7 +470,7 @@ def cmd_log_query(args: argparse.Namespace) -> int:
     import csv
 
     _check_store(args.store)
-    store = gen4sdk.Store(args.store, create=False)
+    store = gen4sdk.Store(args.store, read_only=True)
     entries = store.records(
         since=args.since, until=args.until, caller=args.caller, outcome=args.outcome, category=args.category,
         manifest_id=args.manifest_id, limit=args.limit, newest_first=args.newest_first,
@@ -407,7 +488,13 @@ def cmd_log_query(args: argparse.Namespace) -> int:
         row = [e.seq, r.time.isoformat(), r.request_id, r.caller or "", r.outcome, " ".join(cats),
                r.manifest_id or "", r.failure_code or ""]  # fmt: skip
         if writer is not None:
-            writer.writerow(row)
+            # a caller named "=HYPERLINK(...)" must stay text in a spreadsheet (CSV injection)
+            writer.writerow(
+                [
+                    f"'{c}" if isinstance(c, str) and c.startswith(("=", "+", "-", "@", "\t", "\r")) else c
+                    for c in row
+                ]
+            )
         else:
             print("  ".join(str(x) for x in row if x != ""))
     if writer is None:
@@ -442,7 +529,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gen4sdk import create_app
 
     _check_store(args.store)
-    store = gen4sdk.Store(args.store, create=False)
+    store = gen4sdk.Store(args.store, read_only=True)
     _check_trust_anchors(args.trust_anchors)
     app = create_app(
         store,
@@ -462,6 +549,9 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "comply_check": cmd_comply_check,
     "log_verify": cmd_log_verify,
+    "log_checkpoint": cmd_log_checkpoint,
+    "log_prove": cmd_log_prove,
+    "log_check_proof": cmd_log_check_proof,
     "log_export": cmd_log_export,
     "log_query": cmd_log_query,
     "policy_check": cmd_policy_check,

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from typing_extensions import Self
 
 from gen4sdk import media
-from gen4sdk.compliance import Store, prompt_commitment
+from gen4sdk.compliance import Store, StoredManifest, prompt_commitment
 from gen4sdk.compliance._aigc import AIGC_KEY, aigc_block, encode_aigc
 from gen4sdk.compliance._label import PreparedLabel, burn_label, prepare_label
 from gen4sdk.compliance._profiles import check_configuration, resolve_profiles
@@ -38,6 +38,7 @@ from gen4sdk.errors import (
     ModelLoadError,
     OutputError,
     PolicyViolation,
+    ProgressCallbackError,
     StoreError,
     WatermarkFailure,
 )
@@ -212,9 +213,16 @@ class Client:
         self._on_progress = on_progress
 
     def close(self) -> None:
-        """Sign a checkpoint over the audit log's newest records, so their deletion becomes detectable."""
+        """Sign a checkpoint over the audit log's newest records, so their deletion becomes detectable.
+
+        A signer that fails here costs nothing recorded: the store notes the pending checkpoint (``log verify``
+        says so) and the next append or close signs it.
+        """
         if self._store is not None and self._store.signer is not None:
-            self._store.checkpoint()
+            try:
+                self._store.checkpoint()
+            except StoreError as exc:
+                logger.error("the audit log's closing checkpoint is not signed yet: %s", exc)
 
     def __enter__(self) -> Self:
         return self
@@ -306,10 +314,24 @@ class _Run:
         self.decisions: list[Decision] = []
         self.salt = os.urandom(16)
         self.record_fields: dict[str, Any] = {}
+        self.done = False  # the outcome is committed: nothing after it may turn the request into a failure
 
     def _progress(self, stage: str, step: int = 1, total: int = 1) -> None:
-        if self.on_progress is not None:
-            self.on_progress(ProgressEvent(request_id=self.request.request_id, stage=stage, step=step, total=total))
+        if self.on_progress is None:
+            return
+        event = ProgressEvent(request_id=self.request.request_id, stage=stage, step=step, total=total)
+        try:
+            self.on_progress(event)
+        except Exception as exc:
+            if self.done:
+                # The clip is recorded and in place: one outcome, already final. A late callback error is noise.
+                logger.warning(
+                    "progress callback raised after %s completed: %r", self.request.request_id, exc
+                )
+                return
+            raise ProgressCallbackError(
+                f"the progress callback raised at stage {stage!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     @contextmanager
     def _stage(self, name: str, *, done_event: bool = True) -> Iterator[None]:
@@ -340,25 +362,34 @@ class _Run:
         store = self.c._store
         if store is None:
             return
+        store.append(self._audit_record(outcome, exc))
+
+    def _audit_record(self, outcome: str, exc: BaseException | None = None) -> AuditRecord:
         model = self.c._model.info
         req = self.request
-        record = AuditRecord(
+        fields = dict(self.record_fields)
+        if outcome != "allowed":
+            # No clip exists and no manifest was kept: a failed record names none (the watermark payload stays).
+            for name in ("output_path", "output_sha256", "manifest_id"):
+                fields.pop(name, None)
+        return AuditRecord(
             request_id=req.request_id,
             caller=req.user,
             outcome=outcome,  # type: ignore[arg-type]
             prompt=req.prompt,
             negative_prompt=req.negative_prompt,
             prompt_salt=self.salt.hex(),
-            parameters=req.model_dump(mode="json", exclude={"prompt", "negative_prompt", "request_id", "user"}),
+            parameters=req.model_dump(
+                mode="json", exclude={"prompt", "negative_prompt", "request_id", "user"}
+            ),
             decisions=self.decisions,
             model_id=model.model_id,
             weights_sha256=model.weights_sha256,
             timings=self.timings,
             failure=str(exc) if exc is not None else None,
             failure_code=getattr(exc, "code", None) or (type(exc).__name__ if exc is not None else None),
-            **self.record_fields,
+            **fields,
         )
-        store.append(record)
 
     def execute(self) -> GenerationResult:
         temps: list[Path] = []
@@ -370,6 +401,8 @@ class _Run:
                 # Disk full, permissions, a vanished directory: typed, and the temporaries are removed below.
                 raise OutputError(f"cannot write the clip beside {self.output}: {exc}") from exc
         except BaseException as exc:
+            if self.done:
+                raise  # recorded and in place already: one outcome per request
             outcome = (
                 "refused"
                 if isinstance(exc, PolicyViolation)
@@ -380,14 +413,51 @@ class _Run:
             try:
                 self._record(outcome, exc)
             except Exception as store_exc:  # noqa: BLE001 - the request failed AND its record could not be kept: say both
-                logger.error("audit record for %s could not be written: %s", self.request.request_id, store_exc)
+                logger.error(
+                    "audit record for %s could not be written: %s", self.request.request_id, store_exc
+                )
                 if isinstance(exc, Gen4Error):
-                    raise StoreError(f"{exc} (and its audit record could not be written: {store_exc})") from exc
+                    raise StoreError(
+                        f"{exc} (and its audit record could not be written: {store_exc})"
+                    ) from exc
             raise
         finally:
             for t in temps:
                 t.unlink(missing_ok=True)
         return result
+
+    def _commit(
+        self, signed: Path, payload: bytes, manifest_id: str, manifest_store: bytes, sha256: str
+    ) -> None:
+        """The record, the manifest and the clip's move into place, as one outcome: the move runs inside the
+        store's transaction, so a failed move keeps neither, and a failed commit takes the clip back out."""
+        moved = False
+
+        def move() -> None:
+            nonlocal moved
+            try:
+                os.replace(signed, self.output)
+            except OSError as exc:
+                raise OutputError(f"cannot move the signed clip into place at {self.output}: {exc}") from exc
+            moved = True
+
+        store = self.c._store
+        try:
+            if store is None:
+                move()
+            else:
+                manifest = StoredManifest.new(
+                    payload=payload,
+                    manifest_id=manifest_id,
+                    manifest_store=manifest_store,
+                    asset_sha256=sha256,
+                )
+                store.append(self._audit_record("allowed"), manifest=manifest, before_commit=move)
+        except BaseException:
+            if moved:
+                self.output.unlink(missing_ok=True)
+            raise
+        self.done = True
 
     def _stages(self, temps: list[Path]) -> GenerationResult:
         c, req = self.c, self.request
@@ -494,15 +564,7 @@ class _Run:
         )
 
         with self._stage("record"):
-            if c._store is not None:
-                c._store.put_manifest(
-                    payload=payload, manifest_id=spec.manifest_label, manifest_store=manifest_store, asset_sha256=sha256
-                )
-                self._record("allowed")
-        try:
-            os.replace(signed, self.output)
-        except OSError as exc:
-            raise OutputError(f"cannot move the signed clip into place at {self.output}: {exc}") from exc
+            self._commit(signed, payload, spec.manifest_label, manifest_store, sha256)
         logger.info("generated %s (%s)", self.output, spec.manifest_label)
         return GenerationResult(
             request_id=req.request_id,

@@ -24,6 +24,7 @@ __all__ = [
     "OutputError",
     "PolicyPackError",
     "PolicyViolation",
+    "ProgressCallbackError",
     "SigningError",
     "StoreError",
     "WatermarkFailure",
@@ -166,6 +167,14 @@ def _rebuild_policy_violation(
         decision=decision,
         request_id=request_id,
     )
+
+
+class ProgressCallbackError(Gen4Error):
+    """The caller's progress callback raised; the request stopped there and nothing was written.
+
+    The callback's own exception is chained (``__cause__``). Once a clip is recorded and in place, a raising
+    callback no longer fails the request: it is logged instead.
+    """
 
 
 class PolicyPackError(Gen4Error):

@@ -29,8 +29,11 @@ from gen4sdk.errors import InvalidRequestError, MediaError, OutputError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "MAX_EXAMINED_PIXELS",
+    "MAX_FRAME_PIXELS",
     "MAX_IMAGE_PIXELS",
     "VideoInfo",
+    "analysis_frames",
     "encode_video",
     "iter_frames",
     "load_image",
@@ -181,6 +184,27 @@ def _timed_frames(
         container.close()
 
 
+# Analysing a received video (verify, the resolution service) costs what its frames' pixels cost, not what its file
+# weighs: 54 KB of H.264 can hold 100 frames of 4096x4096, 1.6 MB two of 16000x16000. Frames over an 8K UHD frame are
+# not decoded at all, and the frames examined are bounded so their pixels stay within a budget (96 frames of 1080p,
+# 11 of 4096x4096: about 10 s of decoding and detection on one core, measured by benchmarks/hostile_inputs.py).
+MAX_FRAME_PIXELS = 7680 * 4320
+MAX_EXAMINED_PIXELS = 200_000_000
+
+
+def analysis_frames(info: VideoInfo, wanted: int) -> int:
+    """How many of ``wanted`` frames of a video described by ``info`` to decode for analysis.
+
+    Raises MediaError, before anything is decoded, when a frame is over ``MAX_FRAME_PIXELS``.
+    """
+    pixels = max(1, info.width * info.height)
+    if pixels > MAX_FRAME_PIXELS:
+        raise MediaError(
+            f"frames of {info.width}x{info.height} are over the {MAX_FRAME_PIXELS} pixels this SDK analyses"
+        )
+    return max(1, min(wanted, MAX_EXAMINED_PIXELS // pixels))
+
+
 def _frames(
     path: PathLike,
     container: Any,
@@ -189,6 +213,7 @@ def _frames(
     step: int,
     start: float,
     end: float | None,
+    max_pixels: int | None = None,
 ) -> Iterator[np.ndarray]:
     if max_frames == 0:
         container.close()
@@ -202,6 +227,9 @@ def _frames(
                 continue
             if end is not None and t is not None and t >= end - 1e-6:
                 break
+            if max_pixels is not None and frame.width * frame.height > max_pixels:
+                # the stream header can understate what the decoder then produces
+                raise MediaError(f"{path}: a {frame.width}x{frame.height} frame is over {max_pixels} pixels")
             if index % step == 0:
                 yield frame.to_ndarray(format="rgb24", interpolation=_SWS_FLAGS)
                 kept += 1
@@ -221,13 +249,14 @@ def iter_frames(
     step: int = 1,
     start_seconds: float | None = None,
     duration_seconds: float | None = None,
+    max_pixels: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode a video lazily, one (H, W, 3) uint8 RGB frame at a time; memory stays bounded by one GOP's worth
     of decoder state whatever the length.
 
     ``start_seconds``/``duration_seconds`` select a window (seeking to the nearest earlier keyframe), ``step``
-    keeps every step-th frame of it, ``max_frames`` stops early. The file is opened (and MediaError raised for a
-    non-video) at call time, not at the first ``next``.
+    keeps every step-th frame of it, ``max_frames`` stops early, ``max_pixels`` raises MediaError at a frame larger
+    than that. The file is opened (and MediaError raised for a non-video) at call time, not at the first ``next``.
     """
     _check_window(max_frames, step, start_seconds, duration_seconds)
     container, stream = _open_input(path)
@@ -235,7 +264,7 @@ def iter_frames(
     stream.thread_type = "AUTO"
     start = float(start_seconds or 0.0)
     end = start + duration_seconds if duration_seconds is not None else None
-    return _frames(path, container, stream, max_frames, step, start, end)
+    return _frames(path, container, stream, max_frames, step, start, end, max_pixels)
 
 
 def read_frames(
@@ -410,28 +439,31 @@ def encode_video(
     dest = Path(path)
     tmp, fd = _temp_path(dest)
     ok = False
+    sink: _Sink | None = None
     try:
         with os.fdopen(fd, "wb") as fh:
-            _encode_to(fh, source, rate, crf, preset, codec, dict(metadata or {}))
+            sink = _Sink(fh)
+            _encode_to(sink, source, rate, crf, preset, codec, dict(metadata or {}))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
         ok = True
     except (MediaError, OutputError):
         raise
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise OutputError(f"cannot write {dest}: no space left on device") from e
-        if isinstance(e, av.FFmpegError) and e.errno not in (
+    except (OSError, av.FFmpegError) as raised:
+        # PyAV reports an exception raised in its write callback as "Error in PyAV callback": the disk's own error
+        # is the one that says what happened.
+        err = sink.error if sink is not None and sink.error is not None else raised
+        if err.errno == errno.ENOSPC:
+            raise OutputError(f"cannot write {dest}: no space left on device") from err
+        if isinstance(err, av.FFmpegError) and err.errno not in (
             errno.EACCES,
             errno.EPERM,
             errno.EROFS,
             errno.EDQUOT,
         ):
-            raise MediaError(f"encoding {dest} failed: {e}") from e
-        raise OutputError(f"cannot write {dest}: {e.strerror or e}") from e
-    except av.FFmpegError as e:
-        raise MediaError(f"encoding {dest} failed: {e}") from e
+            raise MediaError(f"encoding {dest} failed: {err}") from err
+        raise OutputError(f"cannot write {dest}: {err.strerror or err}") from err
     finally:
         if not ok:
             try:
@@ -440,6 +472,24 @@ def encode_video(
                 pass
             except OSError as e:
                 logger.warning("could not remove temporary file %s: %s", tmp, e)
+
+
+class _Sink:
+    """The output file as PyAV writes it, keeping the OSError a write raised (PyAV replaces it by its own)."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return int(self._fh.write(data))
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
 
 
 def _encode_to(

@@ -51,7 +51,9 @@ __all__ = [
 ]
 
 MemoryMode = Literal["none", "cpu_offload", "vae_tiling"]
-VerificationStatus = Literal["trusted", "untrusted", "tampered", "recovered", "watermarked", "unsigned", "unreadable"]
+VerificationStatus = Literal[
+    "trusted", "untrusted", "tampered", "recovered", "watermarked", "unsigned", "unreadable"
+]
 Outcome = Literal["allowed", "refused", "failed", "cancelled"]
 # The labelling-law profiles a Client can be held to and a clip checked against (docs/compliance.md).
 ComplianceProfile = Literal["eu-ai-act", "ca-sb-942", "cn-gb-45438"]
@@ -101,7 +103,9 @@ class GenerationRequest(_Frozen):
     steps: int = Field(default=30, ge=1, le=1000)
     guidance_scale: float = Field(default=5.0, ge=0, le=50)
     seed: int = Field(default=0, ge=0, lt=2**63)
-    user: str | None = Field(default=None, description="the requesting end user, as the partner app identifies them")
+    user: str | None = Field(
+        default=None, description="the requesting end user, as the partner app identifies them"
+    )
     use: str | None = Field(
         default=None,
         max_length=128,
@@ -179,7 +183,9 @@ class Decision(_Frozen):
     action: Literal["allow", "warn", "block"]
     code: RefusalCode | None = Field(default=None, description="why it was refused; None when allowed")
     stage: Literal["input", "output"] = "input"
-    categories: list[str] = Field(default_factory=list, description="categories that triggered (block or warn)")
+    categories: list[str] = Field(
+        default_factory=list, description="categories that triggered (block or warn)"
+    )
     scores: dict[str, float] = Field(default_factory=dict)
     spans: list[MatchedSpan] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -195,7 +201,11 @@ class Decision(_Frozen):
     def summary(self) -> PolicySummary:
         """What may go into credentials: no matched text, no scores."""
         outcome: Literal["allowed", "allowed_with_warnings", "refused"]
-        outcome = "refused" if not self.allowed else ("allowed_with_warnings" if self.action == "warn" else "allowed")
+        outcome = (
+            "refused"
+            if not self.allowed
+            else ("allowed_with_warnings" if self.action == "warn" else "allowed")
+        )
         return PolicySummary(
             stage=self.stage,
             pack_id=self.pack_id,
@@ -232,7 +242,9 @@ class GenerationResult(_Frozen):
     path: Path
     sha256: str
     manifest_id: str
-    watermark_payload: str | None = Field(default=None, description="hex of the watermark payload (manifest short id)")
+    watermark_payload: str | None = Field(
+        default=None, description="hex of the watermark payload (manifest short id)"
+    )
     params: GenerationParams
     model: ModelInfo
     owner: Owner
@@ -328,7 +340,9 @@ class Disclosure(_Frozen):
     system_version: str
     created_at: str
     content_id: str = Field(description="the manifest id (urn:c2pa:UUID)")
-    aigc: dict[str, str] | None = Field(default=None, description="the GB 45438 AIGC block as written in the file")
+    aigc: dict[str, str] | None = Field(
+        default=None, description="the GB 45438 AIGC block as written in the file"
+    )
 
 
 class VerificationReport(_Frozen):
@@ -352,7 +366,9 @@ class VerificationReport(_Frozen):
     validation_codes: list[ValidationCode] = Field(default_factory=list)
     soft_binding: dict[str, Any] | None = None
     watermark: WatermarkReport | None = None
-    recovered_from: str | None = Field(default=None, description="the store or service a stripped manifest came from")
+    recovered_from: str | None = Field(
+        default=None, description="the store or service a stripped manifest came from"
+    )
     disclosure: Disclosure | None = None
     visible_label: LabelRecord | None = None
     problems: list[str] = Field(default_factory=list)
@@ -374,7 +390,8 @@ class VisibleLabel(_Frozen):
     font: Path | None = None
     color: tuple[int, int, int] = (255, 255, 255)
     background: tuple[int, int, int, int] | None = Field(
-        default=(0, 0, 0, 160), description="RGBA box behind the text, for contrast on any picture; None for none"
+        default=(0, 0, 0, 160),
+        description="RGBA box behind the text, for contrast on any picture; None for none",
     )
 
 
@@ -385,7 +402,9 @@ class RequirementCheck(_Frozen):
     requirement: str = Field(description="stable id, e.g. eu-ai-act.50-2.signed-metadata")
     title: str
     citation: str
-    scope: Literal["clip", "operator"] = Field(description="operator: a duty no clip can show (not_checkable)")
+    scope: Literal["clip", "operator"] = Field(
+        description="operator: a duty no clip can show (not_checkable)"
+    )
     status: RequirementStatus
     why: str
 

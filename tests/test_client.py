@@ -19,7 +19,7 @@ from gen4sdk.errors import (
 )
 from gen4sdk.models import tiny_model
 
-SMALL = dict(num_frames=17, height=144, width=256, fps=8.0, steps=2)
+SMALL = {"num_frames": 17, "height": 144, "width": 256, "fps": 8.0, "steps": 2}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,9 @@ def test_generated_clip_is_trusted_watermarked_and_recorded(env, generated, dev_
     assert report.disclosure is None and report.visible_label is None
     assert b"AIGC" not in result.path.read_bytes()
     # the soft binding covers the whole clip, and the actions say the frames were watermarked
-    assert report.soft_binding is not None and report.soft_binding["scope"] == {"timespan": {"start": 0, "end": 2125}}
+    assert report.soft_binding is not None and report.soft_binding["scope"] == {
+        "timespan": {"start": 0, "end": 2125}
+    }
     import json
 
     import c2pa
@@ -85,9 +87,11 @@ def test_generated_clip_is_trusted_watermarked_and_recorded(env, generated, dev_
     with result.path.open("rb") as fh, c2pa.Reader("video/mp4", fh) as reader:
         manifest_store = json.loads(reader.json())
     active = manifest_store["manifests"][manifest_store["active_manifest"]]
-    actions = next(a["data"]["actions"] for a in active["assertions"] if a["label"].startswith("c2pa.actions"))
+    actions = next(
+        a["data"]["actions"] for a in active["assertions"] if a["label"].startswith("c2pa.actions")
+    )
     assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.watermarked"]
-    assert [p.outcome for p in report.policy][0] in {"allowed", "allowed_with_warnings"}
+    assert next(p.outcome for p in report.policy) in {"allowed", "allowed_with_warnings"}
     # Effective parameters and per-stage timings come back typed.
     assert (result.params.num_frames, result.params.width, result.params.height) == (17, 256, 144)
     assert {"policy", "generate", "watermark", "encode", "sign", "record"} <= set(result.timings)
@@ -102,7 +106,9 @@ def test_generated_clip_is_trusted_watermarked_and_recorded(env, generated, dev_
     assert entry.record.output_sha256 == result.sha256 and entry.record.prompt.startswith("a paper boat")
     stored = store.find_manifest(bytes.fromhex(result.watermark_payload))
     assert stored is not None and stored.manifest_id == result.manifest_id
-    assert gen4sdk.compliance.open_commitment(store, result.request_id, "a paper boat drifting down a rainy street")
+    assert gen4sdk.compliance.open_commitment(
+        store, result.request_id, "a paper boat drifting down a rainy street"
+    )
     assert not gen4sdk.compliance.open_commitment(store, result.request_id, "a different prompt")
     assert _leftovers(work) == []
 
@@ -148,14 +154,18 @@ def test_reencoded_clip_is_recovered_and_says_its_hashes_differ(env, generated, 
     assert report.manifest_id == result.manifest_id and report.lineage is not None
     assert report.lineage.weights_sha256 == result.model.weights_sha256
     # the signature is the original's; the content no longer matches its hash, and the report says so
-    assert any(c.kind == "failure" and "mismatch" in c.code for c in report.validation_codes), report.validation_codes
+    assert any(c.kind == "failure" and "mismatch" in c.code for c in report.validation_codes), (
+        report.validation_codes
+    )
 
 
 def test_refused_prompt_writes_nothing_and_is_audited(env):
     work, client, store = env
     out = work / "refused.mp4"
     with pytest.raises(PolicyViolation) as info:
-        client.generate(prompt="a sexual video of a 12 year old child", output=out, request_id="refused-1", **SMALL)
+        client.generate(
+            prompt="a sexual video of a 12 year old child", output=out, request_id="refused-1", **SMALL
+        )
     assert info.value.code == "SAFETY.INPUT.TEXT"
     assert info.value.categories and info.value.pack_id
     assert not out.exists() and _leftovers(work) == []
@@ -167,8 +177,9 @@ def test_refused_prompt_writes_nothing_and_is_audited(env):
 def test_invalid_frame_count_is_rejected_not_rounded(env):
     work, client, store = env
     with pytest.raises(InvalidRequestError) as info:
-        client.generate(prompt="a quiet lake", output=work / "bad.mp4", request_id="bad-1",
-                        **{**SMALL, "num_frames": 16})
+        client.generate(
+            prompt="a quiet lake", output=work / "bad.mp4", request_id="bad-1", **{**SMALL, "num_frames": 16}
+        )
     assert info.value.field == "num_frames"
     assert not (work / "bad.mp4").exists()
     assert store.find_record("bad-1").record.outcome == "failed"
@@ -181,8 +192,13 @@ def test_a_shape_the_model_refuses_never_reaches_the_policy_or_the_model(env, mo
     monkeypatch.setattr(model, "generate", lambda *a, **k: reached.append("model"))
     events: list[gen4sdk.ProgressEvent] = []
     with pytest.raises(InvalidRequestError, match="nearest valid: 144 or 160") as info:
-        client.generate(prompt="a quiet lake", output=work / "bad.mp4", request_id="bad-2",
-                        on_progress=events.append, **{**SMALL, "height": 150})
+        client.generate(
+            prompt="a quiet lake",
+            output=work / "bad.mp4",
+            request_id="bad-2",
+            on_progress=events.append,
+            **{**SMALL, "height": 150},
+        )
     assert info.value.field == "height"
     assert reached == [] and events == []
     record = store.find_record("bad-2").record
@@ -191,7 +207,12 @@ def test_a_shape_the_model_refuses_never_reaches_the_policy_or_the_model(env, mo
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"prompt": ""}, "prompt"), ({"prompt": "x" * 5000}, "prompt"), ({"steps": 0}, "steps"), ({"fps": -1}, "fps")],
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x" * 5000}, "prompt"),
+        ({"steps": 0}, "steps"),
+        ({"fps": -1}, "fps"),
+    ],
 )
 def test_bad_parameters_are_typed_errors(env, kwargs, field):
     work, client, _ = env
@@ -219,8 +240,14 @@ def test_cancellation_discards_output(env):
 
     out = work / "cancelled.mp4"
     with pytest.raises(GenerationCancelled):
-        client.generate(prompt="a quiet lake", output=out, cancel=cancel, on_progress=on_progress,
-                        request_id="cancel-1", **{**SMALL, "steps": 4})
+        client.generate(
+            prompt="a quiet lake",
+            output=out,
+            cancel=cancel,
+            on_progress=on_progress,
+            request_id="cancel-1",
+            **{**SMALL, "steps": 4},
+        )
     assert not out.exists() and _leftovers(work) == []
     assert store.find_record("cancel-1").record.outcome == "cancelled"
 
@@ -270,7 +297,9 @@ def test_image_to_video_records_the_reference_image(tmp_path, signer, dev_keys):
     ref = tmp_path / "reference.png"
     Image.fromarray(natural_frames(1)[0]).save(ref)
     client = gen4sdk.Client(model=tiny_model(image_to_video=True), signer=signer, owner="Acme Studios")
-    result = client.generate(prompt="the astronaut waves", image=ref, output=tmp_path / "i2v.mp4", seed=3, **SMALL)
+    result = client.generate(
+        prompt="the astronaut waves", image=ref, output=tmp_path / "i2v.mp4", seed=3, **SMALL
+    )
     assert result.params.image_to_video
     report = gen4sdk.verify(result.path, trust_anchors=dev_keys.root_cert)
     assert report.status == "trusted"
@@ -318,7 +347,9 @@ def test_consent_grant_scoped_to_a_use_reaches_prompt_and_frame_checks(tmp_path,
         id = "test-face"
 
         def faces(self, image: np.ndarray) -> list[Face]:
-            return [Face(box=(0, 0, 8, 8), embedding=np.eye(1, 128, dtype=np.float32)[0], detection_score=1.0)]
+            return [
+                Face(box=(0, 0, 8, 8), embedding=np.eye(1, 128, dtype=np.float32)[0], detection_score=1.0)
+            ]
 
         def warm_up(self) -> None:
             pass
@@ -344,7 +375,9 @@ def test_consent_grant_scoped_to_a_use_reaches_prompt_and_frame_checks(tmp_path,
 
     with pytest.raises(PolicyViolation) as named:
         client.generate(prompt="Jane Roe waving", output=tmp_path / "a.mp4", user="alice", seed=1, **SMALL)
-    assert named.value.code == "SAFETY.INPUT.LIKENESS"  # the grant is for advertising, the request names no use
+    assert (
+        named.value.code == "SAFETY.INPUT.LIKENESS"
+    )  # the grant is for advertising, the request names no use
 
     with pytest.raises(PolicyViolation) as frames:
         client.generate(prompt="a person waving", output=tmp_path / "b.mp4", user="bob", seed=1, **SMALL)

@@ -128,6 +128,25 @@ def test_json_and_csv_writers(audit_dir: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "missing").exists()
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_inert(tmp_path: Path) -> None:
+    from gen4sdk.compliance import AuditEntry
+
+    hostile = AuditEntry(
+        path="/clips/a.mp4", status="untrusted", owner='=HYPERLINK("http://evil.example","x")',
+        signer="+cmd|' /C calc'!A0", lineage="@SUM(1)", reason="-2+3", watermark="not checked",
+    )  # fmt: skip
+    report = AuditReport(
+        root="/clips", started_at="2026-01-01T00:00:00+00:00", seconds=0.0, workers=1,
+        counts={"untrusted": 1}, entries=[hostile],
+    )  # fmt: skip
+    report.write_csv(tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["owner"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["signer"].startswith("'+") and row["lineage"] == "'@SUM(1)" and row["reason"] == "'-2+3"
+    assert row["path"] == "/clips/a.mp4" and row["status"] == "untrusted"
+
+
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)

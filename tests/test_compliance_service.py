@@ -19,7 +19,8 @@ from gen4sdk.compliance import Store, create_app, resolve_by_binding
 from gen4sdk.errors import StoreError
 
 PAYLOAD = bytes.fromhex("0a1b2c3d4e5f6071")
-JUMBF = b"\x00\x00\x00\x20jumb" + os.urandom(2000)
+# A real manifest store (the golden clip's), whose lineage holds only the prompt's commitment.
+JUMBF = (Path(__file__).parent / "data" / "golden" / "0.1.0" / "manifest.c2pa").read_bytes()
 SECRET_PROMPT = "a very private prompt about a named person"
 
 
@@ -247,15 +248,52 @@ def test_verify_recovers_a_stripped_clip_through_the_service(tmp_path: Path, dev
         thread.join(timeout=10)
 
 
-def test_manifest_that_discloses_its_prompt_is_withheld(tmp_path: Path) -> None:
-    s = Store(tmp_path / "disclosed.db")
-    # what a Client with disclose_prompts=True stores: the prompt's UTF-8 inside the signed lineage assertion
-    disclosing = b"\x00\x00\x00\x20jumb" + os.urandom(500) + SECRET_PROMPT.encode() + os.urandom(500)
-    s.put_manifest(
-        payload=PAYLOAD, manifest_id="urn:c2pa:2222", manifest_store=disclosing, asset_sha256="ef" * 32
+def _disclosing_manifest(clip: Path, directory: Path, signer, prompt: str) -> tuple[str, bytes]:  # type: ignore[no-untyped-def]
+    """Sign ``clip`` as a Client with ``disclose_prompts=True`` would: the prompt in clear in the lineage."""
+    import datetime as dt
+
+    from gen4sdk.provenance.manifest import ManifestSpec, sign_file
+    from gen4sdk.types import GenerationParams, ModelInfo, Owner
+
+    params = GenerationParams(
+        num_frames=16, height=144, width=256, fps=16, steps=2, guidance_scale=5, seed=1, device="cpu",
+        dtype="float32", memory_mode="none", scheduler="euler", pipeline_class="WanPipeline", image_to_video=False,
+    )  # fmt: skip
+    spec = ManifestSpec(
+        title="clip.mp4",
+        owner=Owner(organization="Acme Studios"),
+        model=ModelInfo(model_id="gen4sdk/tiny", pipeline_class="WanPipeline", weights_sha256="ab" * 32),
+        params=params,
+        request_id="req-owl",
+        created_at=dt.datetime.now(dt.timezone.utc),
+        prompt_commitment="00" * 32,
+        prompt=prompt,
     )
-    s.append(record(2, prompt=SECRET_PROMPT, manifest_id="urn:c2pa:2222", salt="00" * 16))
-    closed = TestClient(create_app(s)).get("/manifests/urn:c2pa:2222")
-    assert closed.status_code == 403 and SECRET_PROMPT.encode() not in closed.content
-    opened = TestClient(create_app(s, serve_disclosed_prompts=True)).get("/manifests/urn:c2pa:2222")
+    return spec.manifest_label, sign_file(clip, directory / "signed.mp4", spec, signer)
+
+
+def test_manifest_that_discloses_its_prompt_is_withheld(tmp_path: Path, small_clip: Path, signer) -> None:  # type: ignore[no-untyped-def]
+    s = Store(tmp_path / "disclosed.db")
+    # A three-letter prompt (once served: the check searched for texts of 4 characters or more) ...
+    manifest_id, disclosing = _disclosing_manifest(small_clip, tmp_path, signer, "owl")
+    s.put_manifest(
+        payload=PAYLOAD, manifest_id=manifest_id, manifest_store=disclosing, asset_sha256="ef" * 32
+    )
+    s.append(record(2, prompt="owl", manifest_id=manifest_id, salt="00" * 16))
+    closed = TestClient(create_app(s)).get(f"/manifests/{manifest_id}")
+    assert closed.status_code == 403 and b"owl" not in closed.content
+    opened = TestClient(create_app(s, serve_disclosed_prompts=True)).get(f"/manifests/{manifest_id}")
     assert opened.status_code == 200 and opened.content == disclosing
+    # ... and one the log knows nothing about (made by another operator) are withheld from their own fields;
+    # bytes that are no manifest store cannot be checked, so they are withheld too.
+    other = Store(tmp_path / "other.db")
+    other.put_manifest(
+        payload=PAYLOAD, manifest_id=manifest_id, manifest_store=disclosing, asset_sha256="ef" * 32
+    )
+    junk = os.urandom(64)
+    other.put_manifest(
+        payload=PAYLOAD, manifest_id="urn:c2pa:junk", manifest_store=junk, asset_sha256="ef" * 32
+    )
+    client = TestClient(create_app(other))
+    assert client.get(f"/manifests/{manifest_id}").status_code == 403
+    assert client.get("/manifests/urn:c2pa:junk").status_code == 403

@@ -34,7 +34,7 @@ def _raw(store: Store) -> sqlite3.Connection:
 
 
 def _kinds(report) -> list[tuple[int | None, str]]:  # type: ignore[no-untyped-def]
-    return sorted((p.seq, p.kind) for p in report.problems)
+    return sorted(((p.seq, p.kind) for p in report.problems), key=lambda k: (k[0] or -1, k[1]))
 
 
 def test_intact_log_verifies_and_sequences(tmp_path: Path) -> None:
@@ -260,7 +260,12 @@ def test_export_jsonl_roundtrip_and_offline_verify(tmp_path: Path) -> None:
     edited[3] = edited[3].replace("red fox", "red cat")
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(edited) + "\n")
-    assert _kinds(verify_jsonl(bad)) == [(3, "edited")]
+    # The chain names the edited record; the Merkle checkpoints over 3 and 6 records no longer hold either.
+    assert _kinds(verify_jsonl(bad)) == [
+        (3, "checkpoint_mismatch"),
+        (3, "edited"),
+        (6, "checkpoint_mismatch"),
+    ]
 
 
 def test_queries(tmp_path: Path) -> None:
@@ -499,8 +504,9 @@ def test_shares_the_file_with_the_real_likeness_registry(tmp_path: Path) -> None
 
 def test_empty_log_and_checkpoint_without_signer(tmp_path: Path) -> None:
     store = Store(tmp_path / "e.db")
-    report = store.verify_log()
-    assert report.ok and report.records == 0 and report.last_seq is None
+    report = store.verify_log()  # an empty log vouches for nothing: never "OK"
+    assert not report.ok and report.records == 0 and report.last_seq is None
+    assert _kinds(report) == [(None, "empty")]
     with pytest.raises(StoreError, match="no signer"):
         store.checkpoint()
     assert Store(tmp_path / "e.db", signer=FakeSigner()).checkpoint() is None  # nothing to sign yet
@@ -509,12 +515,17 @@ def test_empty_log_and_checkpoint_without_signer(tmp_path: Path) -> None:
     store.append(record(2))
     with _raw(store) as db:
         db.execute("DELETE FROM audit_log")
-    assert _kinds(store.verify_log()) == [(1, "truncated")]
+    assert _kinds(store.verify_log()) == [(None, "empty"), (1, "truncated")]
 
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"since": "garbage"}, "since"), ({"until": 12}, "until"), ({"limit": "x"}, "limit"), ({"limit": -1}, "limit")],
+    [
+        ({"since": "garbage"}, "since"),
+        ({"until": 12}, "until"),
+        ({"limit": "x"}, "limit"),
+        ({"limit": -1}, "limit"),
+    ],
 )
 def test_bad_query_arguments_are_typed_errors(tmp_path: Path, kwargs: dict, field: str) -> None:
     from gen4sdk.errors import InvalidRequestError

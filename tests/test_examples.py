@@ -29,6 +29,8 @@ def test_examples_end_to_end(tmp_path: Path) -> None:
     assert audited.returncode == 0, audited.stderr
     assert report.is_file() and "user-1.mp4" in report.read_text()
 
-    checked = _run(str(EXAMPLES / "verify_received.py"), str(clip), "--trust-anchors", str(out / "keys" / "root-ca.pem"))
+    checked = _run(
+        str(EXAMPLES / "verify_received.py"), str(clip), "--trust-anchors", str(out / "keys" / "root-ca.pem")
+    )
     assert checked.returncode == 0, checked.stderr
     assert "trusted" in checked.stdout.lower()

@@ -135,7 +135,9 @@ def test_golden_clip_with_one_byte_changed_in_its_mdat_is_tampered(
     assert report.status == "tampered", report.reason
 
 
-def test_a_recovered_manifest_altered_in_the_store_is_not_recovered(golden: dict[str, Any], tmp_path: Path) -> None:
+def test_a_recovered_manifest_altered_in_the_store_is_not_recovered(
+    golden: dict[str, Any], tmp_path: Path
+) -> None:
     """The claim signature still validates when an assertion's bytes change (the claim holds only their hashes):
     the assertion's hash mismatch must keep the verdict from ``recovered`` and its altered owner from the report."""
     stripped = tmp_path / "stripped.mp4"
@@ -147,6 +149,7 @@ def test_a_recovered_manifest_altered_in_the_store_is_not_recovered(golden: dict
     forged = dict(golden, manifest_store=manifest.replace(original, original[:-8] + original[-8:].upper()))
     report = gen4sdk.verify(stripped, trust_anchors=golden["anchor"], store=_fresh_store(tmp_path, forged))
     assert report.status == "watermarked", (report.reason, report.problems)
-    assert any(p.startswith("the recovered manifest was altered: assertion.") for p in report.problems), report.problems
+    assert any(p.startswith("the recovered manifest was altered: assertion.") for p in report.problems), (
+        report.problems
+    )
     assert report.owner is None
-

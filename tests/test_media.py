@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import os
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -139,6 +141,38 @@ def test_disk_full_is_an_output_error_and_cleans_up(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(media.os, "fsync", full)
     with pytest.raises(OutputError, match="no space"):
         media.encode_video(np.zeros((2, 32, 32, 3), np.uint8), tmp_path / "x.mp4", fps=8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_during_encoding_is_an_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while PyAV writes (inside its write callback), not at the final fsync."""
+    real_fdopen = os.fdopen
+
+    class FillsUp:
+        def __init__(self, fh: Any) -> None:
+            self.fh, self.written = fh, 0
+
+        def write(self, data: bytes) -> int:
+            self.written += len(data)
+            if self.written > 2000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return int(self.fh.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.fh, name)
+
+        def __enter__(self) -> FillsUp:  # noqa: PYI034
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+    monkeypatch.setattr(media.os, "fdopen", lambda fd, mode: FillsUp(real_fdopen(fd, mode)))
+    frames = np.random.default_rng(0).integers(0, 255, (8, 64, 64, 3), dtype=np.uint8)
+    with pytest.raises(OutputError, match="no space"):
+        media.encode_video(frames, tmp_path / "x.mp4", fps=8)
     assert list(tmp_path.iterdir()) == []
 
 

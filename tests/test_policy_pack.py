@@ -31,7 +31,11 @@ def test_shipped_packs_load_and_are_identified() -> None:
 
     assert d.pack.classifier is not None and s.pack.classifier is not None
     weights = PACKS_DIR / d.pack.classifier.file
-    assert hashlib.sha256(weights.read_bytes()).hexdigest() == d.pack.classifier.sha256 == s.pack.classifier.sha256
+    assert (
+        hashlib.sha256(weights.read_bytes()).hexdigest()
+        == d.pack.classifier.sha256
+        == s.pack.classifier.sha256
+    )
 
 
 @pytest.mark.parametrize("name", ["default", "strict"])

@@ -22,21 +22,35 @@ from gen4sdk.types import GenerationParams, ModelInfo, Owner, PolicySummary
 
 def _spec(**overrides) -> ManifestSpec:
     params = GenerationParams(
-        num_frames=16, height=144, width=256, fps=16.0, steps=4, guidance_scale=5.0, seed=42, device="cpu",
-        dtype="float32", memory_mode="none", scheduler="UniPCMultistepScheduler", pipeline_class="WanPipeline",
+        num_frames=16,
+        height=144,
+        width=256,
+        fps=16.0,
+        steps=4,
+        guidance_scale=5.0,
+        seed=42,
+        device="cpu",
+        dtype="float32",
+        memory_mode="none",
+        scheduler="UniPCMultistepScheduler",
+        pipeline_class="WanPipeline",
         image_to_video=False,
     )
-    fields = dict(
-        title="clip.mp4",
-        owner=Owner(organization="Acme Studios", user="alice@example.com"),
-        model=ModelInfo(model_id="acme/wan-1.3b", pipeline_class="WanPipeline", weights_sha256="ab" * 32),
-        params=params,
-        request_id="req-1",
-        created_at=dt.datetime(2026, 11, 21, tzinfo=dt.timezone.utc),
-        prompt_commitment="cd" * 32,
-        policy=[PolicySummary(pack_id="default", pack_version="1.0.0", pack_sha256="ef" * 32, outcome="allowed")],
-        soft_binding=SoftBinding(algorithm="com.gen4sdk.wm.v2", payload=b"\x01\x02\x03\x04\x05\x06\x07\x08", end_ms=1000),
-    )
+    fields = {
+        "title": "clip.mp4",
+        "owner": Owner(organization="Acme Studios", user="alice@example.com"),
+        "model": ModelInfo(model_id="acme/wan-1.3b", pipeline_class="WanPipeline", weights_sha256="ab" * 32),
+        "params": params,
+        "request_id": "req-1",
+        "created_at": dt.datetime(2026, 11, 21, tzinfo=dt.timezone.utc),
+        "prompt_commitment": "cd" * 32,
+        "policy": [
+            PolicySummary(pack_id="default", pack_version="1.0.0", pack_sha256="ef" * 32, outcome="allowed")
+        ],
+        "soft_binding": SoftBinding(
+            algorithm="com.gen4sdk.wm.v2", payload=b"\x01\x02\x03\x04\x05\x06\x07\x08", end_ms=1000
+        ),
+    }
     fields.update(overrides)
     return ManifestSpec(**fields)
 
@@ -109,7 +123,9 @@ def test_signed_clip_is_trusted_with_anchor_and_untrusted_without(tmp_path, smal
     report = verify(out, trust_anchors=dev_keys.root_cert, detect_watermark=False)
     assert report.status == "trusted", report.reason
     assert report.ai_generated is True
-    assert report.signer is not None and report.signer.trusted and report.signer.organization == "Acme Studios"
+    assert (
+        report.signer is not None and report.signer.trusted and report.signer.organization == "Acme Studios"
+    )
     assert report.owner == Owner(organization="Acme Studios", user="alice@example.com")
     assert report.lineage is not None
     assert report.lineage.seed == 42 and report.lineage.model_id == "acme/wan-1.3b"
@@ -221,7 +237,9 @@ def marked_clip(tmp_path_factory):
     paths = {}
     for name, wm in (("public", public), ("operator", operator)):
         paths[name] = work / f"{name}.mp4"
-        media.encode_video(wm.embed(frames, b"\xaa" * wm.payload_bytes), paths[name], fps=16, crf=18, preset="veryfast")
+        media.encode_video(
+            wm.embed(frames, b"\xaa" * wm.payload_bytes), paths[name], fps=16, crf=18, preset="veryfast"
+        )
     return paths
 
 
@@ -245,7 +263,11 @@ def test_operator_watermark_needs_the_operator_key(marked_clip):
     assert verify(marked_clip["operator"]).status == "unsigned"  # the public key does not see it
     report = verify(marked_clip["operator"], watermark_keys=[b"operator secret"])
     assert report.status == "watermarked"
-    assert report.watermark is not None and report.watermark.key == "operator" and report.watermark.payload == "aa" * 8
+    assert (
+        report.watermark is not None
+        and report.watermark.key == "operator"
+        and report.watermark.payload == "aa" * 8
+    )
     assert verify(marked_clip["public"]).status == "watermarked"
 
 
@@ -285,5 +307,9 @@ def test_malformed_assertions_are_problems_not_crashes(tmp_path, small_clip, sig
     report = verify(out, trust_anchors=dev_keys.root_cert, detect_watermark=False)
     assert report.status == "trusted"  # validly signed, just not in gen4sdk's shapes
     assert report.owner is None and report.lineage is None and report.policy == []
-    assert {p.split(" in ")[0] for p in report.problems} == {"malformed owner", "malformed lineage", "malformed policy"}
+    assert {p.split(" in ")[0] for p in report.problems} == {
+        "malformed owner",
+        "malformed lineage",
+        "malformed policy",
+    }
     assert report.soft_binding is not None and report.soft_binding["payload"] == "0102030405060708"

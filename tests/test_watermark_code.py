@@ -105,7 +105,9 @@ def test_false_positive_budget_is_enforced() -> None:
     rng = np.random.default_rng(3)
     for _ in range(3):
         noise = rng.standard_normal((180, 320)).astype(np.float32)
-        coarse = rng.standard_normal((60, 106)).astype(np.float32)  # the coarse layer's noise joins every decode
+        coarse = rng.standard_normal((60, 106)).astype(
+            np.float32
+        )  # the coarse layer's noise joins every decode
         result = _detect.search([noise], [coarse], layout, code)
         assert result.payload is None
         assert 0 < result.attempts <= watermark.MAX_DECODE_ATTEMPTS

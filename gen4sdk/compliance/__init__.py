@@ -4,13 +4,15 @@ resolution service, and the labelling-law profiles (EU AI Act, California SB 942
 ```python
 from gen4sdk.compliance import Store
 store = Store("gen4sdk.db", signer=signer)     # SQLite (WAL); shared with the likeness registry
-seq = store.append(record)                      # hash-chained; checkpoints signed with the operator's key
-report = store.verify_log()                     # LogVerification: ok, problems (seq + kind)
+seq = store.append(record)                      # a Merkle tree log; checkpoints signed with the operator's key
+report = store.verify_log(checkpoint=kept_note) # LogVerification: ok, problems (seq + kind), consistency proof
+proof = store.prove(request_id)                 # inclusion proof; verify_log_proof(proof, certificates=pem)
 ```
 """
 
 from gen4sdk.compliance._audit import AuditEntry, AuditReport, audit_directory, find_videos, render_html
 from gen4sdk.compliance._check import check_compliance
+from gen4sdk.compliance._checkpoint import LogProofCheck, verify_log_proof
 from gen4sdk.compliance._service import create_app, resolve_by_binding
 from gen4sdk.compliance._store import (
     Checkpoint,
@@ -31,6 +33,7 @@ __all__ = [
     "Checkpoint",
     "LogEntry",
     "LogProblem",
+    "LogProofCheck",
     "LogSigner",
     "LogVerification",
     "Store",
@@ -44,4 +47,5 @@ __all__ = [
     "render_html",
     "resolve_by_binding",
     "verify_jsonl",
+    "verify_log_proof",
 ]

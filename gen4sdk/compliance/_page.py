@@ -10,16 +10,17 @@ deleted before the answer is sent: nothing uploaded is kept, and nothing is logg
 
 # No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
 
+import asyncio
 import logging
 import os
 import tempfile
-import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from gen4sdk.compliance._check import check_compliance
 from gen4sdk.compliance._profiles import PROFILES
+from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.types import ComplianceReport, ManifestLookup
 
 logger = logging.getLogger(__name__)
@@ -101,12 +102,11 @@ def add_detection_page(
     lookup: ManifestLookup | None,
     trust_anchors: str | Path | None,
     max_upload_bytes: int,
-    lock: threading.Semaphore,
+    queue: DetectionQueue[Any],
 ) -> None:
     """Add ``GET /`` (the upload form) and ``POST /check`` (the answer) to a FastAPI ``app``."""
     from fastapi import Request
     from fastapi.responses import HTMLResponse
-    from starlette.concurrency import run_in_threadpool
 
     max_mb = max_upload_bytes // (1024 * 1024)
 
@@ -150,11 +150,25 @@ def add_detection_page(
                 return HTMLResponse(error_page("The file is empty.", max_upload_bytes), 400)
             logger.info("detection page: checking an upload of %d bytes", size)
 
-            def run() -> ComplianceReport:
-                with lock:  # decoding and watermark detection are CPU heavy: one at a time per process
-                    return check_compliance(path, chosen, trust_anchors=trust_anchors, store=lookup)
-
-            report = await run_in_threadpool(run)
+            # decoding and watermark detection are CPU heavy: the service's detection queue runs one at a time,
+            # bounds the waiting ones and drops the check of a visitor who has left
+            left = asyncio.Event()
+            watcher = asyncio.ensure_future(watch_disconnect(request.receive, left))
+            try:
+                report: ComplianceReport = await queue.run(
+                    lambda: check_compliance(path, chosen, trust_anchors=trust_anchors, store=lookup), left
+                )
+            except QueueFull:
+                return HTMLResponse(
+                    error_page("Many clips are being checked right now; please try again in a minute.",
+                               max_upload_bytes),
+                    503,
+                    headers={"Retry-After": "5"},
+                )  # fmt: skip
+            except ClientLeft:
+                return HTMLResponse("", 499)  # nobody reads it: the visitor has gone
+            finally:
+                watcher.cancel()
         finally:
             await upload.close()
             path.unlink(missing_ok=True)

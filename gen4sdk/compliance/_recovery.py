@@ -53,7 +53,7 @@ class _StoreFile:
         return str(self._path)
 
     def manifest_store_for(self, payload: bytes) -> bytes | None:
-        store = Store(self._path, create=False)
+        store = Store(self._path, read_only=True)
         try:
             return store.manifest_store_for(payload)
         finally:

@@ -95,23 +95,25 @@ class AuditReport(BaseModel):
         writer.writerow(CSV_COLUMNS + self.profiles)
         for e in self.entries:
             writer.writerow(
-                [
-                    e.path,
-                    e.status,
-                    e.reason,
-                    e.manifest_id or "",
-                    e.signer or "",
-                    e.owner or "",
-                    e.created or "",
-                    e.model or "",
-                    "" if e.ai_generated is None else str(e.ai_generated).lower(),
-                    e.policy_outcome or "",
-                    e.watermark,
-                    e.watermark_payload or "",
-                    e.lineage,
-                    "; ".join(e.problems),
-                    *(e.compliance.get(p, "") for p in self.profiles),
-                ]
+                _csv_safe_row(
+                    [
+                        e.path,
+                        e.status,
+                        e.reason,
+                        e.manifest_id or "",
+                        e.signer or "",
+                        e.owner or "",
+                        e.created or "",
+                        e.model or "",
+                        "" if e.ai_generated is None else str(e.ai_generated).lower(),
+                        e.policy_outcome or "",
+                        e.watermark,
+                        e.watermark_payload or "",
+                        e.lineage,
+                        "; ".join(e.problems),
+                        *(e.compliance.get(p, "") for p in self.profiles),
+                    ]
+                )
             )
         _write_text(path_or_stream, buf.getvalue())
 
@@ -135,6 +137,16 @@ CSV_COLUMNS = [
     "lineage",
     "problems",
 ]
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): a foreign manifest's owner can be
+# "=HYPERLINK(...)". Such cells get a leading apostrophe, which spreadsheets show as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe_row(cells: list[object]) -> list[object]:
+    """The row with every text cell that a spreadsheet would evaluate made inert (prefixed with ``'``)."""
+    return [f"'{c}" if isinstance(c, str) and c.startswith(_FORMULA_START) else c for c in cells]
 
 
 def _write_text(path_or_stream: str | os.PathLike[str] | IO[str], text: str) -> None:

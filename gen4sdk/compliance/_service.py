@@ -10,6 +10,7 @@ audit log is not reachable through it. The same app serves the public detection 
 
 # No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -24,6 +25,7 @@ from typing import Any
 
 from pydantic import Field
 
+from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.compliance._resolve import SoftBindingMatch, SoftBindingQueryResult, _Model, resolve_by_binding
 from gen4sdk.compliance._store import Store
 from gen4sdk.errors import StoreError
@@ -96,15 +98,20 @@ def _detect_payload(path: Path, max_frames: int) -> tuple[bytes, float] | None:
     from watermark import Watermarker
 
     wm = Watermarker.public()
+    from gen4sdk import media
+
     try:
-        from gen4sdk.media import iter_frames
-
-        frames = iter_frames(path, max_frames=max_frames)
-        det = wm.detect_iter(frames, max_frames=max_frames)
+        info = media.probe(path)
     except Exception:  # noqa: BLE001 - not a video: try it as a still image
-        from gen4sdk.media import load_image
-
-        det = wm.detect_iter(iter([load_image(path)]), max_frames=1)
+        info = None
+    if info is not None:
+        # bounded by pixels before anything is decoded: MediaError (415) for frames over the cap
+        n = media.analysis_frames(info, max_frames)
+        det = wm.detect_iter(
+            media.iter_frames(path, max_frames=n, max_pixels=media.MAX_FRAME_PIXELS), max_frames=n
+        )
+    else:
+        det = wm.detect_iter(iter([media.load_image(path)]), max_frames=1)
     if not det.found or det.payload is None:
         return None
     return bytes(det.payload), float(det.confidence)
@@ -121,24 +128,27 @@ def create_app(
     serve_disclosed_prompts: bool = False,
     page: bool = True,
     trust_anchors: str | os.PathLike[str] | None = None,
+    max_pending_uploads: int = 8,
 ) -> Any:
     """A FastAPI app serving the Soft Binding Resolution API from ``store`` (read-only), and at ``/`` the public
     detection page (``page=False`` leaves it out), which trusts ``trust_anchors`` (a PEM file) to name who made a clip.
 
     ``max_upload_bytes``: larger requests get 413. ``rate_limit`` requests per ``rate_window`` seconds per client
     address, then 429 with Retry-After. ``detect`` replaces the watermark detector (for other soft bindings).
+    Uploads are analysed one at a time; ``max_pending_uploads`` may wait (more get 503 with Retry-After), an upload
+    whose client disconnects while waiting is dropped, and the other endpoints answer meanwhile.
     Run it with ``uvicorn.run(create_app(store), host="127.0.0.1", port=8000)``.
     """
     from fastapi import FastAPI, HTTPException, Query, Request
     from fastapi.responses import JSONResponse, Response
 
     if not isinstance(store, Store):
-        store = Store(store, create=False)
+        store = Store(store, read_only=True)
     the_store = store
     detector = detect or _detect_payload
     limiter = _RateLimiter(rate_limit, rate_window)
-    # Watermark detection is CPU heavy: one upload at a time per process keeps the service responsive.
-    detect_lock = threading.Semaphore(1)
+    # Watermark detection is CPU heavy: one upload at a time per process, waiting uploads holding no thread.
+    queue: DetectionQueue[Any] = DetectionQueue(max_pending_uploads)  # byContent and the page share it
 
     try:
         algorithm = _watermark_algorithm()
@@ -158,6 +168,7 @@ def create_app(
             "url": "https://creativecommons.org/licenses/by/4.0/",
         },
     )
+    app.state.detection_queue = queue
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
@@ -269,7 +280,7 @@ def create_app(
         maxResults: int = Query(10, ge=1),
         hintAlg: str | None = Query(None),
         hintValue: str | None = Query(None),
-    ) -> SoftBindingQueryResult:
+    ) -> Any:  # a SoftBindingQueryResult, or a bare 499 once the client has gone
         if alg is not None and alg != algorithm:
             raise HTTPException(400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}")
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -294,17 +305,21 @@ def create_app(
                     fh.write(chunk)
             if size == 0:
                 raise HTTPException(400, "empty request body")
-            from starlette.concurrency import run_in_threadpool
-
-            def run() -> tuple[bytes, float] | None:
-                with detect_lock:
-                    return detector(path, max_frames)
-
+            left = asyncio.Event()
+            watcher = asyncio.ensure_future(watch_disconnect(request.receive, left))
             try:
-                found = await run_in_threadpool(run)
+                found = await queue.run(lambda: detector(path, max_frames), left)
+            except QueueFull:
+                raise HTTPException(
+                    503, "too many uploads are being analysed; retry later", headers={"Retry-After": "5"}
+                ) from None
+            except ClientLeft:
+                return Response(status_code=499)  # nobody reads it: the client has gone
             except Exception as exc:  # noqa: BLE001 - an undecodable upload is the client's problem
                 logger.info("byContent: cannot analyse upload: %s", exc)
                 raise HTTPException(415, "the asset could not be decoded as video or image") from None
+            finally:
+                watcher.cancel()
         finally:
             path.unlink(missing_ok=True)
         if found is None:
@@ -340,8 +355,10 @@ def create_app(
             raise HTTPException(500, "service failure") from None
         if found is None:
             raise HTTPException(404, "C2PA Manifest Id not found")
-        if not serve_disclosed_prompts and _carries_prompt(the_store, manifestId, found.manifest_store):
-            raise HTTPException(403, "this manifest discloses its prompt and the service does not serve prompts")
+        if not serve_disclosed_prompts and _carries_prompt(found.manifest_store):
+            raise HTTPException(
+                403, "this manifest discloses its prompt and the service does not serve prompts"
+            )
         return Response(content=found.manifest_store, media_type="application/c2pa")
 
     @app.get(
@@ -351,7 +368,7 @@ def create_app(
         tags=["service"],
         summary="Returns a list of the soft binding algorithms supported by the service.",
     )
-    def supported_algorithms() -> SoftBindingAlgList:
+    async def supported_algorithms() -> SoftBindingAlgList:  # async: answered on the loop, never queued
         return SoftBindingAlgList(watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[])
 
     if page:
@@ -362,7 +379,7 @@ def create_app(
             lookup=_OpenStore(the_store),
             trust_anchors=str(trust_anchors) if trust_anchors is not None else None,
             max_upload_bytes=max_upload_bytes,
-            lock=detect_lock,
+            queue=queue,
         )
     return app
 
@@ -381,10 +398,30 @@ class _OpenStore:
         return self._store.manifest_store_for(payload)
 
 
-def _carries_prompt(store: Store, manifest_id: str, manifest_store: bytes) -> bool:
-    """Whether the prompt the log recorded for this manifest appears in its bytes (CBOR keeps text as UTF-8)."""
-    entry = store.find_record(manifest_id)
-    if entry is None:
-        return False  # not made by this operator's Client: nothing of the log's to leak
-    texts = [entry.record.prompt, entry.record.negative_prompt]
-    return any(t and len(t) >= 4 and t.encode("utf-8") in manifest_store for t in texts)
+def _carries_prompt(manifest_store: bytes) -> bool:
+    """Whether a manifest in the store discloses a prompt: its gen4sdk lineage assertion has a ``prompt`` or
+    ``negative_prompt`` field (signed with ``disclose_prompts=True``). Read from the manifest itself, whoever made
+    it and however short the prompt; a manifest store that cannot be read is withheld too (fail closed)."""
+    import io
+    import json
+
+    from gen4sdk.provenance._assertions import LINEAGE_LABEL
+
+    try:
+        import c2pa
+
+        with c2pa.Reader("application/c2pa", io.BytesIO(manifest_store)) as reader:
+            data = json.loads(reader.json())
+        manifests = list((data.get("manifests") or {}).values())
+    except Exception as exc:  # noqa: BLE001 - unreadable means unchecked, and unchecked is not served
+        logger.warning("manifest store cannot be read to check for a disclosed prompt: %s", exc)
+        return True
+    for manifest in manifests:
+        for assertion in manifest.get("assertions") or []:
+            label = str(assertion.get("label", "")).split("__")[0]
+            if label != LINEAGE_LABEL and not label.startswith(LINEAGE_LABEL + ".v"):
+                continue
+            fields = assertion.get("data") or {}
+            if not isinstance(fields, dict) or fields.get("prompt") or fields.get("negative_prompt"):
+                return True
+    return False

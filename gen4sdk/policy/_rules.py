@@ -21,7 +21,17 @@ from gen4sdk.policy._normalize import NormalizedText, View
 
 __all__ = ["Hit", "Lexicon", "compile_term", "minor_age_hits"]
 
-_CLASSES = {"a": "a4", "b": "b8", "e": "e3", "g": "g9", "i": "i1", "l": "l1i", "o": "o0", "s": "s5", "t": "t7"}
+_CLASSES = {
+    "a": "a4",
+    "b": "b8",
+    "e": "e3",
+    "g": "g9",
+    "i": "i1",
+    "l": "l1i",
+    "o": "o0",
+    "s": "s5",
+    "t": "t7",
+}
 _CANON = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "l": "i"}
 )

@@ -8,6 +8,7 @@ run up front so a bad certificate fails with a clear ``KeyMaterialError`` instea
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
 from pathlib import Path
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from pydantic import BaseModel, ConfigDict
 
-from gen4sdk.errors import KeyMaterialError
+from gen4sdk.errors import KeyMaterialError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +86,38 @@ def _key_usage(*, digital_signature: bool, cert_sign: bool) -> x509.KeyUsage:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # O_EXCL: never clobber an operator's key; 0600 from the first byte, not chmod after the fact.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+# O_EXCL: never clobber an operator's key (nor follow a link planted at its name); the mode applies from the first
+# byte, not by chmod after the fact.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_MAX_DAYS = 100 * 366  # a bound that datetime arithmetic and X.509 GeneralizedTime both hold
 
 
-def _write_public(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+def _write_all(files: list[tuple[Path, bytes, int]]) -> None:
+    """Write every file or none: a failure part-way removes what was written, so no half-made key folder stays."""
+    written: list[Path] = []
+    try:
+        for path, data, mode in files:
+            fd = os.open(path, _CREATE, mode)
+            written.append(path)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+    except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if exc.errno == errno.EEXIST or os.path.lexists(exc.filename or ""):
+            raise KeyMaterialError(f"{exc.filename} already exists; not overwriting key material") from exc
+        raise OutputError(f"cannot write key material {exc.filename}: {exc.strerror or exc}") from exc
+
+
+def _key_directory(directory: Path) -> None:
+    """Create the key folder owner-only (0700) whatever the umask; an existing folder is left as it is."""
+    if directory.is_dir():
+        return
+    try:
+        directory.mkdir(parents=True, mode=0o700)
+        directory.chmod(0o700)  # mkdir's mode is filtered through the umask
+    except OSError as exc:
+        raise OutputError(f"cannot create the key directory {directory}: {exc.strerror or exc}") from exc
 
 
 def init_keys(
@@ -108,17 +130,25 @@ def init_keys(
 ) -> KeyPaths:
     """Create a development root CA and a C2PA-profile signing certificate in ``directory``.
 
-    Private keys are written with mode 0600 and, with ``passphrase``, encrypted. Existing key files are never
-    overwritten (``KeyMaterialError``). For production, sign with a certificate from a CA on the C2PA trust list,
+    Private keys are written with mode 0600 and, with ``passphrase``, encrypted (an empty one is refused); a new
+    ``directory`` is made 0700. Existing key files, or links at their names, are never overwritten
+    (``KeyMaterialError``); a directory that cannot be written is an ``OutputError`` and leaves no file behind.
+    For production, sign with a certificate from a CA on the C2PA trust list,
     through :meth:`Signer.from_callback` if the key lives in a KMS or HSM.
     """
     paths = KeyPaths.in_directory(directory)
-    paths.directory.mkdir(parents=True, exist_ok=True)
-    existing = [p.name for p in (paths.root_cert, paths.root_key, paths.signer_cert, paths.signer_key) if p.exists()]
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= _MAX_DAYS:
+        raise KeyMaterialError(f"days must be a whole number from 1 to {_MAX_DAYS}, got {days!r}")
+    if passphrase is not None and not passphrase:
+        raise KeyMaterialError("the passphrase is empty; pass None for unencrypted keys")
+    # lexists: a dangling symbolic link at a key's name is something there too
+    files = (paths.root_cert, paths.root_key, paths.signer_cert, paths.signer_key)
+    existing = [p.name for p in files if os.path.lexists(p)]
     if existing:
-        raise KeyMaterialError(f"{paths.directory} already holds key material ({', '.join(existing)}); not overwriting")
-    if days < 1:
-        raise KeyMaterialError("days must be at least 1")
+        raise KeyMaterialError(
+            f"{paths.directory} already holds key material ({', '.join(existing)}); not overwriting"
+        )
+    _key_directory(paths.directory)
 
     now = dt.datetime.now(dt.timezone.utc)
     # Backdate slightly so a verifier whose clock runs a little behind still sees a valid certificate.
@@ -153,7 +183,9 @@ def init_keys(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, _DOCUMENT_SIGNING]), critical=False
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
 
@@ -166,10 +198,14 @@ def init_keys(
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
     ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
-    _write_private(paths.root_key, key_bytes(ca_key))
-    _write_public(paths.root_cert, ca_pem)
-    _write_private(paths.signer_key, key_bytes(leaf_key))
-    _write_public(paths.signer_cert, leaf_cert.public_bytes(serialization.Encoding.PEM) + ca_pem)
+    _write_all(
+        [
+            (paths.root_key, key_bytes(ca_key), 0o600),
+            (paths.root_cert, ca_pem, 0o644),
+            (paths.signer_key, key_bytes(leaf_key), 0o600),
+            (paths.signer_cert, leaf_cert.public_bytes(serialization.Encoding.PEM) + ca_pem, 0o644),
+        ]
+    )
     logger.info("wrote development keys to %s", paths.directory)
     return paths
 
@@ -192,7 +228,9 @@ def load_private_key(data: bytes, passphrase: str | bytes | None = None) -> Priv
         # cryptography raises TypeError both for "needs a password" and "was given one it does not need".
         raise KeyMaterialError(f"private key passphrase problem: {exc}") from exc
     except ValueError as exc:
-        raise KeyMaterialError(f"private key cannot be loaded (wrong passphrase or not a PEM key): {exc}") from exc
+        raise KeyMaterialError(
+            f"private key cannot be loaded (wrong passphrase or not a PEM key): {exc}"
+        ) from exc
 
 
 def _same_public_key(a: PublicKeyTypes, b: PublicKeyTypes) -> bool:
@@ -206,12 +244,18 @@ def check_signing_certificate(chain: list[x509.Certificate], *, now: dt.datetime
     now = now or dt.datetime.now(dt.timezone.utc)
     subject = cert.subject.rfc4514_string()
     if cert.not_valid_after_utc <= now:
-        raise KeyMaterialError(f"signing certificate {subject!r} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+        raise KeyMaterialError(
+            f"signing certificate {subject!r} expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+        )
     if cert.not_valid_before_utc > now:
-        raise KeyMaterialError(f"signing certificate {subject!r} is not valid before {cert.not_valid_before_utc}")
+        raise KeyMaterialError(
+            f"signing certificate {subject!r} is not valid before {cert.not_valid_before_utc}"
+        )
     try:
         if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
-            raise KeyMaterialError(f"{subject!r} is a CA certificate; C2PA claims must be signed by a leaf certificate")
+            raise KeyMaterialError(
+                f"{subject!r} is a CA certificate; C2PA claims must be signed by a leaf certificate"
+            )
     except x509.ExtensionNotFound:
         pass
     if cert.issuer == cert.subject:

@@ -55,7 +55,12 @@ VISIBLE_LABEL_PARAMETER = "com.gen4sdk.visible_label"
 COMMITMENT_SCHEME = "sha256(salt || utf8(prompt)), hex; salt kept in the operator's audit log"
 
 TrainingUse = Literal["allowed", "notAllowed", "constrained"]
-_TRAINING_ENTRIES = ("cawg.ai_training", "cawg.ai_generative_training", "cawg.ai_inference", "cawg.data_mining")
+_TRAINING_ENTRIES = (
+    "cawg.ai_training",
+    "cawg.ai_generative_training",
+    "cawg.ai_inference",
+    "cawg.data_mining",
+)
 
 
 class SoftBinding(BaseModel):
@@ -81,7 +86,9 @@ class ManifestSpec(BaseModel):
     created_at: dt.datetime
     prompt_commitment: str
     negative_prompt_commitment: str | None = None
-    prompt: str | None = Field(default=None, description="only when the operator opts in to disclosing prompts")
+    prompt: str | None = Field(
+        default=None, description="only when the operator opts in to disclosing prompts"
+    )
     negative_prompt: str | None = None
     policy: list[PolicySummary] = Field(default_factory=list)
     grant_id: str | None = None
@@ -158,7 +165,9 @@ def build_definition(spec: ManifestSpec) -> dict[str, Any]:
         )
         assertions.append({"label": DISCLOSURE_LABEL, "data": disclosure.to_data()})
     if spec.soft_binding is not None:
-        actions.append({"action": "c2pa.watermarked", "softwareAgent": agent, "when": spec.created_at.isoformat()})
+        actions.append(
+            {"action": "c2pa.watermarked", "softwareAgent": agent, "when": spec.created_at.isoformat()}
+        )
         sb = spec.soft_binding
         assertions.append(
             {
@@ -225,8 +234,18 @@ def build_definition(spec: ManifestSpec) -> dict[str, Any]:
 
 def ingredient_mime(path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0]
-    if mime not in {"image/jpeg", "image/png", "image/webp", "image/tiff", "image/gif", "image/avif", "image/heic"}:
-        raise MediaError(f"reference image {path.name!r} has a type C2PA cannot record as an ingredient ({mime})")
+    if mime not in {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/tiff",
+        "image/gif",
+        "image/avif",
+        "image/heic",
+    }:
+        raise MediaError(
+            f"reference image {path.name!r} has a type C2PA cannot record as an ingredient ({mime})"
+        )
     return mime
 
 
@@ -252,5 +271,10 @@ def sign_file(source: Path, destination: Path, spec: ManifestSpec, signer: Claim
         raise SigningError(f"C2PA signing failed: {exc}") from exc
     except OSError as exc:
         raise SigningError(f"C2PA signing could not read or write a file: {exc}") from exc
-    logger.info("signed %s as %s (%d bytes of credentials)", destination.name, spec.manifest_label, len(manifest_store))
+    logger.info(
+        "signed %s as %s (%d bytes of credentials)",
+        destination.name,
+        spec.manifest_label,
+        len(manifest_store),
+    )
     return bytes(manifest_store)

@@ -52,7 +52,9 @@ _HASH: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
 def _algorithm_for(key: PrivateKeyTypes) -> Algorithm:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         bits = key.curve.key_size
-        return {256: "es256", 384: "es384", 521: "es512"}.get(bits) or _unsupported(f"EC curve {key.curve.name}")  # type: ignore[return-value]
+        return {256: "es256", 384: "es384", 521: "es512"}.get(bits) or _unsupported(
+            f"EC curve {key.curve.name}"
+        )  # type: ignore[return-value]
     if isinstance(key, rsa.RSAPrivateKey):
         return "ps256"
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -144,7 +146,9 @@ class Signer:
         With ``probe`` (the default) one test signature is made and checked against the certificate, so a
         mismatched key fails here and not in a verifier's hands.
         """
-        signer = cls(sign=callback, certificate_chain_pem=certificate_chain_pem, algorithm=algorithm, tsa_url=tsa_url)
+        signer = cls(
+            sign=callback, certificate_chain_pem=certificate_chain_pem, algorithm=algorithm, tsa_url=tsa_url
+        )
         if probe:
             probe_data = b"gen4sdk signer probe"
             if not verify_signature(certificate_chain_pem, probe_data, signer.sign(probe_data)):

@@ -91,7 +91,14 @@ def _codes(results: dict[str, Any] | None) -> list[ValidationCode]:
     out: list[ValidationCode] = []
     for kind in ("success", "informational", "failure"):
         for item in (results or {}).get(kind, []) or []:
-            out.append(ValidationCode(code=item.get("code", ""), explanation=item.get("explanation"), url=item.get("url"), kind=kind))  # type: ignore[arg-type]
+            out.append(
+                ValidationCode(
+                    code=item.get("code", ""),
+                    explanation=item.get("explanation"),
+                    url=item.get("url"),
+                    kind=kind,
+                )
+            )  # type: ignore[arg-type]
     return out
 
 
@@ -169,10 +176,16 @@ def _ingredients(manifest: dict[str, Any]) -> list[IngredientReport]:
     for ing in manifest.get("ingredients", []) or []:
         results = ing.get("validation_results") or {}
         active = results.get("activeManifest") if isinstance(results, dict) else None
-        codes = _codes(active) if active else [
-            ValidationCode(code=s.get("code", ""), explanation=s.get("explanation"), url=s.get("url"), kind="failure")
-            for s in ing.get("validation_status", []) or []
-        ]
+        codes = (
+            _codes(active)
+            if active
+            else [
+                ValidationCode(
+                    code=s.get("code", ""), explanation=s.get("explanation"), url=s.get("url"), kind="failure"
+                )
+                for s in ing.get("validation_status", []) or []
+            ]
+        )
         failed = any(c.kind == "failure" for c in codes)
         out.append(
             IngredientReport(
@@ -200,7 +213,11 @@ def _soft_binding(manifest: dict[str, Any]) -> dict[str, Any] | None:
             payload_hex = base64.b64decode(value, validate=True).hex()
         except ValueError:
             payload_hex = None
-    return {"alg": data.get("alg"), "payload": payload_hex, "scope": blocks[0].get("scope") if blocks else None}
+    return {
+        "alg": data.get("alg"),
+        "payload": payload_hex,
+        "scope": blocks[0].get("scope") if blocks else None,
+    }
 
 
 def _policy(manifest: dict[str, Any]) -> list[PolicySummary]:
@@ -253,7 +270,9 @@ _FIELDS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]] = 
 def _manifest_fields(manifest: dict[str, Any], trusted: bool, problems: list[str]) -> dict[str, Any]:
     try:
         actions = _actions(manifest)
-        ai = any(isinstance(a, dict) and a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions)
+        ai = any(
+            isinstance(a, dict) and a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions
+        )
     except (AttributeError, TypeError, ValueError) as exc:
         problems.append(f"malformed actions assertion: {exc}")
         ai = False
@@ -271,7 +290,12 @@ def _manifest_fields(manifest: dict[str, Any], trusted: bool, problems: list[str
     for name, (read, empty) in _FIELDS.items():
         try:
             fields[name] = read(manifest)
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+        except (
+            AttributeError,
+            TypeError,
+            ValueError,
+            KeyError,
+        ) as exc:  # pydantic's ValidationError is a ValueError
             logger.info("malformed %s in manifest %s: %s", name, manifest.get("label"), exc)
             problems.append(f"malformed {name} in the credentials: {type(exc).__name__}")
             fields[name] = empty()
@@ -288,7 +312,10 @@ def _classify(state: str | None, codes: list[ValidationCode]) -> tuple[Verificat
         return "trusted", "credentials valid; signer chains to a configured trust anchor"
     trust = [c.code for c in failures]
     detail = f" ({', '.join(sorted(set(trust)))})" if trust else ""
-    return "untrusted", f"credentials intact and valid; signer not chained to a configured trust anchor{detail}"
+    return (
+        "untrusted",
+        f"credentials intact and valid; signer not chained to a configured trust anchor{detail}",
+    )
 
 
 def _read_embedded(path: Path, ctx: c2pa.Context) -> dict[str, Any] | None:
@@ -305,13 +332,30 @@ def _read_embedded(path: Path, ctx: c2pa.Context) -> dict[str, Any] | None:
             }
 
 
-def _detect_watermark(path: Path, watermarkers: Sequence[Any]) -> WatermarkReport | None:
+# The ISO BMFF 'uuid' box type that holds a C2PA manifest store (C2PA specification, "Embedding manifests into BMFF").
+_C2PA_BMFF_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+
+
+def _carries_c2pa_box(path: Path) -> bool:
+    """Whether the file holds a C2PA manifest box anywhere: a scan, for files whose structure no longer parses."""
+    tail = b""
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            if _C2PA_BMFF_UUID in tail + chunk:
+                return True
+            tail = chunk[-(len(_C2PA_BMFF_UUID) - 1) :]
+    return False
+
+
+def _detect_watermark(path: Path, watermarkers: Sequence[Any], info: Any) -> WatermarkReport | None:
     from gen4sdk import media
 
     best: WatermarkReport | None = None
-    for limit in (_SAMPLE_FRAMES, _MAX_FRAMES):
+    # Both passes are bounded by the pixels they decode, not only by a frame count (media.analysis_frames).
+    for limit in dict.fromkeys(media.analysis_frames(info, n) for n in (_SAMPLE_FRAMES, _MAX_FRAMES)):
         for wm, key_kind in watermarkers:
-            detection = wm.detect_iter(media.iter_frames(path, max_frames=limit))
+            frames = media.iter_frames(path, max_frames=limit, max_pixels=media.MAX_FRAME_PIXELS)
+            detection = wm.detect_iter(frames)
             report = WatermarkReport(
                 found=bool(detection.found),
                 payload=detection.payload.hex() if detection.found and detection.payload else None,
@@ -324,8 +368,7 @@ def _detect_watermark(path: Path, watermarkers: Sequence[Any]) -> WatermarkRepor
                 return report
             if best is None or report.confidence > best.confidence:
                 best = report
-        info = media.probe(path)
-        if info.frames is not None and info.frames <= _SAMPLE_FRAMES:
+        if info.frames is not None and info.frames <= limit:
             break  # the sample already was the whole clip
     return best
 
@@ -361,7 +404,9 @@ def verify(
     p = Path(path)
     name = str(path)
     if not p.is_file():
-        return VerificationReport(path=name, status="unreadable", reason="no such file" if not p.exists() else "not a regular file")
+        return VerificationReport(
+            path=name, status="unreadable", reason="no such file" if not p.exists() else "not a regular file"
+        )
     try:
         ctx = _context(_anchors_pem(trust_anchors))
     except (OSError, UnicodeDecodeError, c2pa.C2paError) as exc:
@@ -382,24 +427,36 @@ def verify(
     from gen4sdk import media
     from gen4sdk.errors import MediaError
 
+    info: media.VideoInfo | None = None
     try:
-        media.probe(p)
+        info = media.probe(p)
         decodable = True
     except MediaError as exc:
         decodable = False
-        if embedded is None:
-            return VerificationReport(path=name, status="unreadable", reason=f"not a video this SDK can read: {exc}")
+        # A signed clip whose boxes were broken (its moov, say) is still a signed clip that was altered.
+        if embedded is None and not (credentials_error is not None and _carries_c2pa_box(p)):
+            return VerificationReport(
+                path=name, status="unreadable", reason=f"not a video this SDK can read: {exc}"
+            )
         problems.append(f"video does not decode: {exc}")
 
+    if info is not None and info.width * info.height > media.MAX_FRAME_PIXELS:
+        # Checked from the header, before decoding: such frames cost seconds and gigabytes each.
+        decodable = False
+        too_big = f"frames of {info.width}x{info.height} are over the {media.MAX_FRAME_PIXELS} pixels this SDK decodes"
+        if embedded is None and credentials_error is None:
+            return VerificationReport(path=name, status="unreadable", reason=too_big)
+        problems.append(f"{too_big}: the watermark was not checked")
+
     wm_report: WatermarkReport | None = None
-    if detect_watermark and decodable:
+    if detect_watermark and decodable and info is not None:
         try:
             from watermark import Watermarker
 
             wms: list[tuple[Any, str]] = [(Watermarker.public(), "public")]
             wms += [(Watermarker(key=k), "operator") for k in watermark_keys]
-            wm_report = _detect_watermark(p, wms)
-        except Exception as exc:  # a detector failure must not turn a verdict into a crash
+            wm_report = _detect_watermark(p, wms, info)
+        except Exception as exc:  # noqa: BLE001 - a detector failure must not turn a verdict into a crash
             logger.warning("watermark detection failed on %s: %s", p, exc)
             problems.append(f"watermark detection failed: {exc}")
 
@@ -432,7 +489,9 @@ def verify(
                 matches = wm_report.payload == fields["soft_binding"]["payload"]
                 wm_report = wm_report.model_copy(update={"matches_credentials": matches})
                 if not matches:
-                    problems.append(f"the watermark does not match the credentials' soft binding (found {wm_report.payload})")
+                    problems.append(
+                        f"the watermark does not match the credentials' soft binding (found {wm_report.payload})"
+                    )
         return VerificationReport(
             path=name,
             status=status,
@@ -446,13 +505,17 @@ def verify(
 
     if wm_report is None or not wm_report.found or not wm_report.payload:
         return VerificationReport(
-            path=name, status="unsigned", reason="no credentials and no watermark", watermark=wm_report, problems=problems
+            path=name,
+            status="unsigned",
+            reason="no credentials and no watermark",
+            watermark=wm_report,
+            problems=problems,
         )
 
     if store is not None:
         try:
             recovered = _recover(p, bytes.fromhex(wm_report.payload), store, ctx)
-        except Exception as exc:  # store or service failures are reported, never raised
+        except Exception as exc:  # noqa: BLE001 - store or service failures are reported, never raised
             logger.warning("manifest lookup failed for %s: %s", p, exc)
             problems.append(f"manifest lookup failed: {exc}")
             recovered = None
@@ -483,7 +546,9 @@ def verify(
                 problems.append("the recovered manifest's signature does not validate")
             for c in altered:
                 # a valid claim signature over altered assertions: what the manifest says cannot be relied on
-                problems.append(f"the recovered manifest was altered: {c.code}: {c.explanation or 'validation failed'}")
+                problems.append(
+                    f"the recovered manifest was altered: {c.code}: {c.explanation or 'validation failed'}"
+                )
             if sb_payload != wm_report.payload:
                 problems.append("the recovered manifest's soft binding does not match the watermark")
             if signature_ok and not altered and sb_payload == wm_report.payload:
@@ -502,7 +567,8 @@ def verify(
     return VerificationReport(
         path=name,
         status="watermarked",
-        reason="no credentials; a gen4sdk watermark was found" + ("" if store is None else ", but no store knows its manifest"),
+        reason="no credentials; a gen4sdk watermark was found"
+        + ("" if store is None else ", but no store knows its manifest"),
         watermark=wm_report,
         problems=problems,
     )
