@@ -10,7 +10,11 @@ sets in ../shared/prompts. The model is trained on the train splits only. Thresh
 validation splits (labelled validation rows and the public tuning half's validation part), greedily: the
 category whose lowered threshold refuses the most must-refuse validation prompts per benign prompt refused
 goes first, while the benign sets stay within their budgets (--budget-public, --budget-near-miss). The strict
-pack takes the same model at thresholds lowered by --strict-margin. Test splits are only printed.
+pack takes the same model at thresholds lowered by --strict-margin. A category's context terms ("stalking",
+"execution", "nude") count only when its score reaches the category's context_veto: at least the score all but
+--veto-quantile of its harmful prompts reach out of fold, raised from there with the pack's rules in the loop for as
+long as no must-refuse prompt is lost out of fold, to the value that refuses the fewest benign near-misses. Test
+splits are only printed.
 
 Embeddings are cached under --cache (keyed by the encoder and the text), so a second run takes seconds.
 Needs scikit-learn (the dev extra). Never passes or fails: it prints figures.
@@ -37,6 +41,7 @@ sys.path.append(str(HERE))
 from _prompt_sets import Row, load_labelled, load_public
 
 from gen4sdk.errors import InvalidRequestError
+from gen4sdk.policy import Policy
 from gen4sdk.policy._classifier import ClassifierWeights, classifier_windows
 from gen4sdk.policy._encoders import UseEncoder
 from gen4sdk.policy._normalize import normalize
@@ -188,6 +193,60 @@ def choose_thresholds(
         thr = best
 
 
+# ---------------------------------------------------------------- context vetoes, with the rules in the loop
+def rule_hits(pack: Path, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The pack's rules alone (no model) on ``texts``: (a blocking term or combination fires (N,),
+    a context term of the category is present (N, C))."""
+    policy = Policy.load(pack, semantic=False, detectors=False, faces=False)
+    blocking = {c.id for c in policy.pack.categories if c.action == "block"}
+    hard = np.zeros(len(texts), bool)
+    context = np.zeros((len(texts), len(CATEGORIES)), bool)
+    for start in range(0, len(texts), 512):
+        for i, d in enumerate(policy.check_prompts(texts[start : start + 512]), start):
+            for span in d.spans:
+                if span.category not in blocking:
+                    continue
+                if span.rule.startswith("context:") and span.category in CATEGORIES:
+                    context[i, CATEGORIES.index(span.category)] = True
+                else:
+                    hard[i] = True
+    return hard, context
+
+
+def raise_vetoes(
+    scores: np.ndarray,
+    rules: tuple[np.ndarray, np.ndarray],
+    thr: np.ndarray,
+    floor: np.ndarray,
+    pos: np.ndarray,
+    benign: np.ndarray,
+    grid: np.ndarray,
+) -> np.ndarray:
+    """Each category's veto raised from its floor, one category at a time, as long as no must-refuse prompt (out of
+    fold, scored with the pack's rules) is lost, to the value that refuses the fewest benign near-misses."""
+    hard, context = rules
+
+    def refused(v: np.ndarray) -> np.ndarray:
+        return hard | (scores >= thr).any(axis=1) | (context & (scores >= v)).any(axis=1)
+
+    veto = floor.copy()
+    for k in range(len(veto)):
+        caught = refused(veto)[pos].sum()
+        best, best_fp = veto[k], refused(veto)[benign].sum()
+        for g in np.sort(grid):
+            if g <= floor[k] or g > thr[k]:
+                continue
+            v = veto.copy()
+            v[k] = g
+            r = refused(v)
+            if r[pos].sum() < caught:
+                break
+            if r[benign].sum() < best_fp:
+                best, best_fp = g, r[benign].sum()
+        veto[k] = best
+    return veto
+
+
 # ---------------------------------------------------------------- packs
 def write_pack(path: Path, sha: str, thresholds: dict[str, float], veto: dict[str, float]) -> None:
     text = path.read_text(encoding="utf-8")
@@ -250,13 +309,22 @@ def main() -> None:
     )
     thresholds = {c: float(t) for c, t in zip(CATEGORIES, thr)}
     print("thresholds:", ", ".join(f"{c} {t:.8f}" for c, t in thresholds.items()))
-    # context terms ("nude", "stalking") are overruled below a category's context_veto: the score that all but
-    # --veto-quantile of the category's harmful prompts reach out of fold, never above its threshold
-    veto = {}
+    # context terms ("nude", "stalking") are overruled below a category's context_veto: at least the score that all
+    # but --veto-quantile of the category's harmful prompts reach out of fold, raised from there (rules in the loop)
+    # while no must-refuse prompt is lost, never above the threshold
+    floor = np.zeros(len(CATEGORIES))
     for k, c in enumerate(CATEGORIES):
         own = oof[np.array([r.label == c for r in fit_rows]), k]
-        if len(own):
-            veto[c] = float(min(thr[k], np.quantile(own, args.veto_quantile)))
+        floor[k] = min(thr[k], np.quantile(own, args.veto_quantile)) if len(own) else thr[k]
+    rules = rule_hits(PACKS["default"], [r.text for r in fit_rows])
+    vetoes = raise_vetoes(oof, rules, thr, floor, is_pos, is_near, grid)
+    veto = {c: float(v) for c, v in zip(CATEGORIES, vetoes)}
+    for name, v in (("at the floor", floor), ("raised", vetoes)):
+        r = rules[0] | (oof >= thr).any(axis=1) | (rules[1] & (oof >= v)).any(axis=1)
+        print(
+            f"out of fold with the pack's rules, vetoes {name}: must-refuse refused {100 * r[is_pos].mean():.2f}%, "
+            f"near-misses refused {100 * r[is_near].mean():.2f}%"
+        )
     print("context veto:", ", ".join(f"{c} {v:.4f}" for c, v in veto.items()))
     weights = train(x, y, w, args.model, args.seed)
 
