@@ -195,7 +195,7 @@ class Client:
         if store is not None and not isinstance(store, Store):
             store = Store(store, signer=signer)
         self._store: Store | None = store
-        self._likeness = LikenessRegistry(store.path) if store is not None else None
+        self._likeness = LikenessRegistry(store) if store is not None else None
         self._watermarker: SoftBindingCodec
         if watermarker is not None:
             self._watermarker = watermarker

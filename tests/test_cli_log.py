@@ -55,7 +55,7 @@ def test_deleted_checkpoints_and_a_rewrite_are_not_ok(db: Path, dev_keys, tmp_pa
         raw.execute("DELETE FROM audit_checkpoints")
         # A record under the kept checkpoint rewritten, chain and head recomputed.
         rows = raw.execute("SELECT seq, record_json FROM audit_log ORDER BY seq").fetchall()
-        from gen4sdk.compliance._logmodel import _chain_hash
+        from gen4sdk.store._logmodel import _chain_hash
 
         prev = "0" * 64
         for seq, text in rows:

@@ -14,9 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from gen4sdk.compliance import Store, verify_log_proof
-from gen4sdk.compliance._checkpoint import parse_checkpoint
-from gen4sdk.compliance._logmodel import _chain_hash, _checkpoint_message
-from gen4sdk.compliance._merkle import leaf_hash, root, verify_consistency
+from gen4sdk.store._checkpoint import parse_checkpoint
+from gen4sdk.store._logmodel import _chain_hash, _checkpoint_message
+from gen4sdk.store._merkle import leaf_hash, root, verify_consistency
 from gen4sdk.errors import StoreError
 
 
@@ -238,7 +238,10 @@ def test_a_version_1_store_is_read_as_is_and_upgraded_by_a_writer(tmp_path: Path
     cp = writer.checkpoint()
     assert cp is not None and cp.note is not None
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "2"
+        # upgraded step by step: 1 -> 2 (checkpoint notes) -> 3 (the likeness registry's tables)
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "3"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"likeness_identities", "likeness_grants", "likeness_embeddings"} <= tables
     report = writer.verify_log()
     assert report.ok and report.checkpoints_valid == 2 and report.last_checkpoint_seq == 5
 

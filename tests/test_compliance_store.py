@@ -17,7 +17,7 @@ import pytest
 from compliance_helpers import FakeSigner, record
 
 from gen4sdk.compliance import Store, open_commitment, prompt_commitment, verify_jsonl
-from gen4sdk.compliance._store import _chain_hash
+from gen4sdk.store._log import _chain_hash
 from gen4sdk.errors import StoreError
 
 

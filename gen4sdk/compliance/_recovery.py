@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gen4sdk.compliance._resolve import resolve_by_binding
-from gen4sdk.compliance._store import Store
 from gen4sdk.provenance.verify import TrustAnchors
 from gen4sdk.provenance.verify import verify as _verify
+from gen4sdk.store import Store
 from gen4sdk.types import ManifestLookup, VerificationReport
 
 __all__ = ["ResolutionService", "manifest_lookup", "verify"]

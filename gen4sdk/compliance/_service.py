@@ -27,8 +27,8 @@ from pydantic import Field
 
 from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.compliance._resolve import SoftBindingMatch, SoftBindingQueryResult, _Model, resolve_by_binding
-from gen4sdk.compliance._store import Store
 from gen4sdk.errors import StoreError
+from gen4sdk.store import Store
 
 logger = logging.getLogger(__name__)
 
