@@ -82,7 +82,9 @@ def postgres_server():
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.fail("psycopg is not installed: pip install -e '.[dev]' (the postgres extra) to test that backend")
+        pytest.fail(
+            "psycopg is not installed: pip install -e '.[dev]' (the postgres extra) to test that backend"
+        )
     server = PostgresServer()
     try:
         server.start()

@@ -76,7 +76,9 @@ class PostgresServer:
         argv = list(cmd) if self._user is None else ["runuser", "-u", self._user, "--", *cmd]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
-            raise PostgresUnavailable(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr or done.stdout}")
+            raise PostgresUnavailable(
+                f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr or done.stdout}"
+            )
         return done
 
     def start(self) -> PostgresServer:
@@ -88,9 +90,8 @@ class PostgresServer:
         data = self._dir / "data"
         self._run(initdb, "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-locale")
         self.port = _free_port()
-        options = (
-            f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
-            + ("" if self._fsync else " -c fsync=off -c full_page_writes=off")
+        options = f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c max_connections=200" + (
+            "" if self._fsync else " -c fsync=off -c full_page_writes=off"
         )
         self._run(pg_ctl, "-D", str(data), "-l", str(self._dir / "server.log"), "-o", options, "-w", "start")
         return self

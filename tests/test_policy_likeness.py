@@ -8,18 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from compliance_helpers import record
 from PIL import Image
 
 from gen4sdk.errors import InvalidRequestError, StoreError
 from gen4sdk.policy import LikenessRegistry, Policy
+from gen4sdk.store import Store
 from gen4sdk.types import GenerationRequest
 
 UTC = dt.timezone.utc
 
 
 @pytest.fixture()
-def registry(tmp_path: Path) -> LikenessRegistry:
-    return LikenessRegistry(tmp_path / "store.db")
+def registry(store_location: str) -> LikenessRegistry:
+    return LikenessRegistry(store_location)  # on both backends: an SQLite file and a PostgreSQL database
 
 
 @pytest.fixture(scope="module")
