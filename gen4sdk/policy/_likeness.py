@@ -18,7 +18,7 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,7 +101,10 @@ class LikenessRegistry:
     def __init__(self, store: StoreLocation | Database | Any, *, timeout: float = 30.0) -> None:
         # A Store (or its Database) is shared as it is, connections included; a path or URL opens the store.
         shared = store if isinstance(store, Database) else getattr(store, "database", None)
-        self._db = shared if isinstance(shared, Database) else Database(store, timeout=timeout)
+        if isinstance(shared, Database):
+            self._db = shared
+        else:
+            self._db = Database(cast(StoreLocation, store), timeout=timeout)
         self._timeout = timeout
 
     @property

@@ -15,7 +15,7 @@ data), ``_logcheck`` (verification), ``_merkle`` and ``_checkpoint`` (RFC 9162 t
 """
 
 from gen4sdk.store._checkpoint import LogProofCheck, verify_log_proof
-from gen4sdk.store._database import Database, StoreLocation
+from gen4sdk.store._database import Database, StoreLocation, redact_location
 from gen4sdk.store._log import (
     Checkpoint,
     LogEntry,
@@ -42,6 +42,7 @@ __all__ = [
     "StoredManifest",
     "open_commitment",
     "prompt_commitment",
+    "redact_location",
     "verify_jsonl",
     "verify_log_proof",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gen4sdk.errors import StoreError
-from gen4sdk.store._postgres import PostgresBackend, is_postgres_url
+from gen4sdk.store._postgres import PostgresBackend, is_postgres_url, redact_url
 from gen4sdk.store._schema import (
     OWN_PREFIXES,
     READABLE_VERSIONS,
@@ -31,10 +31,15 @@ from gen4sdk.store._sqlite import SQLiteBackend
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "Database", "StoreLocation"]
+__all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "Database", "StoreLocation", "redact_location"]
 
 # What every API that opens a store accepts: a file path, or a postgresql:// URL.
 StoreLocation = str | os.PathLike[str]
+
+
+def redact_location(location: StoreLocation) -> str:
+    """How a store is named in messages and reports: its path, or its URL without the password."""
+    return redact_url(str(location)) if is_postgres_url(location) else os.fspath(location)
 
 
 class Database:

@@ -478,7 +478,7 @@ class Store(ManifestTable):
                         "SELECT key, value FROM audit_meta WHERE key IN ('head', 'checkpoint_pending')"
                     ).fetchall()
                 )
-        except (*db.errors, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:  # database errors are StoreErrors already (snapshot)
             raise StoreError(f"cannot read store {self.location}: {exc}") from exc
         pinned = trusted_certificates is not None
         if trusted_certificates is None and self.signer is not None:
