@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
-from audit_log import _record  # noqa: E402 - the same 1.3 kB record as benchmarks/audit_log.py
-from postgres_server import PostgresServer  # noqa: E402
+from audit_log import _record
+from postgres_server import PostgresServer
 
-from gen4sdk.store import Store  # noqa: E402
+from gen4sdk.store import Store
 
 
 def _writer(location: str, n: int, start: mp.Event) -> None:  # type: ignore[valid-type]
@@ -89,7 +89,9 @@ def backends() -> Iterator[dict[str, Callable[[], str]]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=10_000, help="records in the log to verify (issue: 100000)")
+    ap.add_argument(
+        "--records", type=int, default=10_000, help="records in the log to verify (issue: 100000)"
+    )
     ap.add_argument("--appends", type=int, default=1000, help="appends per measurement, over all writers")
     ap.add_argument("--processes", type=int, default=8, help="writer processes of the second measurement")
     args = ap.parse_args()

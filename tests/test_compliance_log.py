@@ -158,7 +158,7 @@ def test_inclusion_proof_checks_without_the_database(tmp_path: Path) -> None:
     proof = store.prove(wanted.request_id)  # signs a checkpoint first: none covers record 5 yet
     assert proof.startswith("c2sp.org/tlog-proof@v1\nextra ")
     (tmp_path / "r5.tlog-proof").write_text(proof)
-    store.path.unlink()  # the proof and the certificate are all a third party has
+    (tmp_path / "log.db").unlink()  # the proof and the certificate are all a third party has
     check = verify_log_proof(tmp_path / "r5.tlog-proof", certificates=signer.certificate_chain_pem)
     assert check.ok and check.seq == 5 and check.tree_size == 9 and check.record == wanted
 
@@ -270,7 +270,7 @@ def test_read_only_opening_never_writes(tmp_path: Path) -> None:
 
     store = _store(tmp_path / "log.db", 2)
     store.close()
-    reader = Store(store.path, read_only=True)
+    reader = Store(tmp_path / "log.db", read_only=True)
     assert len(reader) == 2
     with pytest.raises(StoreError, match="read-only"):
         reader.append(record(3))

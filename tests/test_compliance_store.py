@@ -376,11 +376,11 @@ def test_corrupt_and_foreign_databases(tmp_path: Path) -> None:
         ]
 
     # A corrupted gen4sdk store: valid header, garbage pages.
-    good = _filled(str(tmp_path / "store.db"), 50)
-    good.close()
+    good_path = tmp_path / "store.db"
+    _filled(str(good_path), 50).close()
     for suffix in ("-wal", "-shm"):
-        Path(str(good.path) + suffix).unlink(missing_ok=True)
-    data = bytearray(good.path.read_bytes())
+        Path(str(good_path) + suffix).unlink(missing_ok=True)
+    data = bytearray(good_path.read_bytes())
     data[100:] = os.urandom(len(data) - 100)
     broken = tmp_path / "broken.db"
     broken.write_bytes(bytes(data))
@@ -432,9 +432,7 @@ def _append_loop(path: str, n: int, caller: str, durable: bool, fd: int) -> None
         i += 1
 
 
-def _writer(
-    path: Path, n: int, caller: str, durable: bool
-) -> tuple[multiprocessing.process.BaseProcess, int]:
+def _writer(path: str, n: int, caller: str, durable: bool) -> tuple[multiprocessing.process.BaseProcess, int]:
     """A real OS process (forked, so it does not re-import the SDK) appending to the store; returns it and the
     read end of a pipe on which it acknowledges each committed sequence number."""
     rfd, wfd = os.pipe()

@@ -161,7 +161,5 @@ def test_every_store_command_takes_a_postgresql_url(
     app = gen4sdk.create_app(pg_url)  # what `gen4sdk serve --store URL` runs, read-only
     with TestClient(app) as http:
         reply = http.get(f"/manifests/{result.manifest_id}")
-    assert (
-        reply.status_code == 200
-        and reply.content == Store(pg_url).get_manifest(result.manifest_id).manifest_store
-    )  # type: ignore[union-attr]
+    stored = Store(pg_url, read_only=True).get_manifest(result.manifest_id)
+    assert stored is not None and reply.status_code == 200 and reply.content == stored.manifest_store
