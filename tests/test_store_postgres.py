@@ -163,3 +163,26 @@ def test_every_store_command_takes_a_postgresql_url(
         reply = http.get(f"/manifests/{result.manifest_id}")
     stored = Store(pg_url, read_only=True).get_manifest(result.manifest_id)
     assert stored is not None and reply.status_code == 200 and reply.content == stored.manifest_store
+
+
+def test_a_forked_child_reconnects_and_leaves_its_parents_session_alone(pg_url: str) -> None:
+    """A child forked with the parent's open Store (a worker pool, a forking server) connects anew: the parent's
+    socket is shared, and closing it from the child would end the parent's session."""
+    import os
+
+    store = Store(pg_url)
+    store.append(record(1))
+    parent_pid = store.database.read("SELECT pg_backend_pid()")[0][0]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            child_pid = store.database.read("SELECT pg_backend_pid()")[0][0]
+            store.append(record(2))
+            store.close()
+            os._exit(0 if child_pid != parent_pid else 3)
+        except BaseException:  # noqa: BLE001 - anything at all must show up in the exit status
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.database.read("SELECT pg_backend_pid()")[0][0] == parent_pid  # the same session, still open
+    assert store.append(record(3)) == 3 and store.verify_log().ok

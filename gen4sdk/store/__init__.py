@@ -9,9 +9,10 @@ seq = store.append(record)                                      # appends serial
 report = store.verify_log(checkpoint=kept_note)                 # chain, tree, checkpoints, consistency proof
 ```
 
-One module per concern: ``_database`` (connections, transactions, schema setup) over the backends ``_sqlite`` and
-``_postgres``, ``_schema`` (versions and migrations), ``_log`` (``Store``), ``_manifests``, ``_logmodel`` (the log's
-data), ``_logcheck`` (verification), ``_merkle`` and ``_checkpoint`` (RFC 9162 trees, C2SP notes and proofs).
+One module per concern: ``_database`` (connections, transactions, schema setup) over the backends ``_sqlite``
+and ``_postgres``; ``_schema`` (versions and migrations); ``_log`` (``Store``: appends, checkpoints, proofs,
+verification) over ``_queries`` (reading and export) and ``_manifests``; ``_logmodel`` (the log's data),
+``_logcheck`` (verification), ``_merkle`` and ``_checkpoint`` (RFC 9162 trees, C2SP notes and proofs).
 """
 
 from gen4sdk.store._checkpoint import LogProofCheck, verify_log_proof
