@@ -274,3 +274,16 @@ def test_read_only_opening_never_writes(tmp_path: Path) -> None:
     assert len(reader) == 2
     with pytest.raises(StoreError, match="read-only"):
         reader.append(record(3))
+
+
+def test_a_store_of_a_newer_schema_is_refused_and_never_written(store_location: str) -> None:
+    store = _store(store_location, 2)
+    store.close()
+    with raw_connection(store.database.target) as db:
+        db.execute("UPDATE audit_meta SET value = '4' WHERE key = 'version'")
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match="version 4; this gen4sdk reads versions 1, 2, 3"):
+            Store(store_location, read_only=read_only)
+    with raw_connection(store.database.target) as db:
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "4"
+        assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 2
