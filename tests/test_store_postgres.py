@@ -186,3 +186,16 @@ def test_a_forked_child_reconnects_and_leaves_its_parents_session_alone(pg_url: 
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.database.read("SELECT pg_backend_pid()")[0][0] == parent_pid  # the same session, still open
     assert store.append(record(3)) == 3 and store.verify_log().ok
+
+
+def test_a_lost_connection_fails_the_write_closed_and_the_next_one_reconnects(pg_url: str) -> None:
+    store = Store(pg_url)
+    store.append(record(1))
+    session = store.database.read("SELECT pg_backend_pid()")[0][0]
+    with raw_connection(pg_url) as admin:  # the server ends the store's session, as a restart or failover would
+        admin.execute("SELECT pg_terminate_backend(?)", (session,))
+    with pytest.raises(StoreError, match="cannot write to store postgresql://"):
+        store.append(record(2))
+    assert len(Store(pg_url, read_only=True)) == 1  # nothing half-written
+    assert store.append(record(3)) == 2  # a new session, the same chain
+    assert store.verify_log().ok
