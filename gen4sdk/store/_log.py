@@ -99,8 +99,8 @@ class Store(LogQueries):
     append more than ``checkpoint_interval`` seconds after the last checkpoint (so a quiet log is protected too),
     and on :meth:`checkpoint` (call it when shutting down). Signing happens after the record is committed: when the
     signer fails, the record stays, the failure is noted in the store and the next append signs. ``durable=True``
-    fsyncs every commit (SQLite ``synchronous=FULL``; PostgreSQL ``synchronous_commit``); with False a power cut may lose the last few commits, a killed
-    process still loses nothing that was committed. ``read_only=True`` opens an existing store without writing to
+    fsyncs every commit (SQLite ``synchronous=FULL``; PostgreSQL ``synchronous_commit``); with False a power cut
+    may lose the last few commits, a killed process still loses nothing that was committed. ``read_only=True`` opens an existing store without writing to
     it at all (no schema, no journal switch; on PostgreSQL a read-only session): what reading commands use, and
     what works on a read-only mount or with a read-only database role.
     """
