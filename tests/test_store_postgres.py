@@ -192,7 +192,8 @@ def test_a_lost_connection_fails_the_write_closed_and_the_next_one_reconnects(pg
     store = Store(pg_url)
     store.append(record(1))
     session = store.database.read("SELECT pg_backend_pid()")[0][0]
-    with raw_connection(pg_url) as admin:  # the server ends the store's session, as a restart or failover would
+    # the server ends the store's session, as a restart or a failover would
+    with raw_connection(pg_url) as admin:
         admin.execute("SELECT pg_terminate_backend(?)", (session,))
     with pytest.raises(StoreError, match="cannot write to store postgresql://"):
         store.append(record(2))
