@@ -287,3 +287,22 @@ def test_a_store_of_a_newer_schema_is_refused_and_never_written(store_location: 
     with raw_connection(store.database.target) as db:
         assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "4"
         assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 2
+
+
+def test_a_version_2_store_with_the_registrys_tables_keeps_them_when_upgraded(tmp_path: Path) -> None:
+    from gen4sdk.policy import LikenessRegistry
+
+    path = tmp_path / "v2.db"
+    _store(path, 2).close()
+    registry = LikenessRegistry(path)
+    ident = registry.add_identity("Kept Person")
+    registry.close()
+    with sqlite3.connect(
+        path
+    ) as db:  # as gen4sdk wrote it before version 3: the registry made its own tables
+        db.execute("UPDATE audit_meta SET value = '2' WHERE key = 'version'")
+    assert Store(path, read_only=True).verify_log().ok  # read as it is
+    writer = Store(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "3"
+    assert LikenessRegistry(writer).get(ident.id) is not None and writer.verify_log().ok

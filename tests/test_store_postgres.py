@@ -200,3 +200,13 @@ def test_a_lost_connection_fails_the_write_closed_and_the_next_one_reconnects(pg
     assert len(Store(pg_url, read_only=True)) == 1  # nothing half-written
     assert store.append(record(3)) == 2  # a new session, the same chain
     assert store.verify_log().ok
+
+
+def test_without_postgresql_the_tests_fail_saying_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store tests never skip the PostgreSQL backend: no server binaries is an error naming the package."""
+    import postgres_server
+
+    monkeypatch.setattr(postgres_server.shutil, "which", lambda name: None)
+    monkeypatch.setattr(postgres_server.glob, "glob", lambda pattern: [])
+    with pytest.raises(postgres_server.PostgresUnavailable, match=r"apt-get install postgresql"):
+        postgres_server.PostgresServer().start()
