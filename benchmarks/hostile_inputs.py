@@ -41,7 +41,7 @@ import numpy as np
 import gen4sdk
 from gen4sdk import media
 from gen4sdk.compliance import Store
-from gen4sdk.compliance._logmodel import _chain_hash
+from gen4sdk.store._logmodel import _chain_hash
 from gen4sdk.types import AuditRecord
 
 GOLDEN = ROOT / "tests" / "data" / "golden" / "0.1.0"

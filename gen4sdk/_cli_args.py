@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     stores.add_argument(
         "--store",
         metavar="DB",
-        help="store database for the audit log, manifests and likeness registry, created if missing "
-        "(default: gen4sdk.db in the output clip's directory)",
+        help="store for the audit log, manifests and likeness registry: a database file, created if missing, or a "
+        "postgresql:// URL (default: gen4sdk.db in the output clip's directory)",
     )
     stores.add_argument(
         "--no-store",
@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument(
         "--store",
         metavar="DB_OR_URL",
-        help="an existing store database or a soft-binding resolution service URL, to recover stripped credentials "
+        help="an existing store (database file or postgresql:// URL) or a soft-binding resolution service URL, to "
+        "recover stripped credentials "
         "from the watermark (default: none)",
     )
     ver.add_argument("--no-watermark", action="store_true", help="skip watermark detection (faster)")
@@ -260,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument(
         "--store",
         metavar="DB_OR_URL",
-        help="an existing store database or resolution service URL (default: none)",
+        help="an existing store (database file or postgresql:// URL) or resolution service URL (default: none)",
     )
     aud.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
     aud.add_argument(
@@ -304,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument(
         "--store",
         metavar="DB_OR_URL",
-        help="store database or resolution service URL to recover stripped credentials",
+        help="store (database file or postgresql:// URL) or resolution service URL to recover stripped credentials",
     )
     cc.add_argument(
         "--provider", help="the provider the clips should name; another name is a missing requirement"
@@ -319,7 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check the hash chain and checkpoint signatures",
         "example:\n  gen4sdk log verify --store gen4sdk.db --certificate keys/signer.pem\n\n" + EXIT_CODES,
     )
-    lv.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    lv.add_argument(
+        "--store",
+        metavar="DB",
+        required=True,
+        help="an existing store: a database file or a postgresql:// URL",
+    )
     lv.add_argument("--json", action="store_true", help="print the result as JSON")
     lv.add_argument(
         "--certificate",
@@ -345,7 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
         "system, a witness): 'log verify --checkpoint' then proves nothing up to it was removed or rewritten.\n\n"
         + EXIT_CODES,
     )
-    lc.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    lc.add_argument(
+        "--store",
+        metavar="DB",
+        required=True,
+        help="an existing store: a database file or a postgresql:// URL",
+    )
     lc.add_argument("--out", help="write the checkpoint to this file (default: standard output)")
     lc.add_argument(
         "--cert", help="sign a new checkpoint over the whole log first, with this certificate chain"
@@ -364,7 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
         "The proof (C2SP tlog-proof) holds the record, its audit path and the signed checkpoint.\n\n"
         + EXIT_CODES,
     )
-    lp.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    lp.add_argument(
+        "--store",
+        metavar="DB",
+        required=True,
+        help="an existing store: a database file or a postgresql:// URL",
+    )
     lp.add_argument("--request-id", required=True, help="the request whose record to prove")
     lp.add_argument("--out", help="write the proof to this file (default: standard output)")
     lp.set_defaults(handler="log_prove")
@@ -385,7 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         "write the log as JSON lines",
         "example:\n  gen4sdk log export --store gen4sdk.db --out log.jsonl\n\n" + EXIT_CODES,
     )
-    le.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    le.add_argument(
+        "--store",
+        metavar="DB",
+        required=True,
+        help="an existing store: a database file or a postgresql:// URL",
+    )
     le.add_argument("--out", default="-", help="output file, or - for standard output (default: %(default)s)")
     le.set_defaults(handler="log_export")
     lq = _command(
@@ -395,7 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
         "example:\n  gen4sdk log query --store gen4sdk.db --outcome refused --since 2026-01-01 --csv\n\n"
         + EXIT_CODES,
     )
-    lq.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    lq.add_argument(
+        "--store",
+        metavar="DB",
+        required=True,
+        help="an existing store: a database file or a postgresql:// URL",
+    )
     lq.add_argument("--since", help="ISO 8601 time, inclusive")
     lq.add_argument("--until", help="ISO 8601 time, exclusive")
     lq.add_argument("--caller", help="the end user a request was made for (generate's --user)")
@@ -442,7 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the public detection page at / and the C2PA soft-binding resolution service over a store",
         "example:\n  gen4sdk serve --store gen4sdk.db --port 8000\n\n" + EXIT_CODES,
     )
-    srv.add_argument("--store", metavar="DB", required=True, help="an existing store database")
+    srv.add_argument(
+        "--store",
+        metavar="DB",
+        required=True,
+        help="an existing store: a database file or a postgresql:// URL",
+    )
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     srv.add_argument(

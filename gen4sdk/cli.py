@@ -69,8 +69,13 @@ def _check_trust_anchors(path: str | None, option: str = "--trust-anchors") -> N
 
 
 def _check_store(store: str | None, option: str = "--store") -> None:
-    """A store named for reading must exist: a typo must neither pass silently as a store that knows nothing nor create one."""
-    if store is not None and not store.startswith(("http://", "https://")):
+    """A store named for reading must exist: a typo must neither pass silently as a store that knows nothing nor create one.
+
+    A service URL or a PostgreSQL URL is checked when it is opened (an unreachable database is a StoreError naming it).
+    """
+    if store is not None and not store.lower().startswith(
+        ("http://", "https://", "postgresql://", "postgres://")
+    ):
         _need_file(store, f"{option} database")
 
 

@@ -124,8 +124,8 @@ class Client:
     trying the SDK offline (its pictures depict nothing).
     ``signer``: the operator's :class:`~gen4sdk.Signer`, or any :class:`~gen4sdk.types.ClaimSigner` (a key in a
     KMS). ``owner``: the operator's organisation (a string or :class:`~gen4sdk.types.Owner`). ``policy``:
-    defaults to the shipped default pack. ``store``: a
-    :class:`~gen4sdk.compliance.Store` or a database path for the audit log, manifest store and likeness registry.
+    defaults to the shipped default pack. ``store``: a :class:`~gen4sdk.compliance.Store`, a database path or a
+    ``postgresql://`` URL (``gen4sdk[postgres]``) for the audit log, manifest store and likeness registry.
     ``watermark_key``: an operator key; by default the public gen4sdk key, so any receiver can detect the mark.
     ``watermarker``: another soft-binding codec (any :class:`~gen4sdk.types.SoftBindingCodec`) in place of the
     gen4sdk watermark; not together with ``watermark_key``.
@@ -195,7 +195,7 @@ class Client:
         if store is not None and not isinstance(store, Store):
             store = Store(store, signer=signer)
         self._store: Store | None = store
-        self._likeness = LikenessRegistry(store.path) if store is not None else None
+        self._likeness = LikenessRegistry(store) if store is not None else None
         self._watermarker: SoftBindingCodec
         if watermarker is not None:
             self._watermarker = watermarker

@@ -70,3 +70,34 @@ def bbb_excerpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
             packet.stream = vout
             dst.mux(packet)
     return out
+
+
+# ------------------------------------------------------------------ store backends
+# The store's tests run on both backends: SQLite (a file) and PostgreSQL (a server this session starts itself, once,
+# the first time a test asks for it, and stops at the end). No PostgreSQL is a failure with the fix, never a skip.
+@pytest.fixture(scope="session")
+def postgres_server():
+    from postgres_server import PostgresServer, PostgresUnavailable
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "psycopg is not installed: pip install -e '.[dev]' (the postgres extra) to test that backend"
+        )
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        server.stop()
+        pytest.fail(f"cannot start a local PostgreSQL for the store tests: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new, empty store lives: an SQLite path, or the URL of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return request.getfixturevalue("postgres_server").create_database()

@@ -8,54 +8,52 @@ from pathlib import Path
 
 import pytest
 from compliance_helpers import record
+from postgres_server import raw_connection
 
 import gen4sdk
 from gen4sdk.cli import main
 
 
 @pytest.fixture
-def db(tmp_path: Path, signer) -> Path:  # type: ignore[no-untyped-def]
-    store = gen4sdk.Store(
-        tmp_path / "gen4sdk.db", signer=signer, checkpoint_every=4, checkpoint_interval=None
-    )
+def db(store_location: str, signer) -> str:  # type: ignore[no-untyped-def]
+    """A signed store with 6 records, on each backend: what --store names (a file path or a postgresql:// URL)."""
+    store = gen4sdk.Store(store_location, signer=signer, checkpoint_every=4, checkpoint_interval=None)
     for i in range(6):
         store.append(record(i, outcome="refused" if i == 2 else "allowed"))
     store.close()
-    return store.path
+    return store_location
 
 
-def test_checkpoint_prove_and_check_proof_round_trip(db: Path, dev_keys, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_prove_and_check_proof_round_trip(db: str, dev_keys, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     kept = tmp_path / "kept.txt"
-    assert main(["log", "checkpoint", "--store", str(db), "--out", str(kept)]) == 0
+    assert main(["log", "checkpoint", "--store", db, "--out", str(kept)]) == 0
     assert kept.read_text().split("\n")[1] == "4"  # the newest stored checkpoint covers 4 records
     cert = str(dev_keys.signer_cert)
-    assert (
-        main(["log", "checkpoint", "--store", str(db), "--cert", cert, "--key", str(dev_keys.signer_key)])
-        == 0
-    )
+    assert main(["log", "checkpoint", "--store", db, "--cert", cert, "--key", str(dev_keys.signer_key)]) == 0
     assert capsys.readouterr().out.split("\n")[1] == "6"  # signed now, over the whole log
 
-    assert main(["log", "verify", "--store", str(db), "--checkpoint", str(kept), "--certificate", cert]) == 0
+    assert main(["log", "verify", "--store", db, "--checkpoint", str(kept), "--certificate", cert]) == 0
     assert "contains the checkpoint's tree of 4 records" in capsys.readouterr().out
 
     rid = gen4sdk.Store(db, read_only=True).records()[2].record.request_id
     proof = tmp_path / "r.tlog-proof"
-    assert main(["log", "prove", "--store", str(db), "--request-id", rid, "--out", str(proof)]) == 0
-    db.unlink()
+    assert main(["log", "prove", "--store", db, "--request-id", rid, "--out", str(proof)]) == 0
+    if not db.startswith("postgresql://"):
+        Path(db).unlink()  # the proof and the certificate are all a third party has
     assert main(["log", "check-proof", str(proof), "--certificate", cert, "--json"]) == 0
     check = json.loads(capsys.readouterr().out)
     assert check["ok"] and check["seq"] == 3 and check["record"]["outcome"] == "refused"
     assert main(["log", "check-proof", str(proof), "--certificate", str(dev_keys.root_cert)]) == 1
 
 
-def test_deleted_checkpoints_and_a_rewrite_are_not_ok(db: Path, dev_keys, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_checkpoints_and_a_rewrite_are_not_ok(db: str, dev_keys, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     kept = tmp_path / "kept.txt"
-    assert main(["log", "checkpoint", "--store", str(db), "--out", str(kept)]) == 0
-    with sqlite3.connect(db, isolation_level=None) as raw:
+    assert main(["log", "checkpoint", "--store", db, "--out", str(kept)]) == 0
+    with raw_connection(db) as raw:
         raw.execute("DELETE FROM audit_checkpoints")
         # A record under the kept checkpoint rewritten, chain and head recomputed.
         rows = raw.execute("SELECT seq, record_json FROM audit_log ORDER BY seq").fetchall()
-        from gen4sdk.compliance._logmodel import _chain_hash
+        from gen4sdk.store._logmodel import _chain_hash
 
         prev = "0" * 64
         for seq, text in rows:
@@ -68,9 +66,9 @@ def test_deleted_checkpoints_and_a_rewrite_are_not_ok(db: Path, dev_keys, tmp_pa
             prev = digest
         raw.execute("UPDATE audit_meta SET value = ? WHERE key = 'head'", (f"{rows[-1][0]}:{prev}",))
     cert = str(dev_keys.signer_cert)
-    assert main(["log", "verify", "--store", str(db), "--certificate", cert]) == 1
+    assert main(["log", "verify", "--store", db, "--certificate", cert]) == 1
     assert "unprotected" in capsys.readouterr().out
-    assert main(["log", "verify", "--store", str(db), "--checkpoint", str(kept), "--certificate", cert]) == 1
+    assert main(["log", "verify", "--store", db, "--checkpoint", str(kept), "--certificate", cert]) == 1
     assert "checkpoint_mismatch: record 4" in capsys.readouterr().out
 
 

@@ -12,17 +12,18 @@ import pytest
 from compliance_helpers import FakeSigner, record
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from postgres_server import raw_connection
 
 from gen4sdk.compliance import Store, verify_log_proof
-from gen4sdk.compliance._checkpoint import parse_checkpoint
-from gen4sdk.compliance._logmodel import _chain_hash, _checkpoint_message
-from gen4sdk.compliance._merkle import leaf_hash, root, verify_consistency
 from gen4sdk.errors import StoreError
+from gen4sdk.store._checkpoint import parse_checkpoint
+from gen4sdk.store._logmodel import _chain_hash, _checkpoint_message
+from gen4sdk.store._merkle import leaf_hash, root, verify_consistency
 
 
-def _store(tmp_path: Path, n: int, signer: FakeSigner | None = None, **kwargs: object) -> Store:
+def _store(location: str | Path, n: int, signer: FakeSigner | None = None, **kwargs: object) -> Store:
     kwargs.setdefault("checkpoint_interval", None)
-    store = Store(tmp_path / "log.db", signer=signer, **kwargs)  # type: ignore[arg-type]
+    store = Store(location, signer=signer, **kwargs)  # type: ignore[arg-type]
     for i in range(n):
         store.append(record(i))
     return store
@@ -32,9 +33,9 @@ def _kinds(report) -> list[tuple[int | None, str]]:  # type: ignore[no-untyped-d
     return sorted(((p.seq, p.kind) for p in report.problems), key=lambda k: (k[0] or -1, k[1]))
 
 
-def _rewrite_from(path: Path, seq: int, old: str, new: str) -> None:
+def _rewrite_from(location: str, seq: int, old: str, new: str) -> None:
     """What a forger without the key does: edit record ``seq`` and recompute the chain and head after it."""
-    with sqlite3.connect(path, isolation_level=None) as db:
+    with raw_connection(location) as db:
         rows = db.execute("SELECT seq, record_json FROM audit_log ORDER BY seq").fetchall()
         prev = db.execute("SELECT hash FROM audit_log WHERE seq = ?", (seq - 1,)).fetchone()
         prev_hash = prev[0] if prev else "0" * 64
@@ -50,14 +51,14 @@ def _rewrite_from(path: Path, seq: int, old: str, new: str) -> None:
         db.execute("UPDATE audit_meta SET value = ? WHERE key = 'head'", (f"{rows[-1][0]}:{prev_hash}",))
 
 
-def test_checkpoints_are_c2sp_signed_notes_over_the_merkle_root(tmp_path: Path) -> None:
+def test_checkpoints_are_c2sp_signed_notes_over_the_merkle_root(store_location: str) -> None:
     signer = FakeSigner()
-    store = _store(tmp_path, 7, signer, checkpoint_every=None)
+    store = _store(store_location, 7, signer, checkpoint_every=None)
     cp = store.checkpoint()
     assert cp is not None and cp.note is not None
     lines = cp.note.split("\n")
     assert lines[0] == store.origin and lines[1] == "7"
-    with sqlite3.connect(store.path) as db:
+    with raw_connection(store.database.target) as db:
         leaves = [
             leaf_hash(r[0].encode()) for r in db.execute("SELECT record_json FROM audit_log ORDER BY seq")
         ]
@@ -74,28 +75,32 @@ def test_checkpoints_are_c2sp_signed_notes_over_the_merkle_root(tmp_path: Path) 
     assert store.latest_checkpoint() == cp
 
 
-def test_deleting_every_checkpoint_is_not_ok_with_the_operators_certificate(tmp_path: Path) -> None:
+def test_deleting_every_checkpoint_is_not_ok_with_the_operators_certificate(store_location: str) -> None:
     signer = FakeSigner()
-    store = _store(tmp_path, 12, signer, checkpoint_every=5)
-    _rewrite_from(store.path, 3, "red fox", "grey wolf")
-    with sqlite3.connect(store.path) as db:
+    store = _store(store_location, 12, signer, checkpoint_every=5)
+    _rewrite_from(store.database.target, 3, "red fox", "grey wolf")
+    with raw_connection(store.database.target) as db:
         db.execute("DELETE FROM audit_checkpoints")
-    report = Store(store.path, read_only=True).verify_log(trusted_certificates=[signer.certificate_chain_pem])
+    report = Store(store.database.target, read_only=True).verify_log(
+        trusted_certificates=[signer.certificate_chain_pem]
+    )
     assert not report.ok and _kinds(report) == [(None, "unprotected")]
 
 
-def test_a_kept_checkpoint_catches_a_rewrite_after_the_newest_stored_one_is_deleted(tmp_path: Path) -> None:
+def test_a_kept_checkpoint_catches_a_rewrite_after_the_newest_stored_one_is_deleted(
+    store_location: str,
+) -> None:
     signer = FakeSigner()
-    store = _store(tmp_path, 12, signer, checkpoint_every=5)
+    store = _store(store_location, 12, signer, checkpoint_every=5)
     kept = store.checkpoint()  # over 12 records; printed by `gen4sdk log checkpoint` and kept elsewhere
     assert kept is not None and kept.note is not None
     for i in range(3):
         store.append(record(100 + i))
     # The forger deletes the checkpoints over 12 and 15 records and rewrites record 11 (after the one over 10).
-    with sqlite3.connect(store.path) as db:
+    with raw_connection(store.database.target) as db:
         db.execute("DELETE FROM audit_checkpoints WHERE seq > 10")
-    _rewrite_from(store.path, 11, "red fox", "grey wolf")
-    reader = Store(store.path, read_only=True)
+    _rewrite_from(store.database.target, 11, "red fox", "grey wolf")
+    reader = Store(store.database.target, read_only=True)
     pem = [signer.certificate_chain_pem]
     # From the database alone this rewrite cannot be told from an honest tail (docs/storage.md says so) ...
     assert reader.verify_log(trusted_certificates=pem).ok
@@ -104,9 +109,9 @@ def test_a_kept_checkpoint_catches_a_rewrite_after_the_newest_stored_one_is_dele
     assert not report.ok and _kinds(report) == [(12, "checkpoint_mismatch")]
 
 
-def test_consistency_with_a_kept_checkpoint_comes_with_its_proof(tmp_path: Path) -> None:
+def test_consistency_with_a_kept_checkpoint_comes_with_its_proof(store_location: str) -> None:
     signer = FakeSigner()
-    store = _store(tmp_path, 6, signer, checkpoint_every=None)
+    store = _store(store_location, 6, signer, checkpoint_every=None)
     kept = store.checkpoint()
     assert kept is not None and kept.note is not None
     for i in range(5):
@@ -118,12 +123,12 @@ def test_consistency_with_a_kept_checkpoint_comes_with_its_proof(tmp_path: Path)
     assert proof and verify_consistency(6, 11, old_root, base64.b64decode(report.root_hash or ""), proof)
 
     # Records removed since the kept checkpoint, head marker fixed: truncated.
-    with sqlite3.connect(store.path) as db:
+    with raw_connection(store.database.target) as db:
         db.execute("DELETE FROM audit_log WHERE seq > 4")
         h = db.execute("SELECT hash FROM audit_log WHERE seq = 4").fetchone()[0]
         db.execute("UPDATE audit_meta SET value = ? WHERE key = 'head'", (f"4:{h}",))
         db.execute("DELETE FROM audit_checkpoints")
-    reader = Store(store.path, read_only=True)
+    reader = Store(store.database.target, read_only=True)
     report = reader.verify_log(trusted_certificates=[signer.certificate_chain_pem], checkpoint=kept.note)
     assert not report.ok and (5, "truncated") in _kinds(report)
     # With no certificate at all (the store's own deleted too), a kept checkpoint cannot vouch for anything.
@@ -132,10 +137,10 @@ def test_consistency_with_a_kept_checkpoint_comes_with_its_proof(tmp_path: Path)
 
 def test_a_checkpoint_of_another_log_or_key_is_refused(tmp_path: Path) -> None:
     signer = FakeSigner()
-    store = _store(tmp_path, 3, signer, checkpoint_every=3)
+    store = _store(tmp_path / "log.db", 3, signer, checkpoint_every=3)
     other_dir = tmp_path / "other"
     other_dir.mkdir()
-    other = _store(other_dir, 3, signer, checkpoint_every=3)
+    other = _store(other_dir / "log.db", 3, signer, checkpoint_every=3)
     foreign = other.latest_checkpoint()
     assert foreign is not None and foreign.note is not None
     assert _kinds(store.verify_log(checkpoint=foreign.note)) == [(None, "foreign_checkpoint")]
@@ -148,12 +153,12 @@ def test_a_checkpoint_of_another_log_or_key_is_refused(tmp_path: Path) -> None:
 
 def test_inclusion_proof_checks_without_the_database(tmp_path: Path) -> None:
     signer = FakeSigner()
-    store = _store(tmp_path, 9, signer, checkpoint_every=None)
+    store = _store(tmp_path / "log.db", 9, signer, checkpoint_every=None)
     wanted = store.records()[4].record
     proof = store.prove(wanted.request_id)  # signs a checkpoint first: none covers record 5 yet
     assert proof.startswith("c2sp.org/tlog-proof@v1\nextra ")
     (tmp_path / "r5.tlog-proof").write_text(proof)
-    store.path.unlink()  # the proof and the certificate are all a third party has
+    (tmp_path / "log.db").unlink()  # the proof and the certificate are all a third party has
     check = verify_log_proof(tmp_path / "r5.tlog-proof", certificates=signer.certificate_chain_pem)
     assert check.ok and check.seq == 5 and check.tree_size == 9 and check.record == wanted
 
@@ -166,8 +171,8 @@ def test_inclusion_proof_checks_without_the_database(tmp_path: Path) -> None:
     assert not verify_log_proof("garbage", certificates=signer.certificate_chain_pem).ok
 
 
-def test_prove_refuses_unknown_requests_and_unsigned_records(tmp_path: Path) -> None:
-    store = _store(tmp_path, 2)
+def test_prove_refuses_unknown_requests_and_unsigned_records(store_location: str) -> None:
+    store = _store(store_location, 2)
     with pytest.raises(StoreError, match="no record"):
         store.prove("nope")
     with pytest.raises(StoreError, match="not covered by a signed checkpoint"):
@@ -185,9 +190,9 @@ class _FlakySigner(FakeSigner):
         return super().sign(data)
 
 
-def test_a_failing_signer_never_costs_a_record_and_signs_later(tmp_path: Path) -> None:
+def test_a_failing_signer_never_costs_a_record_and_signs_later(store_location: str) -> None:
     signer = _FlakySigner()
-    store = Store(tmp_path / "log.db", signer=signer, checkpoint_every=2, checkpoint_interval=None)
+    store = Store(store_location, signer=signer, checkpoint_every=2, checkpoint_interval=None)
     assert store.append(record(1)) == 1
     assert (
         store.append(record(2, outcome="refused")) == 2
@@ -238,7 +243,10 @@ def test_a_version_1_store_is_read_as_is_and_upgraded_by_a_writer(tmp_path: Path
     cp = writer.checkpoint()
     assert cp is not None and cp.note is not None
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "2"
+        # upgraded step by step: 1 -> 2 (checkpoint notes) -> 3 (the likeness registry's tables)
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "3"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"likeness_identities", "likeness_grants", "likeness_embeddings"} <= tables
     report = writer.verify_log()
     assert report.ok and report.checkpoints_valid == 2 and report.last_checkpoint_seq == 5
 
@@ -260,9 +268,41 @@ def test_read_only_opening_never_writes(tmp_path: Path) -> None:
     with sqlite3.connect(foreign) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
-    store = _store(tmp_path, 2)
+    store = _store(tmp_path / "log.db", 2)
     store.close()
-    reader = Store(store.path, read_only=True)
+    reader = Store(tmp_path / "log.db", read_only=True)
     assert len(reader) == 2
     with pytest.raises(StoreError, match="read-only"):
         reader.append(record(3))
+
+
+def test_a_store_of_a_newer_schema_is_refused_and_never_written(store_location: str) -> None:
+    store = _store(store_location, 2)
+    store.close()
+    with raw_connection(store.database.target) as db:
+        db.execute("UPDATE audit_meta SET value = '4' WHERE key = 'version'")
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match="version 4; this gen4sdk reads versions 1, 2, 3"):
+            Store(store_location, read_only=read_only)
+    with raw_connection(store.database.target) as db:
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "4"
+        assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 2
+
+
+def test_a_version_2_store_with_the_registrys_tables_keeps_them_when_upgraded(tmp_path: Path) -> None:
+    from gen4sdk.policy import LikenessRegistry
+
+    path = tmp_path / "v2.db"
+    _store(path, 2).close()
+    registry = LikenessRegistry(path)
+    ident = registry.add_identity("Kept Person")
+    registry.close()
+    with sqlite3.connect(
+        path
+    ) as db:  # as gen4sdk wrote it before version 3: the registry made its own tables
+        db.execute("UPDATE audit_meta SET value = '2' WHERE key = 'version'")
+    assert Store(path, read_only=True).verify_log().ok  # read as it is
+    writer = Store(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "3"
+    assert LikenessRegistry(writer).get(ident.id) is not None and writer.verify_log().ok

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from gen4sdk.compliance._merkle import (
+from gen4sdk.store._merkle import (
     EMPTY_ROOT,
     RootAccumulator,
     consistency_proof,

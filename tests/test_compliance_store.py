@@ -5,40 +5,40 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import multiprocessing
 import os
-import signal
 import sqlite3
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from compliance_helpers import FakeSigner, record
+from postgres_server import raw_connection
 
 from gen4sdk.compliance import Store, open_commitment, prompt_commitment, verify_jsonl
-from gen4sdk.compliance._store import _chain_hash
 from gen4sdk.errors import StoreError
+from gen4sdk.store._log import _chain_hash
 
 
-def _filled(tmp_path: Path, n: int = 10, **kwargs: object) -> Store:
+def _filled(location: str, n: int = 10, **kwargs: object) -> Store:
     kwargs.setdefault("checkpoint_interval", None)  # count-based checkpoints only, unless a test asks
-    store = Store(tmp_path / "store.db", **kwargs)  # type: ignore[arg-type]
+    store = Store(location, **kwargs)  # type: ignore[arg-type]
     for i in range(n):
         store.append(record(i))
     return store
 
 
-def _raw(store: Store) -> sqlite3.Connection:
-    return sqlite3.connect(store.path, isolation_level=None)
+def _raw(store: Store) -> Any:
+    """A connection behind the store's back (either backend), as someone with write access to the database."""
+    return raw_connection(store.database.target)
 
 
 def _kinds(report) -> list[tuple[int | None, str]]:  # type: ignore[no-untyped-def]
     return sorted(((p.seq, p.kind) for p in report.problems), key=lambda k: (k[0] or -1, k[1]))
 
 
-def test_intact_log_verifies_and_sequences(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_intact_log_verifies_and_sequences(store_location: str) -> None:
+    store = Store(store_location)
     seqs = [store.append(record(i)) for i in range(7)]
     assert seqs == list(range(1, 8))
     report = store.verify_log()
@@ -48,8 +48,8 @@ def test_intact_log_verifies_and_sequences(tmp_path: Path) -> None:
     assert entries[0].prev_hash == "0" * 64 and entries[1].prev_hash == entries[0].hash
 
 
-def test_edit_via_raw_sql_is_detected_at_its_seq(tmp_path: Path) -> None:
-    store = _filled(tmp_path)
+def test_edit_via_raw_sql_is_detected_at_its_seq(store_location: str) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         (text,) = db.execute("SELECT record_json FROM audit_log WHERE seq = 4").fetchone()
         db.execute(
@@ -60,15 +60,15 @@ def test_edit_via_raw_sql_is_detected_at_its_seq(tmp_path: Path) -> None:
     assert _kinds(report) == [(4, "edited")]
 
 
-def test_edit_of_queryable_column_only_is_detected(tmp_path: Path) -> None:
-    store = _filled(tmp_path)
+def test_edit_of_queryable_column_only_is_detected(store_location: str) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         db.execute("UPDATE audit_log SET outcome = 'refused' WHERE seq = 6")
     assert _kinds(store.verify_log()) == [(6, "edited")]
 
 
-def test_edit_with_recomputed_hash_breaks_the_next_link(tmp_path: Path) -> None:
-    store = _filled(tmp_path)
+def test_edit_with_recomputed_hash_breaks_the_next_link(store_location: str) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         text, prev = db.execute("SELECT record_json, prev_hash FROM audit_log WHERE seq = 3").fetchone()
         forged = text.replace("red fox", "grey wolf")
@@ -84,15 +84,15 @@ def test_edit_with_recomputed_hash_breaks_the_next_link(tmp_path: Path) -> None:
     assert "replaced" in report.problems[0].message
 
 
-def test_delete_is_detected(tmp_path: Path) -> None:
-    store = _filled(tmp_path)
+def test_delete_is_detected(store_location: str) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         db.execute("DELETE FROM audit_log WHERE seq = 5")
     assert _kinds(store.verify_log()) == [(5, "deleted")]
 
 
-def test_delete_with_renumbering_is_detected(tmp_path: Path) -> None:
-    store = _filled(tmp_path)
+def test_delete_with_renumbering_is_detected(store_location: str) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         db.execute("DELETE FROM audit_log WHERE seq = 5")
         db.execute("UPDATE audit_log SET seq = seq - 1 WHERE seq > 5")
@@ -104,8 +104,8 @@ def test_delete_with_renumbering_is_detected(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("valid_hash", [True, False])
-def test_insert_is_detected(tmp_path: Path, valid_hash: bool) -> None:
-    store = _filled(tmp_path)
+def test_insert_is_detected(store_location: str, valid_hash: bool) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         db.execute("UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 5")
         db.execute("UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1000")
@@ -121,8 +121,8 @@ def test_insert_is_detected(tmp_path: Path, valid_hash: bool) -> None:
     assert _kinds(report) == [(5, "inserted")]
 
 
-def test_insert_at_end_outside_the_store_is_detected(tmp_path: Path) -> None:
-    store = _filled(tmp_path)
+def test_insert_at_end_outside_the_store_is_detected(store_location: str) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         last = db.execute("SELECT * FROM audit_log WHERE seq = 10").fetchone()
         forged = last[7].replace("red fox", "appended")
@@ -134,8 +134,8 @@ def test_insert_at_end_outside_the_store_is_detected(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("a", "b"), [(6, 7), (2, 8)])
-def test_reorder_of_whole_rows_is_detected(tmp_path: Path, a: int, b: int) -> None:
-    store = _filled(tmp_path)
+def test_reorder_of_whole_rows_is_detected(store_location: str, a: int, b: int) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         db.execute("UPDATE audit_log SET seq = 100 WHERE seq = ?", (a,))
         db.execute("UPDATE audit_log SET seq = ? WHERE seq = ?", (a, b))
@@ -143,8 +143,8 @@ def test_reorder_of_whole_rows_is_detected(tmp_path: Path, a: int, b: int) -> No
     assert _kinds(store.verify_log()) == [(a, "reordered"), (b, "reordered")]
 
 
-def test_reorder_of_contents_is_detected(tmp_path: Path) -> None:
-    store = _filled(tmp_path)
+def test_reorder_of_contents_is_detected(store_location: str) -> None:
+    store = _filled(store_location)
     with _raw(store) as db:
         a = db.execute("SELECT record_json FROM audit_log WHERE seq = 2").fetchone()[0]
         b = db.execute("SELECT record_json FROM audit_log WHERE seq = 3").fetchone()[0]
@@ -153,9 +153,9 @@ def test_reorder_of_contents_is_detected(tmp_path: Path) -> None:
     assert _kinds(store.verify_log()) == [(2, "reordered"), (3, "reordered")]
 
 
-def test_checkpoints_are_signed_and_checked(tmp_path: Path) -> None:
+def test_checkpoints_are_signed_and_checked(store_location: str) -> None:
     signer = FakeSigner()
-    store = _filled(tmp_path, 25, signer=signer, checkpoint_every=10)
+    store = _filled(store_location, 25, signer=signer, checkpoint_every=10)
     cp = store.checkpoint()
     assert cp is not None and cp.seq == 25
     report = store.verify_log()
@@ -171,8 +171,8 @@ def test_checkpoints_are_signed_and_checked(tmp_path: Path) -> None:
     assert (10, "bad_checkpoint_signature") in _kinds(store.verify_log())
 
 
-def test_checkpoint_catches_a_fully_rewritten_chain(tmp_path: Path) -> None:
-    store = _filled(tmp_path, 10, signer=FakeSigner(), checkpoint_every=10)
+def test_checkpoint_catches_a_fully_rewritten_chain(store_location: str) -> None:
+    store = _filled(store_location, 10, signer=FakeSigner(), checkpoint_every=10)
     # A forger with write access rewrites record 3 and recomputes every later hash: links are all consistent.
     with _raw(store) as db:
         rows = db.execute("SELECT seq, record_json, prev_hash FROM audit_log ORDER BY seq").fetchall()
@@ -191,8 +191,8 @@ def test_checkpoint_catches_a_fully_rewritten_chain(tmp_path: Path) -> None:
     assert _kinds(store.verify_log()) == [(10, "checkpoint_mismatch")]
 
 
-def test_time_based_checkpoints_protect_a_quiet_log(tmp_path: Path) -> None:
-    store = Store(tmp_path / "quiet.db", signer=FakeSigner(), checkpoint_every=None, checkpoint_interval=1.5)
+def test_time_based_checkpoints_protect_a_quiet_log(store_location: str) -> None:
+    store = Store(store_location, signer=FakeSigner(), checkpoint_every=None, checkpoint_interval=1.5)
     store.append(record(1))  # the first record of a signed log is checkpointed at once
     store.append(record(2))  # too soon for another
     assert [c.seq for c in store.checkpoints()] == [1]
@@ -203,18 +203,20 @@ def test_time_based_checkpoints_protect_a_quiet_log(tmp_path: Path) -> None:
     assert report.ok and report.last_checkpoint_seq == 3 and report.unprotected_tail == 0
 
 
-def test_checkpoint_from_another_key_is_untrusted(tmp_path: Path) -> None:
-    store = _filled(tmp_path, 5, signer=FakeSigner(), checkpoint_every=5)
-    other = Store(store.path, signer=FakeSigner("mallory"))
+def test_checkpoint_from_another_key_is_untrusted(store_location: str) -> None:
+    store = _filled(store_location, 5, signer=FakeSigner(), checkpoint_every=5)
+    other = Store(store.database.target, signer=FakeSigner("mallory"))
     other.append(record(99))
     other.checkpoint()  # validly signed, by the wrong key
     report = store.verify_log()  # trusts only its own signer's certificate
     assert _kinds(report) == [(6, "untrusted_checkpoint_signer")]
-    assert Store(store.path).verify_log().ok  # without a trust list, any valid signature is accepted
+    assert (
+        Store(store.database.target).verify_log().ok
+    )  # without a trust list, any valid signature is accepted
 
 
-def test_truncation_detection(tmp_path: Path) -> None:
-    store = _filled(tmp_path, 12, signer=FakeSigner(), checkpoint_every=10)
+def test_truncation_detection(store_location: str) -> None:
+    store = _filled(store_location, 12, signer=FakeSigner(), checkpoint_every=10)
     # Naive tail deletion after the last checkpoint: the head marker gives it away.
     with _raw(store) as db:
         db.execute("DELETE FROM audit_log WHERE seq > 11")
@@ -233,19 +235,19 @@ def test_truncation_detection(tmp_path: Path) -> None:
     assert _kinds(store.verify_log()) == [(10, "truncated")]
 
 
-def test_real_provenance_signer_if_available(tmp_path: Path) -> None:
+def test_real_provenance_signer_if_available(tmp_path: Path, store_location: str) -> None:
     from gen4sdk.provenance import Signer, init_keys
 
     paths = init_keys(tmp_path / "keys")
     signer = Signer.from_files(paths.signer_cert, paths.signer_key)
-    store = _filled(tmp_path, 3, signer=signer)
+    store = _filled(store_location, 3, signer=signer)
     assert store.checkpoint() is not None
     report = store.verify_log()
     assert report.ok and report.checkpoints_valid == 1
 
 
-def test_export_jsonl_roundtrip_and_offline_verify(tmp_path: Path) -> None:
-    store = _filled(tmp_path, 6, signer=FakeSigner(), checkpoint_every=3)
+def test_export_jsonl_roundtrip_and_offline_verify(tmp_path: Path, store_location: str) -> None:
+    store = _filled(store_location, 6, signer=FakeSigner(), checkpoint_every=3)
     out = tmp_path / "log.jsonl"
     assert store.export_jsonl(out) == 6
     lines = out.read_text().splitlines()
@@ -268,8 +270,8 @@ def test_export_jsonl_roundtrip_and_offline_verify(tmp_path: Path) -> None:
     ]
 
 
-def test_queries(tmp_path: Path) -> None:
-    store = Store(tmp_path / "q.db")
+def test_queries(store_location: str) -> None:
+    store = Store(store_location)
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     store.append(record(0, time=t0, caller="app-a", manifest_id="urn:c2pa:1"))
     store.append(
@@ -306,8 +308,8 @@ def test_queries(tmp_path: Path) -> None:
     assert store.find_record("unknown") is None
 
 
-def test_commitment_opening(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+def test_commitment_opening(store_location: str) -> None:
+    store = Store(store_location)
     salt = os.urandom(16)
     prompt = "a lighthouse at dusk, waves crashing"
     commitment = prompt_commitment(prompt, salt)
@@ -324,8 +326,8 @@ def test_commitment_opening(tmp_path: Path) -> None:
     assert not open_commitment(store, "urn:c2pa:nosalt", "a red fox running through snow, take 2")
 
 
-def test_manifest_store_roundtrip_and_unknown_payload(tmp_path: Path) -> None:
-    store = Store(tmp_path / "m.db")
+def test_manifest_store_roundtrip_and_unknown_payload(store_location: str) -> None:
+    store = Store(store_location)
     jumbf = os.urandom(3000)
     payload = bytes.fromhex("0102030405060708")
     store.put_manifest(
@@ -350,7 +352,7 @@ def test_manifest_store_roundtrip_and_unknown_payload(tmp_path: Path) -> None:
             payload=b"", manifest_id="urn:c2pa:m2", manifest_store=jumbf, asset_sha256="aa" * 32
         )
     # Reopened from another Store object (as another process would), the data is there.
-    assert Store(store.path).get_manifest("urn:c2pa:m1") == found
+    assert Store(store.database.target).get_manifest("urn:c2pa:m1") == found
 
 
 def test_corrupt_and_foreign_databases(tmp_path: Path) -> None:
@@ -371,11 +373,11 @@ def test_corrupt_and_foreign_databases(tmp_path: Path) -> None:
         ]
 
     # A corrupted gen4sdk store: valid header, garbage pages.
-    good = _filled(tmp_path, 50)
-    good.close()
+    good_path = tmp_path / "store.db"
+    _filled(str(good_path), 50).close()
     for suffix in ("-wal", "-shm"):
-        Path(str(good.path) + suffix).unlink(missing_ok=True)
-    data = bytearray(good.path.read_bytes())
+        Path(str(good_path) + suffix).unlink(missing_ok=True)
+    data = bytearray(good_path.read_bytes())
     data[100:] = os.urandom(len(data) - 100)
     broken = tmp_path / "broken.db"
     broken.write_bytes(bytes(data))
@@ -397,119 +399,29 @@ def test_shares_the_file_with_likeness_tables(tmp_path: Path) -> None:
     assert store.verify_log().ok
 
 
-def test_threads_append_concurrently(tmp_path: Path) -> None:
-    store = Store(tmp_path / "t.db", durable=False)
-    errors: list[BaseException] = []
-
-    def work(k: int) -> None:
-        try:
-            for i in range(25):
-                store.append(record(k * 100 + i))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    report = store.verify_log()
-    assert report.ok and report.records == 100 and report.last_seq == 100
-
-
-def _append_loop(path: str, n: int, caller: str, durable: bool, fd: int) -> None:
-    store = Store(path, durable=durable)
-    i = 0
-    while n < 0 or i < n:
-        seq = store.append(record(i, caller=caller))
-        os.write(fd, f"{seq}\n".encode())  # one small write: atomic on a pipe, so a kill never garbles it
-        i += 1
-
-
-def _writer(
-    path: Path, n: int, caller: str, durable: bool
-) -> tuple[multiprocessing.process.BaseProcess, int]:
-    """A real OS process (forked, so it does not re-import the SDK) appending to the store; returns it and the
-    read end of a pipe on which it acknowledges each committed sequence number."""
-    rfd, wfd = os.pipe()
-    proc = multiprocessing.get_context("fork").Process(
-        target=_append_loop, args=(str(path), n, caller, durable, wfd)
-    )
-    proc.start()
-    os.close(wfd)
-    return proc, rfd
-
-
-def _read_all(fd: int) -> str:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks).decode()
-
-
-def test_several_processes_append_concurrently(tmp_path: Path) -> None:
-    path = tmp_path / "p.db"
-    Store(path)
-    writers = [_writer(path, 40, f"proc-{k}", durable=False) for k in range(4)]
-    outputs = [_read_all(fd) for _, fd in writers]
-    for proc, _ in writers:
-        proc.join(60)
-        assert proc.exitcode == 0
-    store = Store(path)
-    report = store.verify_log()
-    assert report.ok and report.records == 160
-    assert sorted(int(s) for out in outputs for s in out.split()) == list(range(1, 161))
-    assert {k: len(store.records(caller=f"proc-{k}")) for k in range(4)} == {k: 40 for k in range(4)}
-
-
-def test_kill_9_mid_write_never_breaks_the_chain(tmp_path: Path) -> None:
-    path = tmp_path / "k.db"
-    Store(path)
-    acknowledged = 0
-    for round_ in range(8):
-        proc, fd = _writer(path, -1, f"round-{round_}", durable=True)
-        # Wait for its first commit, then kill it at an arbitrary point of its append loop.
-        first = os.read(fd, 64)
-        assert first.strip()
-        time.sleep(0.02 + 0.03 * round_)
-        assert proc.pid is not None
-        os.kill(proc.pid, signal.SIGKILL)
-        acked = [int(s) for s in (first.decode() + _read_all(fd)).split()]
-        proc.join(10)
-        assert proc.exitcode == -signal.SIGKILL
-        acknowledged = max(acked)
-        report = Store(path).verify_log()
-        assert report.ok, report.problems
-        # Every acknowledged record survived; at most the one being written when killed is lost (or kept).
-        assert acknowledged <= report.records <= acknowledged + 1
-        # The next writer continues the same chain.
-    assert acknowledged > 8
-
-
-def test_shares_the_file_with_the_real_likeness_registry(tmp_path: Path) -> None:
+def test_shares_the_database_with_the_real_likeness_registry(store_location: str) -> None:
     from gen4sdk.policy import LikenessRegistry
 
-    first = tmp_path / "store-first.db"
-    Store(first).append(record(1))
-    LikenessRegistry(first)
-    second = tmp_path / "registry-first.db"
-    LikenessRegistry(second)
-    Store(second).append(record(2))
-    for path in (first, second):
-        report = Store(path).verify_log()
-        assert report.ok and report.records == 1
+    registry = LikenessRegistry(store_location)  # the registry first: it creates the whole store schema
+    ident = registry.add_identity("Shared Person")
+    store = Store(store_location)
+    store.append(record(1))
+    assert LikenessRegistry(store).get(ident.id) is not None  # a Store's database is shared as it is
+    registry.grant(ident.id, "alice")
+    store.append(record(2))
+    report = Store(store_location).verify_log()
+    assert report.ok and report.records == 2
+    assert [g.grantee for g in LikenessRegistry(store_location).grants(identity_id=ident.id)] == ["alice"]
 
 
-def test_empty_log_and_checkpoint_without_signer(tmp_path: Path) -> None:
-    store = Store(tmp_path / "e.db")
+def test_empty_log_and_checkpoint_without_signer(store_location: str) -> None:
+    store = Store(store_location)
     report = store.verify_log()  # an empty log vouches for nothing: never "OK"
     assert not report.ok and report.records == 0 and report.last_seq is None
     assert _kinds(report) == [(None, "empty")]
     with pytest.raises(StoreError, match="no signer"):
         store.checkpoint()
-    assert Store(tmp_path / "e.db", signer=FakeSigner()).checkpoint() is None  # nothing to sign yet
+    assert Store(store_location, signer=FakeSigner()).checkpoint() is None  # nothing to sign yet
     # deleting every record is noticed through the head marker
     store.append(record(1))
     store.append(record(2))
@@ -527,10 +439,10 @@ def test_empty_log_and_checkpoint_without_signer(tmp_path: Path) -> None:
         ({"limit": -1}, "limit"),
     ],
 )
-def test_bad_query_arguments_are_typed_errors(tmp_path: Path, kwargs: dict, field: str) -> None:
+def test_bad_query_arguments_are_typed_errors(store_location: str, kwargs: dict, field: str) -> None:
     from gen4sdk.errors import InvalidRequestError
 
-    store = _filled(tmp_path, n=2)
+    store = _filled(store_location, n=2)
     with pytest.raises(InvalidRequestError) as err:
         store.records(**kwargs)
     assert err.value.field == field

@@ -121,3 +121,37 @@ def test_stages_never_import_the_root_or_the_client(forbidden: str) -> None:
 def test_no_import_cycles() -> None:
     cycle = find_cycle(graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# The store (gen4sdk/store/) sits under the client, compliance and the policy engine's likeness registry: it uses
+# the errors, the shared types, the signature helpers and the extras check, and nothing that sits above it.
+STORE_MAY_IMPORT = {"gen4sdk.errors", "gen4sdk.types", "gen4sdk._crypto", "gen4sdk._extras"}
+DATABASE_DRIVERS = ("sqlite3", "psycopg")
+
+
+def test_the_store_imports_nothing_above_it() -> None:
+    bad = {
+        m: sorted(d for d in deps if not d.startswith("gen4sdk.store") and d not in STORE_MAY_IMPORT)
+        for m, deps in graph().items()
+        if m.split(".")[:2] == ["gen4sdk", "store"]
+    }
+    assert {m: d for m, d in bad.items() if d} == {}
+
+
+def test_only_the_store_talks_to_a_database() -> None:
+    """One database layer: the audit log, the manifests and the likeness registry all go through gen4sdk.store,
+    so no other module opens a connection of its own (function-local imports included)."""
+    offenders = []
+    for module, path in _modules().items():
+        if module.split(".")[:2] == ["gen4sdk", "store"] or module.split(".")[0] != "gen4sdk":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            offenders += [f"{module}: {n}" for n in names if n.split(".")[0] in DATABASE_DRIVERS]
+    assert offenders == []

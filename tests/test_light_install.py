@@ -162,7 +162,13 @@ def test_pyproject_extras_match_what_the_code_checks() -> None:
     generate = {_canonical(DISTRIBUTIONS[m]) for m in EXTRAS["generate"]}
     assert set(extras["generate"]) == generate
     assert not base & generate, "the light install must not pull the generate extra's packages"
-    assert extras["all"] == ["gen4sdk[generate]"]
+    assert extras["all"] == ["gen4sdk[generate]", "gen4sdk[postgres]"]
+    assert (
+        extras["postgres"]
+        == [_canonical(DISTRIBUTIONS[m]) for m in EXTRAS["postgres"]]
+        == ["psycopg[binary]"]
+    )
+    assert "psycopg[binary]" not in base, "the light install opens SQLite stores only"
     # the README's set-up command installs dev: everything permissive, the test tools, and the opt-in NudeNet
     assert "gen4sdk[all]" in extras["dev"] and "nudenet" in extras["dev"] and extras["nudenet"] == ["nudenet"]
     assert "nudenet" not in extras["generate"]

@@ -8,18 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from compliance_helpers import record
 from PIL import Image
 
 from gen4sdk.errors import InvalidRequestError, StoreError
 from gen4sdk.policy import LikenessRegistry, Policy
+from gen4sdk.store import Store
 from gen4sdk.types import GenerationRequest
 
 UTC = dt.timezone.utc
 
 
 @pytest.fixture()
-def registry(tmp_path: Path) -> LikenessRegistry:
-    return LikenessRegistry(tmp_path / "store.db")
+def registry(store_location: str) -> LikenessRegistry:
+    return LikenessRegistry(store_location)  # on both backends: an SQLite file and a PostgreSQL database
 
 
 @pytest.fixture(scope="module")
@@ -115,20 +117,19 @@ def test_public_figures_protected_by_default(registry: LikenessRegistry, policy:
 
 def test_registry_shares_a_file_and_stores_no_images(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
-    # another component's table in the same file, written concurrently
-    other = sqlite3.connect(db)
-    other.execute("PRAGMA journal_mode=WAL")
-    other.execute("CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, data TEXT)")
-    other.commit()
+    # the audit log in the same file, written concurrently through its own connection
+    store = Store(db)
+    store.append(record(0))
     reg = LikenessRegistry(db)
     ident = reg.add_identity("Face Owner")
     with Image.open(Path(__file__).parent / "data" / "faces" / "biden.jpg") as im:
         face = np.asarray(im.convert("RGB"))
     reg.add_face(ident.id, face)  # the built-in dlib face encoder
-    other.execute("INSERT INTO audit_log(data) VALUES ('x')")
-    other.commit()
+    store.append(record(1))
+    assert store.verify_log().ok and len(store) == 2
+    other = sqlite3.connect(db)
     tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {t for t in tables if t != "audit_log" and t != "sqlite_sequence"} <= {
+    assert {t for t in tables if not t.startswith(("audit_", "manifests_", "sqlite_"))} == {
         "likeness_meta",
         "likeness_identities",
         "likeness_aliases",
@@ -144,6 +145,15 @@ def test_registry_shares_a_file_and_stores_no_images(tmp_path: Path) -> None:
     ids, mat = reg.face_embeddings("dlib-resnet-v1")
     assert ids == [ident.id] and mat.shape == (1, 128)
     assert reg.get(ident.id) is not None and reg.get(ident.id).face_embeddings == 1  # type: ignore[union-attr]
+
+
+def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
+    # one database layer for every part of the store: a file of someone else's tables is not written to
+    foreign = tmp_path / "app.db"
+    with sqlite3.connect(foreign) as other:
+        other.execute("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+    with pytest.raises(StoreError, match="foreign database"):
+        LikenessRegistry(foreign)
 
 
 def test_registry_errors(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
-"""Compliance: the operator's audit log and manifest store, batch audits with reports, the soft-binding
-resolution service, and the labelling-law profiles (EU AI Act, California SB 942, China GB 45438) with their checks.
+"""Compliance: the operator's audit log and manifest store (kept in :mod:`gen4sdk.store`, re-exported here), batch
+audits with reports, the soft-binding resolution service, and the labelling-law profiles (EU AI Act, California SB 942, China GB 45438) with their checks.
 
 ```python
 from gen4sdk.compliance import Store
-store = Store("gen4sdk.db", signer=signer)     # SQLite (WAL); shared with the likeness registry
+store = Store("gen4sdk.db", signer=signer)     # SQLite (WAL) or a postgresql:// URL; shared with the likeness registry
 seq = store.append(record)                      # a Merkle tree log; checkpoints signed with the operator's key
 report = store.verify_log(checkpoint=kept_note) # LogVerification: ok, problems (seq + kind), consistency proof
 proof = store.prove(request_id)                 # inclusion proof; verify_log_proof(proof, certificates=pem)
@@ -12,12 +12,12 @@ proof = store.prove(request_id)                 # inclusion proof; verify_log_pr
 
 from gen4sdk.compliance._audit import AuditEntry, AuditReport, audit_directory, find_videos, render_html
 from gen4sdk.compliance._check import check_compliance
-from gen4sdk.compliance._checkpoint import LogProofCheck, verify_log_proof
 from gen4sdk.compliance._service import create_app, resolve_by_binding
-from gen4sdk.compliance._store import (
+from gen4sdk.store import (
     Checkpoint,
     LogEntry,
     LogProblem,
+    LogProofCheck,
     LogSigner,
     LogVerification,
     Store,
@@ -25,6 +25,7 @@ from gen4sdk.compliance._store import (
     open_commitment,
     prompt_commitment,
     verify_jsonl,
+    verify_log_proof,
 )
 
 __all__ = [

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gen4sdk.compliance._resolve import resolve_by_binding
-from gen4sdk.compliance._store import Store
 from gen4sdk.provenance.verify import TrustAnchors
 from gen4sdk.provenance.verify import verify as _verify
+from gen4sdk.store import Store, StoreLocation, redact_location
 from gen4sdk.types import ManifestLookup, VerificationReport
 
 __all__ = ["ResolutionService", "manifest_lookup", "verify"]
@@ -42,18 +42,19 @@ class ResolutionService:
 
 
 class _StoreFile:
-    """A store database opened only when a lookup happens, and closed after it: most clips carry their
-    credentials and never need it, and a missing database is then a problem of the report, not an exception."""
+    """A store (database file or PostgreSQL URL) opened only when a lookup happens, and closed after it: most clips
+    carry their credentials and never need it, and a missing database is then a problem of the report, not an
+    exception."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._path = Path(path)
+    def __init__(self, location: StoreLocation) -> None:
+        self._location = location
 
     @property
     def source(self) -> str:
-        return str(self._path)
+        return redact_location(self._location)
 
     def manifest_store_for(self, payload: bytes) -> bytes | None:
-        store = Store(self._path, read_only=True)
+        store = Store(self._location, read_only=True)
         try:
             return store.manifest_store_for(payload)
         finally:
@@ -62,7 +63,7 @@ class _StoreFile:
 
 def manifest_lookup(store: ManifestLookup | str | os.PathLike[str] | None) -> ManifestLookup | None:
     """The lookup for what ``verify`` accepts as ``store``: a lookup as is, an http(s) URL as a resolution
-    service, anything else as the path of a store database."""
+    service, anything else as a store (a database path or a ``postgresql://`` URL)."""
     if store is None or isinstance(store, ManifestLookup):
         return store
     if isinstance(store, str) and store.startswith(("http://", "https://")):
@@ -81,7 +82,7 @@ def verify(
     """Verify one file. Never raises on a bad file; see DESIGN.md for the ``status`` values.
 
     ``trust_anchors``: PEM file path(s) or PEM text of the CA certificates to trust. ``store``: a manifest store
-    (``gen4sdk.Store`` or its database path) or a soft-binding resolution service URL, used to recover stripped
+    (``gen4sdk.Store``, its database path or its ``postgresql://`` URL) or a soft-binding resolution service URL, used to recover stripped
     credentials. ``watermark_keys``: operator watermark keys to try besides the public one.
     """
     return _verify(

@@ -27,8 +27,8 @@ from pydantic import Field
 
 from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.compliance._resolve import SoftBindingMatch, SoftBindingQueryResult, _Model, resolve_by_binding
-from gen4sdk.compliance._store import Store
 from gen4sdk.errors import StoreError
+from gen4sdk.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,8 @@ def create_app(
     trust_anchors: str | os.PathLike[str] | None = None,
     max_pending_uploads: int = 8,
 ) -> Any:
-    """A FastAPI app serving the Soft Binding Resolution API from ``store`` (read-only), and at ``/`` the public
+    """A FastAPI app serving the Soft Binding Resolution API from ``store`` (a Store, a database path or a
+    ``postgresql://`` URL; opened read-only), and at ``/`` the public
     detection page (``page=False`` leaves it out), which trusts ``trust_anchors`` (a PEM file) to name who made a clip.
 
     ``max_upload_bytes``: larger requests get 413. ``rate_limit`` requests per ``rate_window`` seconds per client

@@ -1,9 +1,9 @@
-"""Likeness registry: protected identities and revocable consent grants, in the compliance store's SQLite file.
+"""Likeness registry: protected identities and revocable consent grants, in the store's database.
 
-Tables are prefixed ``likeness_`` so they live beside the audit log and manifest store in one file. The
-file is shared with other writers: WAL mode, a busy timeout and one short ``BEGIN IMMEDIATE`` transaction
-per write. Reference face images are never stored or logged: only their embeddings, tagged with the id of
-the encoder that produced them (embeddings of different encoders are not comparable).
+Its tables (prefixed ``likeness_``) live beside the audit log and the manifest store; the store's database layer
+(:mod:`gen4sdk.store`) opens it, creates and upgrades the schema, and runs each write as one short transaction, on
+SQLite or PostgreSQL alike. Reference face images are never stored or logged: only their embeddings, tagged with
+the id of the encoder that produced them (embeddings of different encoders are not comparable).
 """
 
 from __future__ import annotations
@@ -14,64 +14,26 @@ import json
 import logging
 import os
 import re
-import sqlite3
-import threading
-import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import Self
 
-from gen4sdk.errors import InvalidRequestError, StoreError
+from gen4sdk.errors import InvalidRequestError
 from gen4sdk.policy._faces import FaceEncoder, shared_face_encoder
 from gen4sdk.policy._images import as_image
+from gen4sdk.store import Database, StoreLocation
 
 __all__ = ["ANY_USE", "ConsentGrant", "LikenessRegistry", "ProtectedIdentity"]
 
 logger = logging.getLogger(__name__)
 
 ANY_USE = "any"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS likeness_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS likeness_identities (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS likeness_aliases (
-    identity_id TEXT NOT NULL REFERENCES likeness_identities(id) ON DELETE CASCADE,
-    alias TEXT NOT NULL,
-    PRIMARY KEY (identity_id, alias)
-);
-CREATE TABLE IF NOT EXISTS likeness_embeddings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    identity_id TEXT NOT NULL REFERENCES likeness_identities(id) ON DELETE CASCADE,
-    encoder TEXT NOT NULL,
-    dim INTEGER NOT NULL,
-    vector BLOB NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS likeness_embeddings_encoder ON likeness_embeddings(encoder);
-CREATE TABLE IF NOT EXISTS likeness_grants (
-    id TEXT PRIMARY KEY,
-    identity_id TEXT NOT NULL,
-    grantee TEXT NOT NULL,
-    uses TEXT NOT NULL,
-    valid_from TEXT NOT NULL,
-    expires_at TEXT,
-    revoked_at TEXT,
-    note TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS likeness_grants_lookup ON likeness_grants(identity_id, grantee);
-"""
 
 
 def _now() -> _dt.datetime:
@@ -130,68 +92,35 @@ class ConsentGrant(BaseModel):
 class LikenessRegistry:
     """Protected identities (names, aliases, face embeddings) and consent grants.
 
-    ``db_path`` is normally the compliance Store's file; the registry only touches ``likeness_*`` tables.
+    ``store``: a :class:`~gen4sdk.store.Store` (its database is shared), or a store's path or ``postgresql://`` URL;
+    the registry only touches ``likeness_*`` tables.
     Identities of the policy pack's public-figure list need no row here: grants for them use the id
     ``public:<figure id>`` (see ``Policy.public_figures``).
     """
 
-    def __init__(self, db_path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        self.path = Path(db_path)
+    def __init__(self, store: StoreLocation | Database | Any, *, timeout: float = 30.0) -> None:
+        # A Store (or its Database) is shared as it is, connections included; a path or URL opens the store.
+        shared = store if isinstance(store, Database) else getattr(store, "database", None)
+        if isinstance(shared, Database):
+            self._db = shared
+        else:
+            self._db = Database(cast(StoreLocation, store), timeout=timeout)
         self._timeout = timeout
-        self._local = threading.local()
-        if self.path.is_dir():
-            raise StoreError(f"{self.path} is a directory, not a database file")
-        if self.path.exists():
-            try:
-                with open(self.path, "rb") as fh:
-                    head = fh.read(16)
-            except OSError as e:
-                raise StoreError(f"cannot read {self.path}: {e}") from e
-            if head and head != _SQLITE_MAGIC:
-                raise StoreError(f"{self.path} is not an SQLite database")
-        elif not self.path.parent.is_dir():
-            raise StoreError(f"cannot create {self.path}: directory {self.path.parent} does not exist")
-        with self._write() as conn:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("INSERT OR IGNORE INTO likeness_meta(key, value) VALUES ('revision', '0')")
+
+    @property
+    def path(self) -> Path | None:
+        """The store's SQLite file; None on PostgreSQL (see :attr:`location`)."""
+        return self._db.path
+
+    @property
+    def location(self) -> str:
+        return self._db.location
 
     def __repr__(self) -> str:
-        return f"LikenessRegistry({str(self.path)!r})"
-
-    # ------------------------------------------------------------------ connections
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
-            deadline = time.monotonic() + self._timeout
-            while True:
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL").fetchone()
-                    break
-                except sqlite3.OperationalError as e:
-                    if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
-            conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path} is not a usable database: {e}") from e
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._connect()
-            self._local.conn = conn
-            self._local.pid = os.getpid()
-        return conn
+        return f"LikenessRegistry({self.location!r})"
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -200,37 +129,19 @@ class LikenessRegistry:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "timeout": self._timeout}
+        return {"location": self._db.target, "timeout": self._timeout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], timeout=state["timeout"])  # type: ignore[misc]
+        self.__init__(state["location"], timeout=state["timeout"])  # type: ignore[misc]
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.DatabaseError as e:
-                raise StoreError(f"cannot commit to {self.path}: {e}") from e
+    def _write(self) -> contextlib.AbstractContextManager[Any]:
+        return self._db.write()
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return list(self._conn().execute(sql, tuple(args)).fetchall())
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot read likeness registry {self.path}: {e}") from e
+        return self._db.read(sql, args)
 
     @staticmethod
-    def _bump(conn: sqlite3.Connection) -> None:
+    def _bump(conn: Any) -> None:
         conn.execute("UPDATE likeness_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
 
     def revision(self) -> int:
@@ -256,17 +167,19 @@ class LikenessRegistry:
             )
         created = _now()
         with self._write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO likeness_identities(id, name, note, created_at) VALUES (?, ?, ?, ?)",
-                    (iid, name, note, _iso(created)),
-                )
-            except sqlite3.IntegrityError as e:
-                raise InvalidRequestError(f"identity {iid!r} already exists", field="identity_id") from e
-            conn.executemany(
-                "INSERT OR IGNORE INTO likeness_aliases(identity_id, alias) VALUES (?, ?)",
-                [(iid, a) for a in clean_aliases],
+            # ON CONFLICT rather than catching the driver's IntegrityError: the same statement on every backend
+            cur = conn.execute(
+                "INSERT INTO likeness_identities(id, name, note, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (iid, name, note, _iso(created)),
             )
+            if cur.rowcount == 0:
+                raise InvalidRequestError(f"identity {iid!r} already exists", field="identity_id")
+            for alias in dict.fromkeys(clean_aliases):
+                conn.execute(
+                    "INSERT INTO likeness_aliases(identity_id, alias) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (iid, alias),
+                )
             self._bump(conn)
         logger.info("likeness: added protected identity %s", iid)
         return ProtectedIdentity(id=iid, name=name, aliases=clean_aliases, note=note, created_at=created)

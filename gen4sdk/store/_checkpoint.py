@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from gen4sdk._crypto import verify_signature
-from gen4sdk.compliance._merkle import leaf_hash, verify_inclusion
+from gen4sdk.store._merkle import leaf_hash, verify_inclusion
 from gen4sdk.types import AuditRecord
 
 __all__ = [

@@ -5,17 +5,51 @@ resolution service)."""
 from __future__ import annotations
 
 import datetime as _dt
-import sqlite3
+from pathlib import Path
+from typing import Any
 
-from gen4sdk.compliance._database import Database
-from gen4sdk.compliance._logmodel import StoredManifest, _utc_text
 from gen4sdk.errors import StoreError
+from gen4sdk.store._database import Database, StoreLocation
+from gen4sdk.store._logmodel import StoredManifest, _utc_text
 
 __all__ = ["ManifestTable"]
 
 
-class ManifestTable(Database):
-    """The ``manifests_store`` table of a store file; also a :class:`gen4sdk.types.ManifestLookup`."""
+class ManifestTable:
+    """The ``manifests_store`` table of a store; also a :class:`gen4sdk.types.ManifestLookup`."""
+
+    def __init__(
+        self,
+        location: StoreLocation,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        durable: bool = True,
+        timeout: float = 60.0,
+    ) -> None:
+        self.database = Database(
+            location, create=create, read_only=read_only, durable=durable, timeout=timeout
+        )
+
+    @property
+    def path(self) -> Path | None:
+        """The store's SQLite file; None for a PostgreSQL store (see :attr:`location`)."""
+        return self.database.path
+
+    @property
+    def location(self) -> str:
+        """The store's file path or database URL, without its password."""
+        return self.database.location
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        self.database.close()
+
+    def __enter__(self) -> ManifestTable:  # noqa: PYI034 - Store inherits it; both close the same way
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def put_manifest(
         self, *, payload: bytes, manifest_id: str, manifest_store: bytes, asset_sha256: str
@@ -29,11 +63,11 @@ class ManifestTable(Database):
             asset_sha256=asset_sha256,
             created_at=_utc_text(_dt.datetime.now(_dt.timezone.utc)),
         )
-        with self._write() as conn:
+        with self.database.write() as conn:
             self._insert_manifest(conn, manifest)
 
     @staticmethod
-    def _insert_manifest(conn: sqlite3.Connection, m: StoredManifest) -> None:
+    def _insert_manifest(conn: Any, m: StoredManifest) -> None:
         row = conn.execute(
             "SELECT payload, manifest_store, asset_sha256 FROM manifests_store WHERE manifest_id = ?",
             (m.manifest_id,),
@@ -54,7 +88,7 @@ class ManifestTable(Database):
             payload_hex = _payload_hex(payload)
         except StoreError:
             return []
-        rows = self._read(
+        rows = self.database.read(
             "SELECT manifest_id, payload, manifest_store, asset_sha256, created_at FROM manifests_store "
             "WHERE payload = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (payload_hex, int(limit)),
@@ -69,14 +103,14 @@ class ManifestTable(Database):
     # --- gen4sdk.types.ManifestLookup: how verify() recovers a stripped clip's manifest -----------------
     @property
     def source(self) -> str:
-        return str(self.path)
+        return self.location
 
     def manifest_store_for(self, payload: bytes) -> bytes | None:
         found = self.find_manifest(payload)
         return found.manifest_store if found is not None else None
 
     def get_manifest(self, manifest_id: str) -> StoredManifest | None:
-        rows = self._read(
+        rows = self.database.read(
             "SELECT manifest_id, payload, manifest_store, asset_sha256, created_at FROM manifests_store "
             "WHERE manifest_id = ?",
             (manifest_id,),
@@ -102,11 +136,7 @@ def _payload_hex(payload: bytes | str) -> str:
     return bytes(payload).hex()
 
 
-def _stored(r: sqlite3.Row) -> StoredManifest:
+def _stored(r: tuple[Any, ...]) -> StoredManifest:
     return StoredManifest(
-        manifest_id=r["manifest_id"],
-        payload=r["payload"],
-        manifest_store=bytes(r["manifest_store"]),
-        asset_sha256=r["asset_sha256"],
-        created_at=r["created_at"],
+        manifest_id=r[0], payload=r[1], manifest_store=bytes(r[2]), asset_sha256=r[3], created_at=r[4]
     )

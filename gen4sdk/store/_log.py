@@ -1,8 +1,8 @@
 """The operator's store: the audit log (a Merkle tree log with signed checkpoints) and the manifest store, in one
-SQLite file.
+database (an SQLite file, or PostgreSQL for writers on several hosts).
 
-The file (``_database.py``) is shared with the manifest store (``_manifests.py``) and the policy engine's likeness
-registry; ``Store`` is the audit log over both.
+The database (``_database.py``) is shared with the manifest store (``_manifests.py``) and the policy engine's
+likeness registry; ``Store`` is the audit log over both.
 
 Records are leaves of an RFC 9162 Merkle tree, in sequence order (leaf data: the record's canonical JSON). A
 checkpoint is a C2SP signed note over the tree size and root, signed with the operator's key; it can be printed and
@@ -19,18 +19,15 @@ import datetime as _dt
 import hmac
 import json
 import logging
-import os
-import sqlite3
-import uuid
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from gen4sdk.compliance import _merkle
-from gen4sdk.compliance._checkpoint import checkpoint_text, parse_checkpoint, proof_text, sign_checkpoint
-from gen4sdk.compliance._database import SCHEMA_ID, SCHEMA_VERSION
-from gen4sdk.compliance._logcheck import CheckpointRow, check_against, origin_of, verify_jsonl, verify_rows
-from gen4sdk.compliance._logmodel import (
+from gen4sdk.errors import StoreError
+from gen4sdk.store import _merkle
+from gen4sdk.store._checkpoint import checkpoint_text, parse_checkpoint, proof_text, sign_checkpoint
+from gen4sdk.store._database import StoreLocation
+from gen4sdk.store._logcheck import check_against, origin_of, verify_jsonl, verify_rows
+from gen4sdk.store._logmodel import (
     GENESIS,
     Checkpoint,
     LogEntry,
@@ -45,8 +42,8 @@ from gen4sdk.compliance._logmodel import (
     canonical_json,
     prompt_commitment,
 )
-from gen4sdk.compliance._manifests import ManifestTable, _check_manifest
-from gen4sdk.errors import InvalidRequestError, StoreError
+from gen4sdk.store._manifests import _check_manifest
+from gen4sdk.store._queries import LogQueries
 from gen4sdk.types import AuditRecord
 
 logger = logging.getLogger(__name__)
@@ -91,21 +88,26 @@ def open_commitment(store: Store, key: str, prompt: str, *, commitment: str | No
     return hmac.compare_digest(prompt_commitment(prompt, salt), expected.lower())
 
 
-class Store(ManifestTable):
-    """Audit log + manifest store in one SQLite (WAL) file. Safe for several threads and processes at once.
+class Store(LogQueries):
+    """Audit log + manifest store in one database. Safe for several threads and processes at once.
+
+    ``location``: an SQLite file path (created if missing; WAL mode, writers on one host) or a
+    ``postgresql://user:password@host:port/dbname`` URL (the database must exist; needs ``gen4sdk[postgres]``),
+    which writers on many hosts may share: appends serialise on a lock inside the database.
 
     ``signer`` (optional) signs log checkpoints: automatically every ``checkpoint_every`` appends and on the first
     append more than ``checkpoint_interval`` seconds after the last checkpoint (so a quiet log is protected too),
     and on :meth:`checkpoint` (call it when shutting down). Signing happens after the record is committed: when the
     signer fails, the record stays, the failure is noted in the store and the next append signs. ``durable=True``
-    fsyncs every commit (``synchronous=FULL``); with False a power cut may lose the last few commits, a killed
-    process still loses nothing that was committed. ``read_only=True`` opens an existing store without writing to
-    it at all (no schema, no journal switch): what reading commands use, and what works on a read-only mount.
+    fsyncs every commit (SQLite ``synchronous=FULL``; PostgreSQL ``synchronous_commit``); with False a power cut
+    may lose the last few commits, a killed process still loses nothing that was committed. ``read_only=True`` opens an existing store without writing to
+    it at all (no schema, no journal switch; on PostgreSQL a read-only session): what reading commands use, and
+    what works on a read-only mount or with a read-only database role.
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        location: StoreLocation,
         signer: LogSigner | None = None,
         *,
         create: bool = True,
@@ -115,7 +117,7 @@ class Store(ManifestTable):
         durable: bool = True,
         timeout: float = 60.0,
     ) -> None:
-        super().__init__(path, create=create, read_only=read_only, durable=durable, timeout=timeout)
+        super().__init__(location, create=create, read_only=read_only, durable=durable, timeout=timeout)
         self.signer = signer
         self.checkpoint_every = checkpoint_every if checkpoint_every and checkpoint_every > 0 else None
         self.checkpoint_interval = (
@@ -125,15 +127,15 @@ class Store(ManifestTable):
     # -- pickling: worker processes reopen the file (connections and signers stay behind)
     def __getstate__(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
-            "durable": self._durable,
-            "timeout": self._timeout,
-            "read_only": self._read_only,
+            "location": self.database.target,
+            "durable": self.database.durable,
+            "timeout": self.database.timeout,
+            "read_only": self.database.read_only,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         clone = Store(
-            state["path"],
+            state["location"],
             None,
             create=False,
             read_only=state.get("read_only", False),
@@ -143,12 +145,12 @@ class Store(ManifestTable):
         self.__dict__.update(clone.__dict__)
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"Store({self.location!r})"
 
     @property
     def origin(self) -> str:
         """The log's name in its checkpoints (their first line and their signature's key name)."""
-        return origin_of(self._log_id)
+        return origin_of(self.database.log_id)
 
     # ------------------------------------------------------------------ audit log
     def append(
@@ -172,7 +174,9 @@ class Store(ManifestTable):
         index = _index_columns(json.loads(record_json))
         if manifest is not None:
             _check_manifest(manifest.manifest_id, manifest.manifest_store)
-        with self._write() as conn:
+        with self.database.write() as conn:
+            # One appender at a time, on every host: the chain head read next is the one this record extends.
+            self.database.lock(conn, "audit_log")
             if manifest is not None:
                 self._insert_manifest(conn, manifest)
             row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
@@ -183,9 +187,7 @@ class Store(ManifestTable):
                 "record_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (seq, *index, record_json, prev_hash, digest),
             )
-            conn.execute(
-                "INSERT OR REPLACE INTO audit_meta(key, value) VALUES ('head', ?)", (f"{seq}:{digest}",)
-            )
+            _set_meta(conn, "head", f"{seq}:{digest}")
             if before_commit is not None:
                 before_commit()
         logger.debug("audit record %s appended as seq %d", record.request_id, seq)
@@ -199,18 +201,18 @@ class Store(ManifestTable):
     def _checkpoint_due(self, seq: int) -> bool:
         if self.checkpoint_every and seq % self.checkpoint_every == 0:
             return True
-        rows = self._read("SELECT value FROM audit_meta WHERE key = 'checkpoint_pending'")
+        rows = self.database.read("SELECT value FROM audit_meta WHERE key = 'checkpoint_pending'")
         if rows:
             return True  # the signer failed before: try again
         if self.checkpoint_interval is None:
             return False
-        row = self._read("SELECT time FROM audit_checkpoints ORDER BY id DESC LIMIT 1")
+        row = self.database.read("SELECT time FROM audit_checkpoints ORDER BY id DESC LIMIT 1")
         if not row:
             return True  # the first record of a signed log is checkpointed at once
         last = _dt.datetime.strptime(row[0][0], _ISO).replace(tzinfo=_dt.timezone.utc)
         return (_dt.datetime.now(_dt.timezone.utc) - last).total_seconds() >= self.checkpoint_interval
 
-    def _leaf_rows(self, conn: sqlite3.Connection, upto: int | None = None) -> list[tuple[int, str, str]]:
+    def _leaf_rows(self, conn: Any, upto: int | None = None) -> list[tuple[int, str, str]]:
         sql = "SELECT seq, record_json, hash FROM audit_log"
         if upto is not None:
             sql += f" WHERE seq <= {int(upto)}"
@@ -223,7 +225,7 @@ class Store(ManifestTable):
         """
         if self.signer is None:
             raise StoreError("this store has no signer; pass signer= to sign checkpoints")
-        with self._snapshot() as conn:
+        with self.database.snapshot() as conn:
             rows = self._leaf_rows(conn)
         if not rows:
             return None
@@ -237,13 +239,10 @@ class Store(ManifestTable):
             note = sign_checkpoint(self.origin, size, root, signature, cert)
         except Exception as exc:
             reason = f"{time_text}: signing the checkpoint over {size} records failed: {exc}"
-            with contextlib.suppress(StoreError), self._write() as conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO audit_meta(key, value) VALUES ('checkpoint_pending', ?)",
-                    (reason,),
-                )
+            with contextlib.suppress(StoreError), self.database.write() as conn:
+                _set_meta(conn, "checkpoint_pending", reason)
             raise StoreError(f"signing the audit checkpoint failed: {exc}") from exc
-        with self._write() as conn:
+        with self.database.write() as conn:
             conn.execute(
                 "INSERT INTO audit_checkpoints(seq, head_hash, time, signature, certificate_pem, note) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -259,24 +258,14 @@ class Store(ManifestTable):
             seq=seq,
             head_hash=head_hash,
             time=t,
-            log_id=self._log_id,
+            log_id=self.database.log_id,
             signature=signature.hex(),
             certificate_sha256=_cert_sha256(cert),
             note=note,
         )
 
-    def _checkpoint_rows(self, conn: sqlite3.Connection) -> list[CheckpointRow]:
-        note = "note" if self._note_column else "NULL"
-        return [
-            (r[0], r[1], r[2], bytes(r[3]), bytes(r[4]), r[5])
-            for r in conn.execute(
-                f"SELECT seq, head_hash, time, signature, certificate_pem, {note} FROM audit_checkpoints "
-                "ORDER BY id"
-            )
-        ]
-
     def checkpoints(self) -> list[Checkpoint]:
-        with self._snapshot() as conn:
+        with self.database.snapshot() as conn:
             rows = self._checkpoint_rows(conn)
         return [self._checkpoint(*r) for r in rows]
 
@@ -291,21 +280,21 @@ class Store(ManifestTable):
 
         Signs a checkpoint first when none covers the record yet and the store has a signer.
         """
-        found = self._read(
+        found = self.database.read(
             "SELECT seq FROM audit_log WHERE request_id = ? ORDER BY seq DESC LIMIT 1", (request_id,)
         )
         if not found:
             raise StoreError(f"the log has no record of request {request_id!r}")
         seq = int(found[0][0])
         cp = self.latest_checkpoint()
-        if (cp is None or cp.seq < seq) and self.signer is not None and not self._read_only:
+        if (cp is None or cp.seq < seq) and self.signer is not None and not self.database.read_only:
             cp = self.checkpoint()
         if cp is None or cp.seq < seq or cp.note is None:
             raise StoreError(
                 f"record {seq} is not covered by a signed checkpoint yet (the newest covers "
                 f"{cp.seq if cp else 0}); sign one with 'gen4sdk log checkpoint --cert ... --key ...'"
             )
-        with self._snapshot() as conn:
+        with self.database.snapshot() as conn:
             rows = self._leaf_rows(conn, upto=cp.seq)
         leaves = [_merkle.leaf_hash(r[1].encode("utf-8")) for r in rows]
         parsed = parse_checkpoint(cp.note)
@@ -316,128 +305,6 @@ class Store(ManifestTable):
                 f"the log no longer matches its checkpoint over {cp.seq} records; run 'gen4sdk log verify'"
             )
         return proof_text(seq - 1, path, record_bytes, cp.note)
-
-    def __len__(self) -> int:
-        return int(self._read("SELECT COUNT(*) FROM audit_log")[0][0])
-
-    def _entries(self, rows: list[sqlite3.Row]) -> list[LogEntry]:
-        out = []
-        for r in rows:
-            try:
-                record = AuditRecord.model_validate_json(r["record_json"])
-            except ValueError as exc:
-                raise StoreError(
-                    f"audit record seq {r['seq']} is not a valid record (run log verify): {exc}"
-                ) from exc
-            out.append(LogEntry(seq=r["seq"], prev_hash=r["prev_hash"], hash=r["hash"], record=record))
-        return out
-
-    def records(
-        self,
-        *,
-        since: _dt.datetime | str | None = None,
-        until: _dt.datetime | str | None = None,
-        caller: str | None = None,
-        outcome: str | None = None,
-        category: str | None = None,
-        manifest_id: str | None = None,
-        request_id: str | None = None,
-        limit: int | None = None,
-        newest_first: bool = False,
-    ) -> list[LogEntry]:
-        """Query the log; every filter is optional and they combine with AND. ``since`` inclusive, ``until`` exclusive."""
-        where: list[str] = []
-        params: list[Any] = []
-        for name, bound, op in (("since", since, ">="), ("until", until, "<")):
-            if bound is None:
-                continue
-            try:
-                params.append(_utc_text(bound))
-            except (TypeError, ValueError, AttributeError) as exc:
-                raise InvalidRequestError(
-                    f"{name} must be a datetime or ISO 8601 text, got {bound!r}", field=name
-                ) from exc
-            where.append(f"time_utc {op} ?")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise InvalidRequestError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
-        for column, value in (
-            ("caller", caller),
-            ("outcome", outcome),
-            ("manifest_id", manifest_id),
-            ("request_id", request_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if category is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(audit_log.categories) WHERE json_each.value = ?)")
-            params.append(category)
-        sql = "SELECT seq, record_json, prev_hash, hash FROM audit_log"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq " + ("DESC" if newest_first else "ASC")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        return self._entries(self._read(sql, params))
-
-    def find_record(self, key: str) -> LogEntry | None:
-        """The latest record whose request id or manifest id is ``key``."""
-        rows = self._read(
-            "SELECT seq, record_json, prev_hash, hash FROM audit_log WHERE request_id = ? OR manifest_id = ? "
-            "ORDER BY seq DESC LIMIT 1",
-            (key, key),
-        )
-        entries = self._entries(rows)
-        return entries[0] if entries else None
-
-    def export_jsonl(self, path_or_stream: str | os.PathLike[str] | IO[str]) -> int:
-        """Write the log as JSON lines (``{"seq","prev_hash","hash","record"}`` and ``{"checkpoint": ...}`` lines).
-
-        Returns the number of records written. A path is written atomically (temp file + rename); the export can be
-        checked offline with :func:`verify_jsonl`.
-        """
-        if isinstance(path_or_stream, (str, os.PathLike)):
-            target = Path(path_or_stream)
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-            try:
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    n = self._export(fh)
-                os.replace(tmp, target)
-            except OSError as exc:
-                raise StoreError(f"cannot write {target}: {exc}") from exc
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-            return n
-        return self._export(path_or_stream)
-
-    def _export(self, fh: IO[str]) -> int:
-        # One read transaction, so the records and checkpoints come from the same snapshot.
-        with self._snapshot() as conn:
-            fh.write(
-                json.dumps({"log": {"log_id": self._log_id, "schema": SCHEMA_ID, "version": SCHEMA_VERSION}})
-            )
-            fh.write("\n")
-            n = 0
-            cur = conn.execute("SELECT seq, record_json, prev_hash, hash FROM audit_log ORDER BY seq")
-            for seq, record_json, prev_hash, digest in cur:
-                # record_json is embedded verbatim so the exported hashes recompute byte for byte.
-                fh.write(
-                    f'{{"seq":{seq},"prev_hash":"{prev_hash}","hash":"{digest}","record":{record_json}}}\n'
-                )
-                n += 1
-            for seq, head, t, sig, cert, note in self._checkpoint_rows(conn):
-                cp = {
-                    "seq": seq,
-                    "head_hash": head,
-                    "time": t,
-                    "signature": sig.hex(),
-                    "certificate_pem": cert.decode("ascii", "replace"),
-                    "note": note,
-                }
-                fh.write(json.dumps({"checkpoint": cp}, sort_keys=True) + "\n")
-            return n
 
     def verify_log(
         self, *, trusted_certificates: list[bytes] | None = None, checkpoint: str | None = None
@@ -458,11 +325,10 @@ class Store(ManifestTable):
         after the newest checkpoint they leave in place (deleting newer checkpoints too). Only a checkpoint kept
         elsewhere catches that; ``unprotected_tail`` counts the records after the last valid checkpoint.
         """
-        conn = self._conn()
-        # Bytes that are not UTF-8 (written behind the store's back) must read as an edit, not stop the check.
-        conn.text_factory = _lenient_text
+        db = self.database
         try:
-            with self._snapshot() as conn:
+            # Bytes that are not UTF-8 (written behind the store's back) must read as an edit, not stop the check.
+            with db.lenient_text(db.connection()), db.snapshot() as conn:
                 rows = [
                     (r[0], r[1], r[2], r[3], tuple(r[4:10]))
                     for r in conn.execute(
@@ -476,10 +342,8 @@ class Store(ManifestTable):
                         "SELECT key, value FROM audit_meta WHERE key IN ('head', 'checkpoint_pending')"
                     ).fetchall()
                 )
-        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
-        finally:
-            conn.text_factory = str
+        except UnicodeDecodeError as exc:  # database errors are StoreErrors already (snapshot)
+            raise StoreError(f"cannot read store {self.location}: {exc}") from exc
         pinned = trusted_certificates is not None
         if trusted_certificates is None and self.signer is not None:
             trusted_certificates = [bytes(self.signer.certificate_chain_pem)]
@@ -487,7 +351,7 @@ class Store(ManifestTable):
         result = verify_rows(
             rows,
             checkpoints,
-            log_id=self._log_id,
+            log_id=self.database.log_id,
             origin=self.origin,
             head_marker=meta.get("head"),
             trusted_certificates=trusted_certificates,
@@ -502,5 +366,9 @@ class Store(ManifestTable):
         return check_against(result, rows, checkpoint, origin=self.origin, certificates=candidates)
 
 
-def _lenient_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
+def _set_meta(conn: Any, key: str, value: str) -> None:
+    # the upsert both SQLite (3.24+) and PostgreSQL take
+    conn.execute(
+        "INSERT INTO audit_meta(key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from gen4sdk._crypto import verify_signature
-from gen4sdk.compliance import _merkle
-from gen4sdk.compliance._checkpoint import (
+from gen4sdk.errors import StoreError
+from gen4sdk.store import _merkle
+from gen4sdk.store._checkpoint import (
     CheckpointFormatError,
     parse_checkpoint,
     verify_checkpoint_signature,
 )
-from gen4sdk.compliance._logmodel import (
+from gen4sdk.store._logmodel import (
     GENESIS,
     LogProblem,
     LogVerification,
@@ -27,7 +28,6 @@ from gen4sdk.compliance._logmodel import (
     _checkpoint_message,
     _index_columns,
 )
-from gen4sdk.errors import StoreError
 
 __all__ = ["CheckpointRow", "Row", "check_against", "origin_of", "verify_jsonl", "verify_rows"]
 
