@@ -18,7 +18,7 @@ import pytest
 from compliance_helpers import make_signed_clips
 from conftest import BBB
 
-from gen4sdk.compliance import AuditReport, _audit, audit_directory, find_videos
+from gen4sdk.compliance import AuditReport, _audit, _audit_work, audit_directory, find_videos
 from gen4sdk.types import VerificationReport
 
 
@@ -95,7 +95,7 @@ def test_hung_and_crashing_workers_become_entries(
             os._exit(3)  # a segfault in a native decoder looks the same to the pool
         return VerificationReport(path=path, status="unsigned", reason="fake")
 
-    monkeypatch.setattr(_audit, "_verify_file", fake_verify)
+    monkeypatch.setattr(_audit_work, "_verify_file", fake_verify)
     t0 = time.monotonic()
     report = audit_directory(root, workers=2, timeout=5.0, progress=False, thumbnails=False)
     assert time.monotonic() - t0 < 30
