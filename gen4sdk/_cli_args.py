@@ -266,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="an existing store (database file or postgresql:// URL) or resolution service URL (default: none)",
     )
     aud.add_argument(
-        "--workers", type=int, default=2, help="worker processes, or Ray tasks at a time (default: %(default)s)"
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes, or Ray tasks at a time (default: %(default)s)",
     )
     aud.add_argument(
         "--timeout", type=float, default=120.0, help="seconds allowed per file (default: %(default)s)"
