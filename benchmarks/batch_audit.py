@@ -1,7 +1,9 @@
 """Batch-audit throughput: `audit_directory` (worker processes, full verify + watermark + thumbnail) against
-reading the same files one by one with c2pa-python alone (credentials only, no watermark detection).
+reading the same files one by one with c2pa-python alone (credentials only, no watermark detection); then the
+backends in one run: the local process pool with 1 and 2 workers and Ray (a local Ray of 2 CPUs started here)
+with 1 and 2 workers, in files/s and as ratios to the 1-worker local pool.
 
-    python benchmarks/batch_audit.py [--clips 12] [--workers 2]
+    python benchmarks/batch_audit.py [--clips 12] [--workers 2] [--no-ray]
 
 Makes N signed, watermarked 2 s 640x360 clips from excerpts of the shared Big Buck Bunny video, signed with
 development keys through gen4sdk's C2PA signing path. Prints a table; never fails on a time.
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="runs per method; the fastest is reported")
     ap.add_argument("--quick", action="store_true", help="4 clips, one run per method")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray rows (they need gen4sdk[ray])")
     args = ap.parse_args()
     if args.quick:
         args.clips, args.repeat = min(args.clips, 4), 1
@@ -144,6 +147,41 @@ def main() -> None:
         print(
             f"HTML report written in {html_s:.2f} s ({html.stat().st_size / 1e3:.0f} kB, thumbnails inline)"
         )
+        backends(clips, root_ca, args)
+
+
+def backends(clips: Path, root_ca: Path, args: argparse.Namespace) -> None:
+    """Local pool and Ray, 1 and 2 workers each, in one run; ratios to the 1-worker local pool."""
+    from gen4sdk.compliance import audit_directory
+
+    def run(workers: int, ray_address: str | None) -> float:
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            report = audit_directory(
+                clips, trust_anchors=str(root_ca), workers=workers, progress=False, ray_address=ray_address
+            )
+            times.append(time.perf_counter() - t0)
+            assert report.counts["trusted"] == args.clips, report.counts
+        return min(times)
+
+    rows = [(f"local pool, {w} worker(s)", run(w, None)) for w in (1, 2)]
+    if not args.no_ray:
+        import ray
+
+        t0 = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        print(f"\nlocal Ray of 2 CPUs started in {time.perf_counter() - t0:.1f} s (not counted below)")
+        try:
+            run(2, "auto")  # warm: Ray starts its worker processes on the first tasks
+            rows += [(f"Ray, {w} worker(s)", run(w, "auto")) for w in (1, 2)]
+        finally:
+            ray.shutdown()
+    base = rows[0][1]
+    print(f"\nBackends, {args.clips} clips, with thumbnails (best of {args.repeat})")
+    print(f"{'backend':<28} | {'seconds':>8} | {'files/s':>8} | {'vs local 1':>10}")
+    for name, s in rows:
+        print(f"{name:<28} | {s:>8.2f} | {args.clips / s:>8.2f} | {base / s:>9.2f}x")
 
 
 if __name__ == "__main__":

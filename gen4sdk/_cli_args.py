@@ -248,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "audit",
         "verify every video under a directory and write reports",
-        "example:\n  gen4sdk audit received/ --report audit.html --csv audit.csv --trust-anchors root-ca.pem\n\n"
+        "example:\n  gen4sdk audit received/ --report audit.html --csv audit.csv --trust-anchors root-ca.pem\n"
+        "  gen4sdk audit received/ --json audit.json --resume   # again later: only new or changed files\n"
+        "  gen4sdk audit /shared/received/ --ray auto --workers 32   # per-file work on a Ray cluster\n\n"
         + EXIT_CODES,
     )
     aud.add_argument("dir", help="directory searched recursively for videos")
@@ -263,7 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DB_OR_URL",
         help="an existing store (database file or postgresql:// URL) or resolution service URL (default: none)",
     )
-    aud.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
+    aud.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes, or Ray tasks at a time (default: %(default)s)",
+    )
     aud.add_argument(
         "--timeout", type=float, default=120.0, help="seconds allowed per file (default: %(default)s)"
     )
@@ -272,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help=f"also check each file against a labelling-law profile ({_PROFILE_NAMES}); repeatable",
+    )
+    aud.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the entries of the --json report if it exists: files unchanged since (same size and "
+        "modification time) are not verified again, unreadable ones are; the report is then rewritten",
+    )
+    aud.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the per-file work as Ray tasks: auto (the running cluster), ray://HOST:10001, or local "
+        "(a Ray started for this audit); needs gen4sdk[ray] and the files at the same paths on every node",
     )
     aud.set_defaults(handler="audit")
 

@@ -1,7 +1,7 @@
 """Which optional extra a feature needs, checked before the feature's first heavy import.
 
 ``pip install gen4sdk`` is the light install (verify, audit, the log, keys, serve, watermark detection); the video
-model and the policy's models come with ``gen4sdk[generate]``, PostgreSQL stores with ``gen4sdk[postgres]``. A feature that needs them calls :func:`require`
+model and the policy's models come with ``gen4sdk[generate]``, PostgreSQL stores with ``gen4sdk[postgres]``, ``gen4sdk audit --ray`` with ``gen4sdk[ray]``. A feature that needs them calls :func:`require`
 first, so a light install reports the extra to install (:class:`~gen4sdk.errors.MissingDependencyError`) rather
 than ``ModuleNotFoundError: torch`` from deep inside a backend.
 """
@@ -33,13 +33,15 @@ DISTRIBUTIONS = {
     "face_recognition_models": "face_recognition_models",
     "nudenet": "nudenet",
     "psycopg": "psycopg[binary]",
+    "ray": "ray",
 }
 
 # extra -> the import names of its packages; pyproject.toml's optional dependencies, kept in step by a test
 EXTRAS = {
-    "generate": tuple(m for m in DISTRIBUTIONS if m not in ("nudenet", "psycopg")),
+    "generate": tuple(m for m in DISTRIBUTIONS if m not in ("nudenet", "psycopg", "ray")),
     "nudenet": ("nudenet",),
     "postgres": ("psycopg",),
+    "ray": ("ray",),
 }
 
 # the video backends and the tiny offline model (its tokenizer vocabulary ships inside open_clip)

@@ -315,6 +315,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if target and not Path(target).resolve().parent.is_dir():
             print(f"error: the directory of {target} does not exist", file=sys.stderr)
             return EXIT_USAGE
+    resume = None
+    if args.resume:
+        if not args.json:
+            print("error: --resume needs --json REPORT (the report to resume and rewrite)", file=sys.stderr)
+            return EXIT_USAGE
+        if Path(args.json).exists():
+            resume = args.json
+        else:  # the first run of a resumable audit: the same command line every time
+            print(f"{args.json} does not exist yet: auditing every file", file=sys.stderr)
     report = audit_directory(
         args.dir,
         trust_anchors=args.trust_anchors,
@@ -322,6 +331,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         workers=args.workers,
         timeout=args.timeout,
         profiles=args.profile or (),
+        resume=resume,
+        ray_address=args.ray,
     )
     if args.report:
         report.write_html(args.report)
@@ -331,6 +342,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         report.write_csv(args.csv)
     counts = {k: v for k, v in report.counts.items() if v}
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no videos found")
+    if resume is not None:
+        print(f"resumed: {report.resumed} of {len(report.entries)} files unchanged since the previous report")
     for profile, per in report.compliance_counts.items():
         print(f"{profile}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in per.items()))
     return EXIT_OK if counts and set(counts) == {"trusted"} else EXIT_FAIL

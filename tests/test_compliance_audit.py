@@ -18,7 +18,7 @@ import pytest
 from compliance_helpers import make_signed_clips
 from conftest import BBB
 
-from gen4sdk.compliance import AuditReport, _audit, audit_directory, find_videos
+from gen4sdk.compliance import AuditReport, _audit, _audit_work, audit_directory, find_videos
 from gen4sdk.types import VerificationReport
 
 
@@ -95,7 +95,7 @@ def test_hung_and_crashing_workers_become_entries(
             os._exit(3)  # a segfault in a native decoder looks the same to the pool
         return VerificationReport(path=path, status="unsigned", reason="fake")
 
-    monkeypatch.setattr(_audit, "_verify_file", fake_verify)
+    monkeypatch.setattr(_audit_work, "_verify_file", fake_verify)
     t0 = time.monotonic()
     report = audit_directory(root, workers=2, timeout=5.0, progress=False, thumbnails=False)
     assert time.monotonic() - t0 < 30
@@ -280,3 +280,116 @@ def test_bad_arguments_and_empty_directory(tmp_path: Path) -> None:
     report = audit_directory(tmp_path, progress=False)
     assert report.entries == [] and not report.ok and sum(report.counts.values()) == 0
     assert "No video files found" in _audit.render_html(report)
+
+
+# ------------------------------------------------------------------------------------------------ resume
+
+
+def _second_run_verify(path: str, trust_anchors: object, store: object) -> VerificationReport:
+    # marks every file the resumed run verifies again, so the test sees which ones it did
+    return VerificationReport(path=path, status="tampered", reason="verified by the second run")
+
+
+def test_resume_verifies_only_new_changed_and_unreadable_files(
+    audit_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "clips"
+    shutil.copytree(audit_dir, root)
+    first = audit_directory(root, workers=2, progress=False, thumbnails=False)
+    first.write_json(tmp_path / "r.json")
+    before = {Path(e.path).relative_to(root).as_posix(): e for e in first.entries}
+
+    with open(root / "sub" / "clip_b.mov", "ab") as fh:  # changed: another size
+        fh.write(b"\0")
+    st = (root / "sub" / "no_extension").stat()  # changed: same size, another mtime
+    os.utime(root / "sub" / "no_extension", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    shutil.copy(root / "clip_a.mp4", root / "new.mp4")
+    monkeypatch.setattr(_audit_work, "_verify_file", _second_run_verify)
+    # the same folder named another way: entries are matched relative to the root
+    second = audit_directory(
+        Path(os.path.relpath(root)), workers=2, progress=False, thumbnails=False, resume=tmp_path / "r.json"
+    )
+    after = {Path(e.path).relative_to(Path(os.path.relpath(root))).as_posix(): e for e in second.entries}
+
+    assert second.resumed == 1
+    assert after["clip_a.mp4"].status == "unsigned"
+    assert after["clip_a.mp4"].model_dump(exclude={"path", "verification"}) == before[
+        "clip_a.mp4"
+    ].model_dump(exclude={"path", "verification"})
+    assert (
+        after["clip_a.mp4"].path
+        == after["clip_a.mp4"].verification.path
+        == str(Path(second.root) / "clip_a.mp4")
+    )  # type: ignore[union-attr]
+    # junk.mp4 and truncated.mp4 were unreadable: retried, like every changed or new file
+    for name in ("sub/clip_b.mov", "sub/no_extension", "new.mp4", "junk.mp4", "truncated.mp4"):
+        assert after[name].status == "tampered", name
+        assert after[name].size == (Path(second.root) / name).stat().st_size
+    assert second.counts["tampered"] == 5 and second.counts["unsigned"] == 1
+    second.write_json(tmp_path / "r2.json")
+    assert set(json.loads((tmp_path / "r2.json").read_text())) == set(
+        json.loads((tmp_path / "r.json").read_text())
+    )
+
+    third = audit_directory(root, workers=2, progress=False, thumbnails=False, resume=tmp_path / "r2.json")
+    assert third.resumed == 6 and third.counts == second.counts
+
+
+def test_resume_refuses_a_report_it_cannot_trust(audit_dir: Path, tmp_path: Path) -> None:
+    from gen4sdk.errors import InvalidRequestError
+
+    root = tmp_path / "clips"
+    root.mkdir()
+    shutil.copy(audit_dir / "clip_a.mp4", root / "a.mp4")
+    report = audit_directory(root, workers=1, progress=False, thumbnails=False)
+    good = tmp_path / "r.json"
+    report.write_json(good)
+    data = json.loads(good.read_text())
+
+    def refused(match: str, path: Path = good, **kwargs: object) -> None:
+        with pytest.raises(InvalidRequestError, match=match) as info:
+            audit_directory(kwargs.pop("root", root), progress=False, resume=path, **kwargs)  # type: ignore[arg-type]
+        assert info.value.field == "resume"
+
+    other = tmp_path / "other"
+    other.mkdir()
+    refused("audited .*clips, not .*other", root=other)
+    refused("other trust anchors", trust_anchors=str(audit_dir / "clip_a.mp4"))
+    refused("other profiles", profiles=["eu-ai-act"])
+    refused("other store", store=str(tmp_path / "store.db"))
+    (tmp_path / "cut.json").write_text(good.read_text()[:200])
+    refused("not JSON", tmp_path / "cut.json")
+    refused("cannot read", tmp_path / "missing.json")
+    (tmp_path / "list.json").write_text("[]")
+    refused("not a gen4sdk audit report", tmp_path / "list.json")
+    for version, name in ((None, "v1.json"), (3, "v3.json")):
+        old = {k: v for k, v in data.items() if k != "version"}
+        if version is not None:
+            old["version"] = version
+        (tmp_path / name).write_text(json.dumps(old))
+        refused(f"version {version or 1}, this gen4sdk resumes version 2", tmp_path / name)
+    bad = dict(data, entries=[{"path": "x"}])
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    refused("not a valid audit report", tmp_path / "bad.json")
+    # the good report still resumes
+    assert audit_directory(root, progress=False, resume=good).resumed == 1
+
+
+def test_cli_audit_resume(audit_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gen4sdk.cli import EXIT_USAGE, main
+
+    root = tmp_path / "clips"
+    root.mkdir()
+    shutil.copy(audit_dir / "clip_a.mp4", root / "a.mp4")
+    shutil.copy(audit_dir / "clip_a.mp4", root / "b.mp4")
+    report = tmp_path / "r.json"
+    argv = ["audit", str(root), "--json", str(report), "--resume", "--workers", "1"]
+    assert main(argv) == 1  # unsigned clips: the audit's failing exit status
+    assert "does not exist yet" in capsys.readouterr().err
+    shutil.copy(audit_dir / "clip_a.mp4", root / "c.mp4")
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "resumed: 2 of 3 files" in out and "unsigned: 3" in out
+    assert json.loads(report.read_text())["resumed"] == 2
+    assert main(["audit", str(root), "--resume"]) == EXIT_USAGE
+    assert "--resume needs --json" in capsys.readouterr().err

@@ -169,6 +169,10 @@ def test_pyproject_extras_match_what_the_code_checks() -> None:
         == ["psycopg[binary]"]
     )
     assert "psycopg[binary]" not in base, "the light install opens SQLite stores only"
+    # Ray: its own extra, in dev (its tests run in CI) but not in all (a client must match its cluster's Ray)
+    assert [_canonical(DISTRIBUTIONS[m]) for m in EXTRAS["ray"]] == ["ray"]
+    assert [_canonical(r) for r in extras["ray"]] == ["ray"] and "gen4sdk[ray]" in extras["dev"]
+    assert "ray" not in base
     # the README's set-up command installs dev: everything permissive, the test tools, and the opt-in NudeNet
     assert "gen4sdk[all]" in extras["dev"] and "nudenet" in extras["dev"] and extras["nudenet"] == ["nudenet"]
     assert "nudenet" not in extras["generate"]

@@ -6,11 +6,10 @@ itself never stops on one bad file.
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures as cf
 import contextlib
 import datetime as _dt
-import io
+import functools
 import logging
 import multiprocessing
 import os
@@ -22,16 +21,16 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from gen4sdk.compliance._audit_work import _failed, _summarise, _work
 from gen4sdk.compliance._report import (
     CSV_COLUMNS,
     STATUSES,
     AuditEntry,
     AuditReport,
-    profile_summary,
     render_html,
 )
 from gen4sdk.errors import InvalidRequestError
-from gen4sdk.types import RequirementCheck, VerificationReport
+from gen4sdk.types import VerificationReport
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ __all__ = [
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".mpg", ".mpeg", ".ts"}
 )
-_THUMB_WIDTH = 192
 
 
 # ------------------------------------------------------------------------------------------------ discovery
@@ -98,135 +96,7 @@ def find_videos(root: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-# ------------------------------------------------------------------------------------------------ workers
-
-
-def _verify_file(path: str, trust_anchors: Any, store: Any) -> VerificationReport:
-    # imported in the worker: the verifier loads c2pa, which building a report from saved results does not need
-    from gen4sdk.compliance._recovery import verify
-
-    return verify(path, trust_anchors=trust_anchors, store=store)
-
-
-def _thumbnail(path: str) -> str | None:
-    """One frame from a third into the first seconds, as a small JPEG data URI; None if nothing decodes."""
-    try:
-        import av
-        from PIL import Image
-
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            frame_img = None
-            for i, frame in enumerate(container.decode(stream)):
-                frame_img = frame.to_image()
-                if i >= 8:  # skip a possibly black first frame, but stay cheap
-                    break
-        if frame_img is None:
-            return None
-        frame_img.thumbnail((_THUMB_WIDTH, _THUMB_WIDTH * 2), Image.Resampling.BILINEAR)
-        buf = io.BytesIO()
-        frame_img.convert("RGB").save(buf, format="JPEG", quality=70)
-        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    except Exception as exc:  # noqa: BLE001 - a missing thumbnail is cosmetic
-        logger.debug("no thumbnail for %s: %s", path, exc)
-        return None
-
-
-def _work(
-    path: str, trust_anchors: Any, store: Any, thumbnails: bool, profiles: Sequence[str] = ()
-) -> tuple[dict[str, Any], str | None, float, list[dict[str, Any]]]:
-    """Runs in a worker process; returns plain data so nothing unpicklable crosses back."""
-    t0 = time.perf_counter()
-    try:
-        with open(path, "rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        report = VerificationReport(
-            path=path, status="unreadable", reason=f"cannot read file: {exc.strerror or exc}"
-        )
-        return report.model_dump(mode="json"), None, time.perf_counter() - t0, _checks(report, profiles)
-    report = _verify_file(path, trust_anchors, store)
-    thumb = _thumbnail(path) if thumbnails and report.status != "unreadable" else None
-    return report.model_dump(mode="json"), thumb, time.perf_counter() - t0, _checks(report, profiles)
-
-
-def _checks(report: VerificationReport, profiles: Sequence[str]) -> list[dict[str, Any]]:
-    if not profiles:
-        return []
-    # imported here: the profile checks read the file's AIGC block, which a plain audit does not need
-    from gen4sdk.compliance._check import check_report
-
-    return [c.model_dump(mode="json") for c in check_report(report, profiles).checks]
-
-
-def _summarise(
-    report: VerificationReport, thumbnail: str | None, seconds: float, checks: Sequence[dict[str, Any]] = ()
-) -> AuditEntry:
-    signer = None
-    if report.signer is not None:
-        signer = report.signer.organization or report.signer.common_name
-        if report.signer.common_name and report.signer.organization and report.signer.common_name != signer:
-            signer = f"{report.signer.organization} ({report.signer.common_name})"
-    owner = None
-    if report.owner is not None:
-        owner = report.owner.organization + (f" / {report.owner.user}" if report.owner.user else "")
-    lin = report.lineage
-    policy = None
-    if report.policy:
-        order = {"refused": 2, "allowed_with_warnings": 1, "allowed": 0}
-        worst = max(report.policy, key=lambda p: order.get(p.outcome, 0))
-        policy = worst.outcome + (f" ({', '.join(worst.categories)})" if worst.categories else "")
-    wm = report.watermark
-    if wm is None:
-        watermark = "not checked"
-    elif wm.found:
-        watermark = f"found ({wm.confidence:.2f})"
-        if wm.matches_credentials is False:
-            watermark += ", does not match credentials"
-    else:
-        watermark = "not found"
-    parts = []
-    if lin is not None:
-        if lin.request_id:
-            parts.append(f"request {lin.request_id}")
-        if lin.prompt_commitment:
-            parts.append("prompt committed")
-        elif lin.prompt:
-            parts.append("prompt in clear")
-        if lin.seed is not None:
-            parts.append(f"seed {lin.seed}")
-    if report.ingredients:
-        names = ", ".join(i.title or i.format or "untitled" for i in report.ingredients[:3])
-        parts.append(f"{len(report.ingredients)} ingredient(s): {names}")
-    if report.recovered_from:
-        parts.append(f"manifest recovered from {report.recovered_from}")
-    return AuditEntry(
-        path=report.path,
-        status=report.status,
-        reason=report.reason,
-        manifest_id=report.manifest_id,
-        signer=signer,
-        owner=owner,
-        created=(lin.created_at if lin else None) or (report.signer.signed_at if report.signer else None),
-        model=(lin.model_id if lin and lin.model_id else None) or report.software_agent,
-        ai_generated=report.ai_generated,
-        policy_outcome=policy,
-        watermark=watermark,
-        watermark_payload=wm.payload if wm is not None else None,
-        lineage="; ".join(parts),
-        problems=list(report.problems),
-        seconds=round(seconds, 3),
-        thumbnail=thumbnail,
-        verification=report,
-        requirements=[RequirementCheck.model_validate(c) for c in checks],
-        compliance=profile_summary([RequirementCheck.model_validate(c) for c in checks]),
-    )
-
-
-def _failed(path: Path, reason: str, seconds: float = 0.0, profiles: Sequence[str] = ()) -> AuditEntry:
-    report = VerificationReport(path=str(path), status="unreadable", reason=reason, problems=[reason])
-    return _summarise(report, None, seconds, _checks(report, profiles))
+# ------------------------------------------------------------------------------------------------ pool
 
 
 def _pool(workers: int) -> cf.ProcessPoolExecutor:
@@ -348,6 +218,8 @@ def audit_directory(
     progress: bool = True,
     thumbnails: bool = True,
     profiles: Sequence[str] = (),
+    resume: str | os.PathLike[str] | None = None,
+    ray_address: str | None = None,
 ) -> AuditReport:
     """Verify every video under ``root`` with ``gen4sdk.verify`` in ``workers`` processes.
 
@@ -356,9 +228,17 @@ def audit_directory(
     reason. Entries come back in path order; ``counts`` has every status, zeros included. ``profiles``:
     labelling-law profiles each file is also checked against (``check_compliance``); each entry gets a verdict
     per profile and ``compliance_counts`` counts them.
+
+    ``resume``: a previous JSON report of the same directory, trust anchors, store and profiles; a file whose entry
+    is there and whose size and modification time are unchanged keeps that entry (without a thumbnail) and is not
+    verified again; ``unreadable`` entries are retried. Any other report raises ``InvalidRequestError``.
+
+    ``ray_address``: run the per-file work as Ray tasks instead of local processes (``"auto"``, ``"ray://host:10001"``
+    or ``"local"`` for a Ray started in this process; needs ``gen4sdk[ray]``), at most ``workers`` at a time.
     """
     from tqdm import tqdm
 
+    from gen4sdk.compliance._audit_resume import fingerprint, load_previous, reuse
     from gen4sdk.compliance._profiles import resolve_profiles
 
     chosen = resolve_profiles(profiles)
@@ -369,26 +249,56 @@ def audit_directory(
         raise InvalidRequestError("workers must be at least 1", field="workers")
     if timeout <= 0:
         raise InvalidRequestError("timeout must be positive", field="timeout")
-    started = _dt.datetime.now(_dt.timezone.utc)
-    t0 = time.perf_counter()
-    files = find_videos(base)
+    runner: Any = _run
+    if ray_address is not None:
+        from gen4sdk._extras import require
+
+        require("gen4sdk audit on Ray", ("ray",), extra="ray")  # before a long walk of the directory
+        from gen4sdk.compliance._audit_ray import run_on_ray
+
+        runner = functools.partial(run_on_ray, address=ray_address)
     store_arg: Any = str(store) if isinstance(store, os.PathLike) else store  # a Store pickles as its path
     if isinstance(trust_anchors, os.PathLike):
         trust_anchors = str(trust_anchors)
-    entries: list[AuditEntry | None] = [None] * len(files)
-    with tqdm(total=len(files), disable=not progress, unit="clip", desc="audit", leave=False) as bar:
-        if files:
-            for i, entry in _run(
-                files,
+    anchors_name = trust_anchors if isinstance(trust_anchors, str) and len(trust_anchors) < 4096 else None
+    store_name = str(getattr(store, "path", store)) if store is not None else None
+    previous: dict[str, AuditEntry] = {}
+    if resume is not None:
+        if trust_anchors is not None and anchors_name is None:
+            raise InvalidRequestError(
+                "resuming needs the trust anchors as a file path, which the report records", field="resume"
+            )
+        previous = load_previous(
+            resume, root=base, trust_anchors=anchors_name, store=store_name, profiles=chosen
+        )
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+    files = find_videos(base)
+    # stat'ed before verifying: a file that changes while it is verified is verified again on the next resume
+    stats = [fingerprint(f) for f in files]
+    entries: list[AuditEntry | None] = [reuse(previous, f, base, st) for f, st in zip(files, stats)]
+    resumed = sum(e is not None for e in entries)
+    todo = [i for i, e in enumerate(entries) if e is None]
+    if resumed:
+        logger.info("resuming: %d of %d files unchanged since %s", resumed, len(files), resume)
+    with tqdm(
+        total=len(files), initial=resumed, disable=not progress, unit="clip", desc="audit", leave=False
+    ) as bar:
+        if todo:
+            for j, entry in runner(
+                [files[i] for i in todo],
                 trust_anchors=trust_anchors,
                 store=store_arg,
-                workers=min(workers, len(files)),
+                workers=min(workers, len(todo)),
                 timeout=timeout,
                 thumbnails=thumbnails,
                 progress=bar,
                 profiles=chosen,
             ):
-                entries[i] = entry
+                st = stats[todo[j]]
+                entries[todo[j]] = entry.model_copy(
+                    update={"size": st[0], "mtime_ns": st[1]} if st is not None else {}
+                )
     done = [e for e in entries if e is not None]
     counts: dict[str, int] = {s: 0 for s in STATUSES}
     counts.update(Counter(e.status for e in done))
@@ -401,10 +311,11 @@ def audit_directory(
         started_at=started.isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - t0, 3),
         workers=workers,
-        trust_anchors=trust_anchors if isinstance(trust_anchors, str) and len(trust_anchors) < 4096 else None,
-        store=str(getattr(store, "path", store)) if store is not None else None,
+        trust_anchors=anchors_name,
+        store=store_name,
         counts=counts,
         entries=done,
         profiles=list(chosen),
         compliance_counts=compliance_counts,
+        resumed=resumed,
     )

@@ -19,7 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from gen4sdk.errors import OutputError
 from gen4sdk.types import RequirementCheck, RequirementStatus, VerificationReport, VerificationStatus
 
-__all__ = ["CSV_COLUMNS", "STATUSES", "AuditEntry", "AuditReport", "profile_summary", "render_html"]
+__all__ = [
+    "CSV_COLUMNS",
+    "REPORT_VERSION",
+    "STATUSES",
+    "AuditEntry",
+    "AuditReport",
+    "profile_summary",
+    "render_html",
+]
+
+# The JSON report's format. 2: entries carry the file's size and mtime, which a resumed audit compares (1: none).
+REPORT_VERSION = 2
 
 STATUSES: tuple[VerificationStatus, ...] = (
     "trusted",
@@ -60,6 +71,11 @@ class AuditEntry(BaseModel):
         default_factory=dict, description="per chosen labelling-law profile: met, missing or not_checkable"
     )
     requirements: list[RequirementCheck] = Field(default_factory=list)
+    size: int | None = Field(default=None, description="the file's size in bytes when it was audited")
+    mtime_ns: int | None = Field(
+        default=None,
+        description="the file's modification time (ns) when it was audited; with size, what a resumed audit compares",
+    )
 
 
 class AuditReport(BaseModel):
@@ -80,6 +96,8 @@ class AuditReport(BaseModel):
     compliance_counts: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="per profile: how many files met it, miss it, cannot be checked"
     )
+    version: int = Field(default=REPORT_VERSION, description="the report format (REPORT_VERSION)")
+    resumed: int = Field(default=0, description="entries taken unchanged from the previous report (resume=)")
 
     @property
     def ok(self) -> bool:
