@@ -67,8 +67,9 @@ from typing import Any
 import numpy as np
 
 from ._code import PAYLOAD_BYTES, PayloadCode
-from ._detect import MAX_DECODE_ATTEMPTS, Accumulator, search
+from ._detect import Accumulator
 from ._embed import FramePattern, KeyFrames
+from ._geometry import MAX_DECODE_ATTEMPTS, search_all
 from ._pattern import Layout
 
 __all__ = ["ALGORITHM", "MAX_DECODE_ATTEMPTS", "Detection", "WatermarkError", "Watermarker"]
@@ -96,6 +97,10 @@ class Detection:
     payload: bytes | None
     confidence: float
     frames: int = 0
+    #: How the clip carried the mark relative to the embedded frame: "as embedded" when the plain pass read it,
+    #: else what the geometry search found (e.g. "mirrored", "turned 90 degrees", "rotated +5.0 degrees");
+    #: "" when not found.
+    view: str = ""
 
 
 class Watermarker:
@@ -214,12 +219,13 @@ class Watermarker:
                 break
             _check_frames(frame, batch=False, embed=False)
             acc.add(frame)
-        result = search(acc.parts, acc.coarse, self._layout, self._code)
+        result, view = search_all(acc.parts, acc.coarse, self._layout, self._code)
         return Detection(
             found=result.payload is not None,
             payload=result.payload,
             confidence=float(result.confidence),
             frames=acc.frames,
+            view=view,
         )
 
 
