@@ -237,9 +237,15 @@ def attacks(fps: int = 24) -> dict[str, Attack]:
         # Geometry, each followed by a real re-encode: read by the detector's geometry search (watermark/_geometry).
         # Rotations draw their sense at random.
         "flip H+CRF 26": lambda v, r: reencode(v[:, :, ::-1], crf=GEOMETRY_CRF, fps=fps),
-        "rotate 2°+CRF 26": lambda v, r: reencode(rotate(v, 2.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps),
-        "rotate 5°+CRF 26": lambda v, r: reencode(rotate(v, 5.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps),
-        "rotate 10°+CRF 26": lambda v, r: reencode(rotate(v, 10.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps),
+        "rotate 2°+CRF 26": lambda v, r: reencode(
+            rotate(v, 2.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps
+        ),
+        "rotate 5°+CRF 26": lambda v, r: reencode(
+            rotate(v, 5.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps
+        ),
+        "rotate 10°+CRF 26": lambda v, r: reencode(
+            rotate(v, 10.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps
+        ),
         "rotate 90°+CRF 26": lambda v, r: reencode(
             np.ascontiguousarray(np.rot90(v, int(r.choice([1, 3])), axes=(1, 2))), crf=GEOMETRY_CRF, fps=fps
         ),

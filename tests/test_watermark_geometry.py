@@ -75,9 +75,12 @@ def test_a_mirrored_clip_reads_after_h264(wm: Watermarker, marked: np.ndarray, p
 
 
 @pytest.mark.parametrize(
-    ("turns", "label"), [(1, "turned 90 degrees counter-clockwise"), (2, "turned 180 degrees counter-clockwise")]
+    ("turns", "label"),
+    [(1, "turned 90 degrees counter-clockwise"), (2, "turned 180 degrees counter-clockwise")],
 )
-def test_a_turned_clip_reads(wm: Watermarker, marked: np.ndarray, payload: bytes, turns: int, label: str) -> None:
+def test_a_turned_clip_reads(
+    wm: Watermarker, marked: np.ndarray, payload: bytes, turns: int, label: str
+) -> None:
     det = wm.detect(np.ascontiguousarray(np.rot90(marked[:4], turns, axes=(1, 2))))
     assert det.found and det.payload == payload
     assert det.view == label

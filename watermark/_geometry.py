@@ -22,8 +22,8 @@ the false-positive bound (package docstring) counts them: MAX_DECODE_ATTEMPTS is
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,7 +170,7 @@ def find_lattice(acc: np.ndarray, p_min: float = 40.0, p_max: float = 440.0) -> 
                 dx, dy = m * p - n * q, m * q + n * p
                 if abs(dy) > 0.75 * h or abs(dx) > 0.75 * w:
                     continue
-                y0, x0 = int(round(cy + dy)), int(round(cx + dx))
+                y0, x0 = round(cy + dy), round(cx + dx)
                 y1, x1 = max(y0 - 2, 1), max(x0 - 2, 1)
                 sub = s[y1 : min(y0 + 3, 2 * h - 1), x1 : min(x0 + 3, 2 * w - 1)]
                 if sub.size == 0:
@@ -203,7 +203,12 @@ def rotate(a: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarr
     x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
     fx, fy = (sx - x0).astype(np.float32), (sy - y0).astype(np.float32)
     out = np.zeros((h, w), np.float32)
-    for dy, dx, wt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+    for dy, dx, wt in (
+        (0, 0, (1 - fy) * (1 - fx)),
+        (0, 1, (1 - fy) * fx),
+        (1, 0, fy * (1 - fx)),
+        (1, 1, fy * fx),
+    ):
         yi, xi = y0 + dy, x0 + dx
         ok = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
         out += np.where(ok, a[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)], 0.0).astype(np.float32) * wt
@@ -260,7 +265,7 @@ def _groups(parts: list[np.ndarray]) -> list[np.ndarray]:
     if n <= _ROTATED_GROUPS:
         return parts
     edges = np.linspace(0, n, _ROTATED_GROUPS + 1).round().astype(int)
-    return [np.sum(parts[a:b], axis=0) for a, b in zip(edges[:-1], edges[1:])]
+    return [np.sum(parts[a:b], axis=0) for a, b in itertools.pairwise(edges)]
 
 
 def _view(parts: list[np.ndarray], angle: float, transform: int) -> list[np.ndarray]:
@@ -273,7 +278,9 @@ def _view(parts: list[np.ndarray], angle: float, transform: int) -> list[np.ndar
     return [np.ascontiguousarray(_d4(p, transform)) for p in out]
 
 
-def _sources(parts: list[np.ndarray], coarse: list[np.ndarray]) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+def _sources(
+    parts: list[np.ndarray], coarse: list[np.ndarray]
+) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
     out = [(parts, coarse)]
     if len(parts) > 1:
         out.append((parts[:1], coarse[:1]))
@@ -287,8 +294,7 @@ def geometry_search(
     parts = _crop_to_coarse(parts, coarse)
     sources = _sources(parts, coarse)
     cands: list[_Candidate] = []
-    rotated: dict[tuple[int, float], np.ndarray] = {}
-    for si, (ps, _cs) in enumerate(sources):
+    for si, (ps, _) in enumerate(sources):
         acc = _centred_sum(ps)
         if acc is None:
             continue
@@ -297,7 +303,6 @@ def geometry_search(
         if lat is not None and abs(lat.angle) >= _MIN_ANGLE:
             h, w = acc.shape
             racc = rotate(acc, lat.angle, ((h - 1) / 2.0, (w - 1) / 2.0))
-            rotated[(si, lat.angle)] = racc
             views.append((lat.angle, racc, [lat.period, *period_candidates(racc)]))
         elif lat is not None:
             views[0][2].insert(0, lat.period)
@@ -350,9 +355,6 @@ def _decode_view(
     budget.attempts += used
     budget.best_z = max(budget.best_z, best.z)
     return SearchResult(payload, agree, budget.attempts, best.z) if payload is not None else None
-
-
-Searcher = Callable[[list[np.ndarray], list[np.ndarray], Layout, PayloadCode], SearchResult]
 
 
 def search_all(
