@@ -320,7 +320,7 @@ def test_a_key_frame_buried_under_its_displaced_copies_is_read_alone(
         acc.add(frame)
     budget = _detect._Budget()
     assert _detect._search_source(acc.parts, acc.coarse, wm._layout, wm._code, budget) is None
-    assert 0 < budget.attempts < _detect.MAX_DECODE_ATTEMPTS
+    assert 0 < budget.attempts < _detect.PLAIN_DECODE_ATTEMPTS
     det = wm.detect(frames)
     assert det.found and det.payload == payload
     assert not Watermarker(key=b"another key").detect(frames).found
