@@ -41,6 +41,7 @@ from ._detect import (
     period_candidates,
     search,
 )
+from ._filters import box
 from ._pattern import COARSE, TILE_PX, Layout
 
 logger = logging.getLogger(__name__)
@@ -57,10 +58,24 @@ _D4 = tuple((turns, mirror) for mirror in (False, True) for turns in range(4))
 # Rotations smaller than this are left to the fold: over a 640-px-wide frame 0.15 degrees moves the tile by under
 # a pixel at the edges.
 _MIN_ANGLE = np.deg2rad(0.15)
+# A lattice this far from a rotated square one (Lattice.skew) is warped back even when it is not rotated: 0.003
+# moves the tile by a pixel over 330.
+_MIN_SKEW = 0.003
+# A view is labelled skewed from this much on.
+_SKEWED = 0.01
 # Largest rotation looked for (beyond it, the lattice's diagonal peaks come near the search window).
 _MAX_ANGLE = np.deg2rad(20.0)
 # An autocorrelation peak counts as the lattice only at this many noise deviations or more.
 _LATTICE_MIN_SCORE = 5.0
+# Shortest tile period looked for in the autocorrelation (a downscale to 44%): at shorter lags the whitened
+# content's own autocorrelation still rises towards lag 0 and the strongest "peak" was the window's inner edge.
+_LATTICE_P_MIN = 56.0
+# Period candidates ranked per view (from the autocorrelation; plus the embedder's own period).
+_PERIODS = 6
+# Autocorrelation peaks tried as the lattice's first vector, strongest first (find_lattice).
+_LATTICE_TRIES = 6
+# Radius of the local mean subtracted from the autocorrelation score (find_lattice), in pixels of lag.
+_ACF_BACKGROUND = 4
 # Rotated views: the parts are merged into at most this many groups first (rotating each part is the expensive
 # step; the groups keep enough of the per-part weighting of _detect.part_weights).
 _ROTATED_GROUPS = 8
@@ -72,13 +87,13 @@ def _d4(a: np.ndarray, t: int) -> np.ndarray:
     return out[:, ::-1] if mirror else out
 
 
-def describe(t: int, angle: float) -> str:
-    """What the clip is, relative to the embedded frame, when view ``t`` after rotating back by ``angle`` read it.
+def describe(t: int, lattice: Lattice | None) -> str:
+    """What the clip is, relative to the embedded frame, when view ``t`` after warping ``lattice`` back read it.
 
     The view undoes the clip's transform: the clip is its inverse applied to the embedded frame. A view of k
     counter-clockwise quarter turns undoes a turn of 4 - k; a mirrored view (turn k, then mirror) undoes "turn k,
-    then mirror" (a mirror is its own inverse and reverses the turn's sense). ``angle`` is in image coordinates
-    (y down), so a negative one is a counter-clockwise rotation as the clip is seen.
+    then mirror" (a mirror is its own inverse and reverses the turn's sense). A lattice's angle is in image
+    coordinates (y down), so a negative one is a counter-clockwise rotation as the clip is seen.
     """
     turns, mirror = _D4[t]
     words = []
@@ -87,23 +102,49 @@ def describe(t: int, angle: float) -> str:
     quarter = turns if mirror else (4 - turns) % 4
     if quarter:
         words.append(f"turned {90 * quarter} degrees counter-clockwise")
-    if abs(angle) >= _MIN_ANGLE:
-        sense = "counter-clockwise" if angle < 0 else "clockwise"
-        words.append(f"rotated {abs(np.rad2deg(angle)):.1f} degrees {sense}")
+    if lattice is not None and abs(lattice.angle) >= _MIN_ANGLE:
+        sense = "counter-clockwise" if lattice.angle < 0 else "clockwise"
+        words.append(f"rotated {abs(np.rad2deg(lattice.angle)):.1f} degrees {sense}")
+    if lattice is not None and lattice.skew >= _SKEWED:
+        words.append("skewed")
     return ", ".join(words) or "as embedded"
 
 
 # -- the lattice of a rotated tile ----------------------------------------------------------------------
 
 
+Basis = tuple[float, float, float, float]
+
+
 @dataclass(frozen=True)
 class Lattice:
-    """The tile lattice seen in a residual: period in detection pixels, rotation in radians (in (-45, 45]
-    degrees; the eight views resolve the rest), and the autocorrelation score of its strongest peak."""
+    """The tile lattice seen in a residual: ``basis`` = (a, b, c, d), its two generating vectors (a, b) (the
+    tile's x axis) and (c, d) (its y axis) in detection pixels (x, y; y down), an affine fit (rotation, scale,
+    and the aspect change and shear that a mild perspective adds, to first order); ``period`` the square root
+    of its area, ``angle`` its rotation (radians, in [-45, 45] degrees: the eight views resolve the
+    rest), ``score`` the autocorrelation score of its strongest peak."""
 
-    period: float
-    angle: float
+    basis: Basis
     score: float
+
+    @property
+    def period(self) -> float:
+        a, b, c, d = self.basis
+        return float(np.sqrt(abs(a * d - b * c)))
+
+    @property
+    def angle(self) -> float:
+        """The rotation nearest the affine basis (its similarity part: both axes' angles, averaged)."""
+        a, b, c, d = self.basis
+        return float(np.arctan2(b - c, a + d))
+
+    @property
+    def skew(self) -> float:
+        """How far the lattice is from a rotated square one: the largest difference between the basis (divided by
+        the period) and the rotation of the same angle; 0.01 moves the tile a pixel every 100."""
+        cos, sin = np.cos(self.angle), np.sin(self.angle)
+        rot = np.array([cos, sin, -sin, cos])
+        return float(np.max(np.abs(np.array(self.basis) / self.period - rot)))
 
 
 def _acf_score(acc: np.ndarray) -> np.ndarray:
@@ -127,79 +168,121 @@ def _subpixel(s: np.ndarray, y: int, x: int) -> tuple[float, float]:
     return y + off(s[y - 1, x], s[y, x], s[y + 1, x]), x + off(s[y, x - 1], s[y, x], s[y, x + 1])
 
 
-def find_lattice(acc: np.ndarray, p_min: float = 40.0, p_max: float = 440.0) -> Lattice | None:
-    """The rotated tile lattice in a residual, from its autocorrelation: the strongest peak within _MAX_ANGLE of
-    an axis gives a first basis vector; every lattice point predicted from it inside the well-overlapped lags is
-    then located to sub-pixel precision and the basis refitted to all of them (least squares), so the angle
-    comes from the longest lags available (one pixel at 300 px is 0.2 degrees)."""
+def _lattice_points(s: np.ndarray, basis: Basis) -> tuple[list[tuple[int, int, float, float, float]], int]:
+    """(m, n, x, y, score) of each lattice point m (a, b) + n (c, d) inside the well-overlapped lags (3/4 of
+    each side), located to sub-pixel precision within 2 pixels of where ``basis`` predicts it, weak ones left
+    out; and how many points were predicted."""
+    h, w = s.shape[0] // 2, s.shape[1] // 2
+    a, b, c, d = basis
+    reach = int(np.ceil(0.75 * max(h, w) / np.sqrt(abs(a * d - b * c)))) + 1
+    out = []
+    predicted = 0
+    for m in range(-reach, reach + 1):
+        for n in range(-reach, reach + 1):
+            dx, dy = m * a + n * c, m * b + n * d
+            if (m, n) == (0, 0) or abs(dy) > 0.75 * h or abs(dx) > 0.75 * w:
+                continue
+            predicted += 1
+            y0, x0 = round(h + dy), round(w + dx)
+            y1, x1 = max(y0 - 2, 1), max(x0 - 2, 1)
+            sub = s[y1 : min(y0 + 3, 2 * h - 1), x1 : min(x0 + 3, 2 * w - 1)]
+            if sub.size == 0:
+                continue
+            j = int(np.argmax(sub))
+            yj, xj = y1 + j // sub.shape[1], x1 + j % sub.shape[1]
+            if s[yj, xj] < 4.0:
+                continue
+            my, mx = _subpixel(s, yj, xj)
+            out.append((m, n, mx - w, my - h, float(s[yj, xj])))
+    return out, predicted
+
+
+def find_lattice(acc: np.ndarray, p_min: float = _LATTICE_P_MIN, p_max: float = 440.0) -> Lattice | None:
+    """The tile lattice in a residual, from its autocorrelation: the strongest peak within _MAX_ANGLE of an axis
+    gives a first basis vector (its quarter turn the second); every lattice point predicted from them inside the
+    well-overlapped lags is then located to sub-pixel precision and the basis refitted to all of them (weighted
+    least squares): twice as a rotated square, then once as a general affine lattice. The angle comes from the
+    longest lags available (one pixel at 300 px is 0.2 degrees)."""
     h, w = acc.shape
     hi = min(p_max, 0.7 * min(h, w))
     if hi <= p_min + 4:
         return None
     s = _acf_score(acc)
+    # The content's own autocorrelation is smooth and falls with the lag (on a textured photo it beat the mark's
+    # peaks at the window's inner edge); the mark's peaks are a few pixels wide: keep what stands above the
+    # local mean.
+    s = s - box(s.astype(np.float32), _ACF_BACKGROUND)
     noise = float(np.median(np.abs(s - np.median(s)))) * 1.4826 + 1e-12
     s = (s - float(np.median(s))) / noise
-    cy, cx = h, w
-    yy, xx = np.mgrid[-cy : 2 * h - cy, -cx : 2 * w - cx]
+    yy, xx = np.mgrid[-h:h, -w:w]
     r = np.hypot(yy, xx)
     phi = np.arctan2(yy, xx)
     near_axis = np.abs((phi + np.pi / 4) % (np.pi / 2) - np.pi / 4) <= _MAX_ANGLE
-    window = (r >= p_min) & (r <= hi) & near_axis
-    masked = np.where(window, s, -np.inf)
-    i = int(np.argmax(masked))
-    py, px = divmod(i, 2 * w)
-    peak = float(s[py, px])
-    if peak < _LATTICE_MIN_SCORE:
+    # Only true local maxima count: a pan's displaced copies of the content make ridges along the motion, whose
+    # highest point inside the window is its inner edge, not a peak.
+    hood = np.max(
+        [np.roll(s, (dy, dx), (0, 1)) for dy in (-2, -1, 0, 1, 2) for dx in (-2, -1, 0, 1, 2)], axis=0
+    )
+    ok = (r >= p_min) & (r <= hi) & near_axis & (s >= hood) & (s >= _LATTICE_MIN_SCORE)
+    peaks = np.flatnonzero(ok)
+    if peaks.size == 0:
         return None
-    fy, fx = _subpixel(s, py, px)
-    # Basis vector (p, q) = period * (cos, sin) of the rotation, from the first peak, reduced to |angle| <= 45.
-    v = np.array([fx - cx, fy - cy])
-    for _ in range(4):
-        if abs(np.arctan2(v[1], v[0])) <= np.pi / 4 + 1e-9:
+    peaks = peaks[np.argsort(-s.flat[peaks])][:_LATTICE_TRIES]
+    # Of the strongest peaks, the one whose square lattice is best supported by the other lattice points it
+    # predicts gives the first basis vector.
+    best: tuple[float, Basis, float] | None = None
+    for i in peaks:
+        py, px = divmod(int(i), 2 * w)
+        fy, fx = _subpixel(s, py, px)
+        # (p, q) = period * (cos, sin) of the rotation, reduced to |angle| <= 45 degrees.
+        v = (fx - w, fy - h)
+        for _ in range(4):
+            if abs(np.arctan2(v[1], v[0])) <= np.pi / 4 + 1e-9:
+                break
+            v = (v[1], -v[0])  # a quarter turn of a lattice vector is another lattice vector
+        cand: Basis = (v[0], v[1], -v[1], v[0])
+        pts, predicted = _lattice_points(s, cand)
+        # summed scores times the fraction found: a sub-lattice (half the period) predicts four times the points,
+        # three in four of them missing; a super-lattice finds a quarter of the points
+        support = sum(p[4] for p in pts) * len(pts) / max(predicted, 1)
+        if best is None or support > best[0]:
+            best = (support, cand, float(s.flat[i]))
+    assert best is not None
+    _, basis, peak = best
+    for general in (False, False, True):
+        pts, _ = _lattice_points(s, basis)
+        if len(pts) < 3:
             break
-        v = np.array([v[1], -v[0]])  # a quarter turn of the lattice vector is another lattice vector
-    p, q = float(v[0]), float(v[1])
-    for _ in range(2):  # refit on every lattice point the first guess predicts
-        rows, rhs, weights = [], [], []
-        period = np.hypot(p, q)
-        reach = int(np.ceil(max(0.75 * h, 0.75 * w) / period)) + 1
-        for m in range(-reach, reach + 1):
-            for n in range(-reach, reach + 1):
-                if (m, n) == (0, 0):
-                    continue
-                dx, dy = m * p - n * q, m * q + n * p
-                if abs(dy) > 0.75 * h or abs(dx) > 0.75 * w:
-                    continue
-                y0, x0 = round(cy + dy), round(cx + dx)
-                y1, x1 = max(y0 - 2, 1), max(x0 - 2, 1)
-                sub = s[y1 : min(y0 + 3, 2 * h - 1), x1 : min(x0 + 3, 2 * w - 1)]
-                if sub.size == 0:
-                    continue
-                j = int(np.argmax(sub))
-                yj, xj = y1 + j // sub.shape[1], x1 + j % sub.shape[1]
-                if s[yj, xj] < 4.0:
-                    continue
-                my, mx = _subpixel(s, yj, xj)
-                rows += [[m, -n], [n, m]]
-                rhs += [mx - cx, my - cy]
-                weights += [float(s[yj, xj])] * 2
-        if len(rows) < 4:
-            break
-        wts = np.sqrt(np.array(weights))
-        sol, *_ = np.linalg.lstsq(np.array(rows, float) * wts[:, None], np.array(rhs) * wts, rcond=None)
-        p, q = float(sol[0]), float(sol[1])
-    return Lattice(float(np.hypot(p, q)), float(np.arctan2(q, p)), peak)
+        wts = np.sqrt(np.array([p[4] for p in pts]))
+        if general:  # x = m a + n c, y = m b + n d: two independent fits
+            mn = np.array([[p[0], p[1]] for p in pts], float) * wts[:, None]
+            (a, c), *_ = np.linalg.lstsq(mn, np.array([p[2] for p in pts]) * wts, rcond=None)
+            (b, d), *_ = np.linalg.lstsq(mn, np.array([p[3] for p in pts]) * wts, rcond=None)
+            basis = (float(a), float(b), float(c), float(d))
+        else:  # a rotated square: (a, b, c, d) = (p, q, -q, p)
+            rows = np.array([r for m, n, *_ in pts for r in ([m, -n], [n, m])], float)
+            rhs = np.array([v for *_, x, y, _ in pts for v in (x, y)])
+            ww = np.repeat(wts, 2)
+            (p, q), *_ = np.linalg.lstsq(rows * ww[:, None], rhs * ww, rcond=None)
+            basis = (float(p), float(q), float(-q), float(p))
+    lattice = Lattice(basis, peak)
+    if (
+        not (np.isfinite(lattice.period) and np.isfinite(lattice.angle))
+        or not p_min <= lattice.period <= p_max
+    ):
+        return None  # a degenerate fit (points nearly collinear): no lattice
+    return lattice
 
 
-def rotate(a: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarray:
-    """Resample ``a`` so that a lattice rotated by ``angle`` (as measured by find_lattice) is upright again:
-    output pixel c + u samples input c + R(angle) u, bilinear, zero outside the input."""
+def warp(a: np.ndarray, basis: Basis, centre: tuple[float, float]) -> np.ndarray:
+    """Resample ``a`` so that the lattice ``basis`` (see Lattice) is square and upright again, at the same area:
+    output pixel c + (ux, uy) samples input c + (ux (a, b) + uy (c, d)) / period, bilinear, zero outside."""
     h, w = a.shape
-    cos, sin = np.cos(angle), np.sin(angle)
+    ba, bb, bc, bd = np.array(basis) / np.sqrt(abs(basis[0] * basis[3] - basis[1] * basis[2]))
     uy = np.arange(h, dtype=np.float64)[:, None] - centre[0]
     ux = np.arange(w, dtype=np.float64)[None, :] - centre[1]
-    sx = centre[1] + cos * ux - sin * uy
-    sy = centre[0] + sin * ux + cos * uy
+    sx = centre[1] + ba * ux + bc * uy
+    sy = centre[0] + bb * ux + bd * uy
     x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
     fx, fy = (sx - x0).astype(np.float32), (sy - y0).astype(np.float32)
     out = np.zeros((h, w), np.float32)
@@ -222,7 +305,7 @@ def rotate(a: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarr
 class _Candidate:
     z: float
     source: int
-    angle: float
+    lattice: Lattice | None  # None: the residual as found; else warped back from this lattice
     transform: int
     k: float
 
@@ -268,13 +351,13 @@ def _groups(parts: list[np.ndarray]) -> list[np.ndarray]:
     return [np.sum(parts[a:b], axis=0) for a, b in itertools.pairwise(edges)]
 
 
-def _view(parts: list[np.ndarray], angle: float, transform: int) -> list[np.ndarray]:
-    """The parts as seen under (rotation back by ``angle``, then symmetry ``transform``). Fine and coarse parts
-    turn about their own centres, which are the same point of the frame once _crop_to_coarse has cut the fine
-    ones (fine pixel (COARSE * hc - 1) / 2 is coarse pixel (hc - 1) / 2)."""
+def _view(parts: list[np.ndarray], basis: Basis | None, transform: int) -> list[np.ndarray]:
+    """The parts as seen under (warp of lattice ``basis`` back to square, then symmetry ``transform``). Fine and
+    coarse parts are warped about their own centres, which are the same point of the frame once _crop_to_coarse
+    has cut the fine ones (fine pixel (COARSE * hc - 1) / 2 is coarse pixel (hc - 1) / 2)."""
     out = parts
-    if angle != 0.0:
-        out = [rotate(p, angle, ((p.shape[0] - 1) / 2.0, (p.shape[1] - 1) / 2.0)) for p in _groups(parts)]
+    if basis is not None:
+        out = [warp(p, basis, ((p.shape[0] - 1) / 2.0, (p.shape[1] - 1) / 2.0)) for p in _groups(parts)]
     return [np.ascontiguousarray(_d4(p, transform)) for p in out]
 
 
@@ -298,30 +381,34 @@ def geometry_search(
         acc = _centred_sum(ps)
         if acc is None:
             continue
-        views: list[tuple[float, np.ndarray, list[float]]] = [(0.0, acc, period_candidates(acc))]
+        views: list[tuple[Lattice | None, np.ndarray, list[float]]] = [(None, acc, period_candidates(acc))]
         lat = find_lattice(acc)
-        if lat is not None and abs(lat.angle) >= _MIN_ANGLE:
+        if lat is not None and (abs(lat.angle) >= _MIN_ANGLE or lat.skew >= _MIN_SKEW):
             h, w = acc.shape
-            racc = rotate(acc, lat.angle, ((h - 1) / 2.0, (w - 1) / 2.0))
-            views.append((lat.angle, racc, [lat.period, *period_candidates(racc)]))
+            wacc = warp(acc, lat.basis, ((h - 1) / 2.0, (w - 1) / 2.0))
+            views.append((lat, wacc, [lat.period, *period_candidates(wacc)]))
         elif lat is not None:
             views[0][2].insert(0, lat.period)
         logger.debug("source %d lattice %s", si, lat)
-        for angle, a, periods in views:
-            for t, (z, k) in _rank_views(a, layout, periods[:6]).items():
-                if angle == 0.0 and t == 0:
+        for seen, a, periods in views:
+            # The embedder's own period is always tried: a clip mirrored or turned but not rescaled needs no
+            # autocorrelation peak to be read (the plain pass has a log-grid search for that; eight views of it
+            # would cost seconds).
+            for t, (z, k) in _rank_views(a, layout, [*periods[:_PERIODS], float(TILE_PX)]).items():
+                if seen is None and t == 0:
                     continue  # the plain pass has decoded this view already
-                cands.append(_Candidate(z, si, angle, t, k))
+                cands.append(_Candidate(z, si, seen, t, k))
     cands.sort(key=lambda c: -c.z)
     budget = _Budget(limit=GEOMETRY_ATTEMPTS)
     for c in cands[:GEOMETRY_ALIGNMENTS]:
         ps, cs = sources[c.source]
-        vp = _view(ps, c.angle, c.transform)
-        vc = _view(cs, c.angle, c.transform) if cs else []
+        basis = c.lattice.basis if c.lattice is not None else None
+        vp = _view(ps, basis, c.transform)
+        vc = _view(cs, basis, c.transform) if cs else []
         hit = _decode_view(vp, vc, layout, code, budget, c.k)
-        logger.debug("view %s z=%.1f -> %s", describe(c.transform, c.angle), c.z, hit is not None)
+        logger.debug("view %s z=%.1f -> %s", describe(c.transform, c.lattice), c.z, hit is not None)
         if hit is not None:
-            return hit, describe(c.transform, c.angle)
+            return hit, describe(c.transform, c.lattice)
     best_z = cands[0].z if cands else 0.0
     return SearchResult(None, min(0.49, best_z / 20.0), budget.attempts, best_z), ""
 
