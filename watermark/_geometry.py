@@ -30,6 +30,7 @@ import numpy as np
 
 from ._code import ATTEMPTS_PER_ALIGNMENT, PayloadCode
 from ._detect import (
+    MIN_SIDE,
     PLAIN_DECODE_ATTEMPTS,
     Alignment,
     SearchResult,
@@ -40,16 +41,19 @@ from ._detect import (
     fold,
     period_candidates,
     search,
+    soft_bits,
 )
-from ._filters import box
+from ._lattice import Basis, Lattice, find_lattice, warp
 from ._pattern import COARSE, TILE_PX, Layout
 
 logger = logging.getLogger(__name__)
 
-# Decoded views in the geometry search (the best by sync score over every view, scale and source). 5 x 64 = 320
-# attempts on top of the plain pass's 768 keep the total at 1088 <= 1e-9 * 2^40 = 1099.5 (package docstring).
-GEOMETRY_ALIGNMENTS = 5
-GEOMETRY_ATTEMPTS = GEOMETRY_ALIGNMENTS * ATTEMPTS_PER_ALIGNMENT
+# Decoded views in the geometry search: the best GEOMETRY_ALIGNMENTS by sync score over every view, scale and
+# source, then one piecewise read (see piecewise_tile). 5 x 64 = 320 attempts on top of the plain pass's 768 keep
+# the total at 1088 <= 1e-9 * 2^40 = 1099.5 (package docstring).
+GEOMETRY_ALIGNMENTS = 4
+PIECEWISE_READS = 1
+GEOMETRY_ATTEMPTS = (GEOMETRY_ALIGNMENTS + PIECEWISE_READS) * ATTEMPTS_PER_ALIGNMENT
 MAX_DECODE_ATTEMPTS = PLAIN_DECODE_ATTEMPTS + GEOMETRY_ATTEMPTS
 
 # The eight symmetries of the square, as (quarter turns counter-clockwise, then mirror left-right), applied to a
@@ -63,19 +67,8 @@ _MIN_ANGLE = np.deg2rad(0.15)
 _MIN_SKEW = 0.003
 # A view is labelled skewed from this much on.
 _SKEWED = 0.01
-# Largest rotation looked for (beyond it, the lattice's diagonal peaks come near the search window).
-_MAX_ANGLE = np.deg2rad(20.0)
-# An autocorrelation peak counts as the lattice only at this many noise deviations or more.
-_LATTICE_MIN_SCORE = 5.0
-# Shortest tile period looked for in the autocorrelation (a downscale to 44%): at shorter lags the whitened
-# content's own autocorrelation still rises towards lag 0 and the strongest "peak" was the window's inner edge.
-_LATTICE_P_MIN = 56.0
 # Period candidates ranked per view (from the autocorrelation; plus the embedder's own period).
 _PERIODS = 6
-# Autocorrelation peaks tried as the lattice's first vector, strongest first (find_lattice).
-_LATTICE_TRIES = 6
-# Radius of the local mean subtracted from the autocorrelation score (find_lattice), in pixels of lag.
-_ACF_BACKGROUND = 4
 # Rotated views: the parts are merged into at most this many groups first (rotating each part is the expensive
 # step; the groups keep enough of the per-part weighting of _detect.part_weights).
 _ROTATED_GROUPS = 8
@@ -108,194 +101,6 @@ def describe(t: int, lattice: Lattice | None) -> str:
     if lattice is not None and lattice.skew >= _SKEWED:
         words.append("skewed")
     return ", ".join(words) or "as embedded"
-
-
-# -- the lattice of a rotated tile ----------------------------------------------------------------------
-
-
-Basis = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Lattice:
-    """The tile lattice seen in a residual: ``basis`` = (a, b, c, d), its two generating vectors (a, b) (the
-    tile's x axis) and (c, d) (its y axis) in detection pixels (x, y; y down), an affine fit (rotation, scale,
-    and the aspect change and shear that a mild perspective adds, to first order); ``period`` the square root
-    of its area, ``angle`` its rotation (radians, in [-45, 45] degrees: the eight views resolve the
-    rest), ``score`` the autocorrelation score of its strongest peak."""
-
-    basis: Basis
-    score: float
-
-    @property
-    def period(self) -> float:
-        a, b, c, d = self.basis
-        return float(np.sqrt(abs(a * d - b * c)))
-
-    @property
-    def angle(self) -> float:
-        """The rotation nearest the affine basis (its similarity part: both axes' angles, averaged)."""
-        a, b, c, d = self.basis
-        return float(np.arctan2(b - c, a + d))
-
-    @property
-    def skew(self) -> float:
-        """How far the lattice is from a rotated square one: the largest difference between the basis (divided by
-        the period) and the rotation of the same angle; 0.01 moves the tile a pixel every 100."""
-        cos, sin = np.cos(self.angle), np.sin(self.angle)
-        rot = np.array([cos, sin, -sin, cos])
-        return float(np.max(np.abs(np.array(self.basis) / self.period - rot)))
-
-
-def _acf_score(acc: np.ndarray) -> np.ndarray:
-    """2-D autocorrelation of ``acc``, centred (lag 0 at the middle), each lag divided by the square root of its
-    overlap: the mark's peaks grow with the overlap, the content's noise with its square root, so this is a
-    signal-to-noise ratio that does not favour short lags."""
-    h, w = acc.shape
-    f = np.fft.rfft2(acc, s=(2 * h, 2 * w))
-    ac = np.fft.fftshift(np.fft.irfft2(np.abs(f) ** 2, s=(2 * h, 2 * w)))
-    ny = h - np.abs(np.arange(2 * h) - h)
-    nx = w - np.abs(np.arange(2 * w) - w)
-    overlap = np.maximum(ny[:, None] * nx[None, :], 1).astype(np.float64)
-    return ac / np.sqrt(overlap)
-
-
-def _subpixel(s: np.ndarray, y: int, x: int) -> tuple[float, float]:
-    def off(l: float, c: float, r: float) -> float:
-        den = l - 2 * c + r
-        return float(np.clip(0.5 * (l - r) / den, -0.5, 0.5)) if den < 0 else 0.0
-
-    return y + off(s[y - 1, x], s[y, x], s[y + 1, x]), x + off(s[y, x - 1], s[y, x], s[y, x + 1])
-
-
-def _lattice_points(s: np.ndarray, basis: Basis) -> tuple[list[tuple[int, int, float, float, float]], int]:
-    """(m, n, x, y, score) of each lattice point m (a, b) + n (c, d) inside the well-overlapped lags (3/4 of
-    each side), located to sub-pixel precision within 2 pixels of where ``basis`` predicts it, weak ones left
-    out; and how many points were predicted."""
-    h, w = s.shape[0] // 2, s.shape[1] // 2
-    a, b, c, d = basis
-    reach = int(np.ceil(0.75 * max(h, w) / np.sqrt(abs(a * d - b * c)))) + 1
-    out = []
-    predicted = 0
-    for m in range(-reach, reach + 1):
-        for n in range(-reach, reach + 1):
-            dx, dy = m * a + n * c, m * b + n * d
-            if (m, n) == (0, 0) or abs(dy) > 0.75 * h or abs(dx) > 0.75 * w:
-                continue
-            predicted += 1
-            y0, x0 = round(h + dy), round(w + dx)
-            y1, x1 = max(y0 - 2, 1), max(x0 - 2, 1)
-            sub = s[y1 : min(y0 + 3, 2 * h - 1), x1 : min(x0 + 3, 2 * w - 1)]
-            if sub.size == 0:
-                continue
-            j = int(np.argmax(sub))
-            yj, xj = y1 + j // sub.shape[1], x1 + j % sub.shape[1]
-            if s[yj, xj] < 4.0:
-                continue
-            my, mx = _subpixel(s, yj, xj)
-            out.append((m, n, mx - w, my - h, float(s[yj, xj])))
-    return out, predicted
-
-
-def find_lattice(acc: np.ndarray, p_min: float = _LATTICE_P_MIN, p_max: float = 440.0) -> Lattice | None:
-    """The tile lattice in a residual, from its autocorrelation: the strongest peak within _MAX_ANGLE of an axis
-    gives a first basis vector (its quarter turn the second); every lattice point predicted from them inside the
-    well-overlapped lags is then located to sub-pixel precision and the basis refitted to all of them (weighted
-    least squares): twice as a rotated square, then once as a general affine lattice. The angle comes from the
-    longest lags available (one pixel at 300 px is 0.2 degrees)."""
-    h, w = acc.shape
-    hi = min(p_max, 0.7 * min(h, w))
-    if hi <= p_min + 4:
-        return None
-    s = _acf_score(acc)
-    # The content's own autocorrelation is smooth and falls with the lag (on a textured photo it beat the mark's
-    # peaks at the window's inner edge); the mark's peaks are a few pixels wide: keep what stands above the
-    # local mean.
-    s = s - box(s.astype(np.float32), _ACF_BACKGROUND)
-    noise = float(np.median(np.abs(s - np.median(s)))) * 1.4826 + 1e-12
-    s = (s - float(np.median(s))) / noise
-    yy, xx = np.mgrid[-h:h, -w:w]
-    r = np.hypot(yy, xx)
-    phi = np.arctan2(yy, xx)
-    near_axis = np.abs((phi + np.pi / 4) % (np.pi / 2) - np.pi / 4) <= _MAX_ANGLE
-    # Only true local maxima count: a pan's displaced copies of the content make ridges along the motion, whose
-    # highest point inside the window is its inner edge, not a peak.
-    hood = np.max(
-        [np.roll(s, (dy, dx), (0, 1)) for dy in (-2, -1, 0, 1, 2) for dx in (-2, -1, 0, 1, 2)], axis=0
-    )
-    ok = (r >= p_min) & (r <= hi) & near_axis & (s >= hood) & (s >= _LATTICE_MIN_SCORE)
-    peaks = np.flatnonzero(ok)
-    if peaks.size == 0:
-        return None
-    peaks = peaks[np.argsort(-s.flat[peaks])][:_LATTICE_TRIES]
-    # Of the strongest peaks, the one whose square lattice is best supported by the other lattice points it
-    # predicts gives the first basis vector.
-    best: tuple[float, Basis, float] | None = None
-    for i in peaks:
-        py, px = divmod(int(i), 2 * w)
-        fy, fx = _subpixel(s, py, px)
-        # (p, q) = period * (cos, sin) of the rotation, reduced to |angle| <= 45 degrees.
-        v = (fx - w, fy - h)
-        for _ in range(4):
-            if abs(np.arctan2(v[1], v[0])) <= np.pi / 4 + 1e-9:
-                break
-            v = (v[1], -v[0])  # a quarter turn of a lattice vector is another lattice vector
-        cand: Basis = (v[0], v[1], -v[1], v[0])
-        pts, predicted = _lattice_points(s, cand)
-        # summed scores times the fraction found: a sub-lattice (half the period) predicts four times the points,
-        # three in four of them missing; a super-lattice finds a quarter of the points
-        support = sum(p[4] for p in pts) * len(pts) / max(predicted, 1)
-        if best is None or support > best[0]:
-            best = (support, cand, float(s.flat[i]))
-    assert best is not None
-    _, basis, peak = best
-    for general in (False, False, True):
-        pts, _ = _lattice_points(s, basis)
-        if len(pts) < 3:
-            break
-        wts = np.sqrt(np.array([p[4] for p in pts]))
-        if general:  # x = m a + n c, y = m b + n d: two independent fits
-            mn = np.array([[p[0], p[1]] for p in pts], float) * wts[:, None]
-            (a, c), *_ = np.linalg.lstsq(mn, np.array([p[2] for p in pts]) * wts, rcond=None)
-            (b, d), *_ = np.linalg.lstsq(mn, np.array([p[3] for p in pts]) * wts, rcond=None)
-            basis = (float(a), float(b), float(c), float(d))
-        else:  # a rotated square: (a, b, c, d) = (p, q, -q, p)
-            rows = np.array([r for m, n, *_ in pts for r in ([m, -n], [n, m])], float)
-            rhs = np.array([v for *_, x, y, _ in pts for v in (x, y)])
-            ww = np.repeat(wts, 2)
-            (p, q), *_ = np.linalg.lstsq(rows * ww[:, None], rhs * ww, rcond=None)
-            basis = (float(p), float(q), float(-q), float(p))
-    lattice = Lattice(basis, peak)
-    if (
-        not (np.isfinite(lattice.period) and np.isfinite(lattice.angle))
-        or not p_min <= lattice.period <= p_max
-    ):
-        return None  # a degenerate fit (points nearly collinear): no lattice
-    return lattice
-
-
-def warp(a: np.ndarray, basis: Basis, centre: tuple[float, float]) -> np.ndarray:
-    """Resample ``a`` so that the lattice ``basis`` (see Lattice) is square and upright again, at the same area:
-    output pixel c + (ux, uy) samples input c + (ux (a, b) + uy (c, d)) / period, bilinear, zero outside."""
-    h, w = a.shape
-    ba, bb, bc, bd = np.array(basis) / np.sqrt(abs(basis[0] * basis[3] - basis[1] * basis[2]))
-    uy = np.arange(h, dtype=np.float64)[:, None] - centre[0]
-    ux = np.arange(w, dtype=np.float64)[None, :] - centre[1]
-    sx = centre[1] + ba * ux + bc * uy
-    sy = centre[0] + bb * ux + bd * uy
-    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
-    fx, fy = (sx - x0).astype(np.float32), (sy - y0).astype(np.float32)
-    out = np.zeros((h, w), np.float32)
-    for dy, dx, wt in (
-        (0, 0, (1 - fy) * (1 - fx)),
-        (0, 1, (1 - fy) * fx),
-        (1, 0, fy * (1 - fx)),
-        (1, 1, fy * fx),
-    ):
-        yi, xi = y0 + dy, x0 + dx
-        ok = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        out += np.where(ok, a[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)], 0.0).astype(np.float32) * wt
-    return out
 
 
 # -- views and their ranking ------------------------------------------------------------------------------
@@ -377,12 +182,13 @@ def geometry_search(
     parts = _crop_to_coarse(parts, coarse)
     sources = _sources(parts, coarse)
     cands: list[_Candidate] = []
+    lattices: dict[int, Lattice | None] = {}
     for si, (ps, _) in enumerate(sources):
         acc = _centred_sum(ps)
         if acc is None:
             continue
         views: list[tuple[Lattice | None, np.ndarray, list[float]]] = [(None, acc, period_candidates(acc))]
-        lat = find_lattice(acc)
+        lat = lattices[si] = find_lattice(acc)
         if lat is not None and (abs(lat.angle) >= _MIN_ANGLE or lat.skew >= _MIN_SKEW):
             h, w = acc.shape
             wacc = warp(acc, lat.basis, ((h - 1) / 2.0, (w - 1) / 2.0))
@@ -409,8 +215,73 @@ def geometry_search(
         logger.debug("view %s z=%.1f -> %s", describe(c.transform, c.lattice), c.z, hit is not None)
         if hit is not None:
             return hit, describe(c.transform, c.lattice)
+    # Last, the whole clip read in pieces, upright (after the lattice's warp, if one was found): a perspective
+    # bends the lattice across the frame, which no single warp undoes.
+    ps, _ = sources[0]
+    acc = _centred_sum(ps)
+    if acc is not None:
+        lat = lattices.get(0)
+        if lat is not None:
+            h, w = acc.shape
+            acc = warp(acc, lat.basis, ((h - 1) / 2.0, (w - 1) / 2.0))
+        period = lat.period if lat is not None else next(iter(period_candidates(acc)), float(TILE_PX))
+        hit = _decode_piecewise(acc, layout, code, budget, TILE_PX / period)
+        if hit is not None:
+            return hit, ", ".join(w for w in (describe(0, lat), "warped") if w != "as embedded")
     best_z = cands[0].z if cands else 0.0
     return SearchResult(None, min(0.49, best_z / 20.0), budget.attempts, best_z), ""
+
+
+# The piecewise read: PIECES x PIECES overlapping windows, each half the frame's side, each aligned on its own
+# (scale within +-_PIECE_SCALE of the lattice's, in _PIECE_STEPS steps, and shift); their folded tiles are moved to
+# one shift and summed, weighted by their squared sync scores. On a 720p photo pan whose corners a perspective
+# moved inwards by up to 5% of the side, then CRF 26, the lattice's warp alone gave no sync peak (z 4.9), the
+# pieces read at z 4.6 to 8.3 each and 10.5 together, and the payload read.
+_PIECES = 3
+_PIECE_SCALE = 0.04
+_PIECE_STEPS = 17
+
+
+def piecewise_tile(acc: np.ndarray, layout: Layout, k: float) -> tuple[np.ndarray, float]:
+    """The sync-weighted sum of the windows' folded tiles, each moved so that its sync peak is at shift (0, 0), and
+    the sum's sync z-score there."""
+    h, w = acc.shape
+    bh, bw = h // 2, w // 2
+    total = np.zeros((TILE_PX, TILE_PX))
+    for i in range(_PIECES):
+        for j in range(_PIECES):
+            y0, x0 = (h - bh) * i // (_PIECES - 1), (w - bw) * j // (_PIECES - 1)
+            block = acc[y0 : y0 + bh, x0 : x0 + bw]
+            block = block - block.mean()
+            best: tuple[float, np.ndarray] | None = None
+            for e in np.linspace(-_PIECE_SCALE, _PIECE_SCALE, _PIECE_STEPS):
+                tile = fold(block, k * (1.0 + e), k * (1.0 + e))
+                c = _sync_correlation(tile, layout)
+                m = int(np.argmax(c))
+                sd = float(c.std())
+                z = (float(c.flat[m]) - float(c.mean())) / sd if sd > 0 else 0.0
+                if best is None or z > best[0]:
+                    best = (z, np.roll(tile, (-(m // TILE_PX), -(m % TILE_PX)), (0, 1)))
+            assert best is not None
+            total += max(best[0], 0.0) ** 2 * best[1]
+    c = _sync_correlation(total, layout)
+    sd = float(c.std())
+    return total, (float(c[0, 0]) - float(c.mean())) / sd if sd > 0 else 0.0
+
+
+def _decode_piecewise(
+    acc: np.ndarray, layout: Layout, code: PayloadCode, budget: _Budget, k: float
+) -> SearchResult | None:
+    """One decode of the piecewise tile (the fine layer only: the coarse layer's tile spans three fine ones)."""
+    left = budget.limit - budget.attempts
+    if left <= 0 or min(acc.shape) < 2 * MIN_SIDE:
+        return None
+    tile, z = piecewise_tile(acc, layout, k)
+    soft = soft_bits(tile, layout, Alignment(z, k, k, (0, 0)))
+    payload, used, agree = code.decode(soft.values, left)
+    budget.attempts += used
+    logger.debug("piecewise z=%.1f -> %s", z, payload is not None)
+    return SearchResult(payload, agree, budget.attempts, z) if payload is not None else None
 
 
 def _decode_view(
