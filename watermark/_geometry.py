@@ -217,29 +217,41 @@ def geometry_search(
             return hit, describe(c.transform, c.lattice)
     # Last, the whole clip read in pieces, upright (after the lattice's warp, if one was found): a perspective
     # bends the lattice across the frame, which no single warp undoes.
-    ps, _ = sources[0]
-    acc = _centred_sum(ps)
-    if acc is not None:
-        lat = lattices.get(0)
+    # Which source (the whole clip, its first part), which residual (warped by the lattice, or as found) and
+    # which scale: the one whose pieces add up to the strongest sync peak (ranking only: one decode). On a photo
+    # pan after a perspective and CRF 26 the whole clip's lattice was the content's (period 139 for 123) and only
+    # the key frame's pieces read.
+    tries: list[tuple[Lattice | None, np.ndarray, float]] = []
+    for si, (ps, _) in enumerate(sources):
+        acc = _centred_sum(ps)
+        if acc is None or min(acc.shape) < 2 * MIN_SIDE:
+            continue
+        lat = lattices.get(si)
         if lat is not None:
             h, w = acc.shape
-            acc = warp(acc, lat.basis, ((h - 1) / 2.0, (w - 1) / 2.0))
-        period = lat.period if lat is not None else next(iter(period_candidates(acc)), float(TILE_PX))
-        hit = _decode_piecewise(acc, layout, code, budget, TILE_PX / period)
+            tries.append((lat, warp(acc, lat.basis, ((h - 1) / 2.0, (w - 1) / 2.0)), lat.period))
+        tries.append((None, acc, TILE_PX * _PIECE_PERIOD))
+    if tries:
+        scored = [(piecewise_tile(a, layout, TILE_PX / p), seen, p) for seen, a, p in tries]
+        (tile, z), seen, period = max(scored, key=lambda x: x[0][1])
+        hit = _decode_piecewise(tile, z, layout, code, budget, TILE_PX / period)
         if hit is not None:
-            return hit, ", ".join(w for w in (describe(0, lat), "warped") if w != "as embedded")
+            return hit, ", ".join(w for w in (describe(0, seen), "warped") if w != "as embedded")
     best_z = cands[0].z if cands else 0.0
     return SearchResult(None, min(0.49, best_z / 20.0), budget.attempts, best_z), ""
 
 
 # The piecewise read: PIECES x PIECES overlapping windows, each half the frame's side, each aligned on its own
-# (scale within +-_PIECE_SCALE of the lattice's, in _PIECE_STEPS steps, and shift); their folded tiles are moved to
+# (scale within +-_PIECE_SCALE of the lattice's or _PIECE_PERIOD's, in _PIECE_STEPS steps, and shift); their folded tiles are moved to
 # one shift and summed, weighted by their squared sync scores. On a 720p photo pan whose corners a perspective
 # moved inwards by up to 5% of the side, then CRF 26, the lattice's warp alone gave no sync peak (z 4.9), the
 # pieces read at z 4.6 to 8.3 each and 10.5 together, and the payload read.
 _PIECES = 3
-_PIECE_SCALE = 0.04
-_PIECE_STEPS = 17
+_PIECE_SCALE = 0.05
+_PIECE_STEPS = 21
+# Without a lattice, the pieces' scales are searched about 0.96 of the embedded period (a perspective that moves
+# the corners inwards by 0 to 8% of the side shrinks the frame by about that much).
+_PIECE_PERIOD = 0.96
 
 
 def piecewise_tile(acc: np.ndarray, layout: Layout, k: float) -> tuple[np.ndarray, float]:
@@ -270,13 +282,12 @@ def piecewise_tile(acc: np.ndarray, layout: Layout, k: float) -> tuple[np.ndarra
 
 
 def _decode_piecewise(
-    acc: np.ndarray, layout: Layout, code: PayloadCode, budget: _Budget, k: float
+    tile: np.ndarray, z: float, layout: Layout, code: PayloadCode, budget: _Budget, k: float
 ) -> SearchResult | None:
-    """One decode of the piecewise tile (the fine layer only: the coarse layer's tile spans three fine ones)."""
+    """One decode of a piecewise tile (the fine layer only: the coarse layer's tile spans three fine ones)."""
     left = budget.limit - budget.attempts
-    if left <= 0 or min(acc.shape) < 2 * MIN_SIDE:
+    if left <= 0:
         return None
-    tile, z = piecewise_tile(acc, layout, k)
     soft = soft_bits(tile, layout, Alignment(z, k, k, (0, 0)))
     payload, used, agree = code.decode(soft.values, left)
     budget.attempts += used
