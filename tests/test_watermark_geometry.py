@@ -105,6 +105,40 @@ def test_a_slightly_rotated_clip_reads_after_h264(
     assert abs(float(words[1]) - abs(degrees)) <= 0.15
 
 
+def _perspective(frames: np.ndarray, inward: list[tuple[float, float]]) -> np.ndarray:
+    """Each corner (top-left, top-right, bottom-right, bottom-left) moved inwards by the given fractions of the
+    width and height: a screen filmed a little off-axis. Same size, black outside."""
+    h, w = frames.shape[1:3]
+    src = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+    signs = [(1, 1), (-1, 1), (-1, -1), (1, -1)]
+    dst = [(x + sx * fx * w, y + sy * fy * h) for (x, y), (sx, sy), (fx, fy) in zip(src, signs, inward)]
+    # PIL maps each output pixel to an input one: solve the homography from dst (output) to src (input)
+    rows, rhs = [], []
+    for (u, v), (x, y) in zip(dst, src):
+        rows += [[u, v, 1, 0, 0, 0, -x * u, -x * v], [0, 0, 0, u, v, 1, -y * u, -y * v]]
+        rhs += [x, y]
+    coeffs = tuple(np.linalg.solve(np.array(rows, float), np.array(rhs, float)))
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(f).transform((w, h), Image.PERSPECTIVE, coeffs, Image.BILINEAR))
+            for f in frames
+        ]
+    )
+
+
+def test_a_clip_under_a_mild_perspective_reads_in_pieces(
+    wm: Watermarker, marked: np.ndarray, payload: bytes
+) -> None:
+    """A perspective bends the tile lattice across the frame: no single scale, rotation or warp folds it, the
+    piecewise read (windows aligned on their own) does."""
+    # two opposite corners 2% inwards, the other two in place: the scale changes across the frame
+    warped = _h264(_perspective(marked, [(0.02, 0.02), (0.0, 0.0), (0.02, 0.02), (0.0, 0.0)]), crf=26)
+    assert not _detect.search(*_parts(warped), wm._layout, wm._code).payload  # the plain pass alone: lost
+    det = wm.detect(warped)
+    assert det.found and det.payload == payload
+    assert det.view.endswith("warped")
+
+
 def test_the_lattice_gives_the_rotation_angle(wm: Watermarker, marked: np.ndarray) -> None:
     for degrees in (0.0, 3.0, -7.0, 12.0):
         acc = _detect._centred_sum(_parts(_rotate(marked[:4], degrees))[0])
