@@ -32,7 +32,8 @@ times further, at the shift the fine alignment implies, each layer weighted by i
 only when the coarse sync stands out), and decodes; if the whole clip does not read, the same again on its first
 part alone (after heavy compression the key frame's mark can be buried under the displaced copies that later
 frames make of it). Only if neither reads, the geometry search (``_geometry``) tries the clip mirrored, turned
-by quarter turns and rotated back by the angle its tile lattice shows in the residual's 2-D autocorrelation.
+by quarter turns and warped back by the tile lattice its residual's 2-D autocorrelation shows (rotation, and a
+perspective to first order), and last reads it in pieces aligned on their own (perspective).
 Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 
 Codeword (336 bits): payload (64) || check (40 bits of HMAC-SHA256(key-derived, payload)), encoded with a
@@ -51,9 +52,10 @@ call makes at most ``MAX_DECODE_ATTEMPTS`` = 1088 attempts, enforced by counters
   (scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync score, never decoded)
   x 64 list candidates;
 - the geometry search (``_geometry``), only when the plain pass found nothing, 320: of every view it ranks (the 8
-  symmetries of the square, i.e. mirror and quarter turns, each as found and rotated back by the angle the tile
-  lattice shows, at several scales, on both sources), only the 5 with the best sync scores are decoded, x 64 list
-  candidates. Ranking compares no check, so it is free; each decoded view is a hypothesis and counts.
+  symmetries of the square, i.e. mirror and quarter turns, each as found and warped back by the tile lattice its
+  autocorrelation shows, at several scales, on both sources), only the 4 with the best sync scores are decoded,
+  and one piecewise tile (for perspective), x 64 list candidates. Ranking compares no check, so it is free;
+  each decoded view is a hypothesis and counts.
 
 The coarse layer adds no attempt: its soft bits join the fine layer's before the one decode of an alignment. By
 the union bound,
@@ -63,7 +65,7 @@ the union bound,
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
 matching check). It holds for any content, clip length, scale/shift search size and number of views ranked.
 (Before the geometry search: 768 * 2^-40 ~= 7.0e-10. The budget left under 1e-9 is 1e-9 * 2^40 = 1099 attempts,
-so the search could decode at most 5 views at the full list size.)
+so the search can decode at most 5 views at the full list size.)
 
 Keys: ``Watermarker.public()`` uses a published key, so anyone can detect "made with gen4sdk" (and anyone
 can forge that mark); operator keys are secret bytes, and only their holder can embed or detect.

@@ -1,4 +1,4 @@
-"""The geometry search: a mirrored, turned or slightly rotated clip, tried only when the plain pass fails.
+"""The geometry search: a mirrored, turned, slightly rotated or warped clip, tried only when the plain pass fails.
 
 The plain pass (``_detect.search``) looks for the tile as it was embedded: scaled and shifted, never mirrored or
 rotated. A platform that mirrors a clip, a phone that records it upright or slightly askew, moves the tile onto
@@ -10,14 +10,17 @@ module tries the other views of the accumulated residual:
   the sync score of the folded tile transformed the same way (eight 128 x 128 correlations per scale, next to
   nothing), never decoded unless it ranks among the best;
 - a small rotation: the tile repeats, so the residual's 2-D autocorrelation has peaks on the rotated tile
-  lattice, whatever the content; fitting that lattice gives the angle (and the period), and the residual is
-  rotated back before the same eight-view ranking. A rotation is only known up to a quarter turn this way,
-  which the eight views cover.
+  lattice, whatever the content; fitting that lattice (``_lattice``) gives the angle, the period and, to first
+  order, a perspective's shear, and the residual is warped back before the same eight-view ranking. A rotation
+  is only known up to a quarter turn this way, which the eight views cover;
+- a perspective: it bends the lattice across the frame, so no single warp folds it; last, the clip is read in
+  overlapping pieces, each aligned on its own, their tiles summed at one shift (piecewise_tile).
 
 Every view and scale is only ranked by its sync score; the best GEOMETRY_ALIGNMENTS of them, over all views and
-both sources (the whole clip, its first part), are decoded, each with at most ATTEMPTS_PER_ALIGNMENT list
-candidates. So the search adds GEOMETRY_ATTEMPTS decode attempts to the plain pass's, whatever it ranks, and
-the false-positive bound (package docstring) counts them: MAX_DECODE_ATTEMPTS is the sum.
+both sources (the whole clip, its first part), are decoded, and then the best piecewise tile, each with at most
+ATTEMPTS_PER_ALIGNMENT list candidates. So the search adds GEOMETRY_ATTEMPTS decode attempts to the plain
+pass's, whatever it ranks, and the false-positive bound (package docstring) counts them: MAX_DECODE_ATTEMPTS is
+the sum.
 """
 
 from __future__ import annotations
