@@ -127,25 +127,30 @@ def find_lattice(acc: np.ndarray, p_min: float = _LATTICE_P_MIN, p_max: float = 
     s = s - box(s.astype(np.float32), _ACF_BACKGROUND)
     noise = float(np.median(np.abs(s - np.median(s)))) * 1.4826 + 1e-12
     s = (s - float(np.median(s))) / noise
-    yy, xx = np.mgrid[-h:h, -w:w]
+    # Peaks are looked for only within lag `hi` (a crop of the score, with a margin for the neighbourhood below).
+    m = min(int(hi) + 3, h - 1, w - 1)
+    crop = s[h - m : h + m + 1, w - m : w + m + 1]
+    yy, xx = np.mgrid[-m : m + 1, -m : m + 1]
     r = np.hypot(yy, xx)
     phi = np.arctan2(yy, xx)
     near_axis = np.abs((phi + np.pi / 4) % (np.pi / 2) - np.pi / 4) <= _MAX_ANGLE
     # Only true local maxima count: a pan's displaced copies of the content make ridges along the motion, whose
-    # highest point inside the window is its inner edge, not a peak.
-    hood = np.max(
-        [np.roll(s, (dy, dx), (0, 1)) for dy in (-2, -1, 0, 1, 2) for dx in (-2, -1, 0, 1, 2)], axis=0
-    )
-    ok = (r >= p_min) & (r <= hi) & near_axis & (s >= hood) & (s >= _LATTICE_MIN_SCORE)
-    peaks = np.flatnonzero(ok)
-    if peaks.size == 0:
+    # highest point inside the window is its inner edge, not a peak. (5 x 5 maximum, separable.)
+    hood = crop.copy()
+    for axis in (0, 1):
+        base = hood.copy()
+        for d in (-2, -1, 1, 2):
+            np.maximum(hood, np.roll(base, d, axis), out=hood)
+    ok = (r >= p_min) & (r <= hi) & near_axis & (crop >= hood) & (crop >= _LATTICE_MIN_SCORE)
+    iy, ix = np.nonzero(ok)
+    if iy.size == 0:
         return None
-    peaks = peaks[np.argsort(-s.flat[peaks])][:_LATTICE_TRIES]
+    order = np.argsort(-crop[iy, ix])[:_LATTICE_TRIES]
+    peaks = [(int(iy[o]) - m + h, int(ix[o]) - m + w) for o in order]
     # Of the strongest peaks, the one whose square lattice is best supported by the other lattice points it
     # predicts gives the first basis vector.
     best: tuple[float, Basis, float] | None = None
-    for i in peaks:
-        py, px = divmod(int(i), 2 * w)
+    for py, px in peaks:
         fy, fx = _subpixel(s, py, px)
         # (p, q) = period * (cos, sin) of the rotation, reduced to |angle| <= 45 degrees.
         v = (fx - w, fy - h)
@@ -159,7 +164,7 @@ def find_lattice(acc: np.ndarray, p_min: float = _LATTICE_P_MIN, p_max: float = 
         # three in four of them missing; a super-lattice finds a quarter of the points
         support = sum(p[4] for p in pts) * len(pts) / max(predicted, 1)
         if best is None or support > best[0]:
-            best = (support, cand, float(s.flat[i]))
+            best = (support, cand, float(s[py, px]))
     assert best is not None
     _, basis, peak = best
     for general in (False, False, True):
