@@ -191,9 +191,9 @@ def perspective(frames: np.ndarray, strength: float, rng: np.random.Generator) -
     """A mild perspective warp: each corner moved inwards by up to ``strength`` of the side, at random (a screen
     filmed a little off-axis), same frame size, black outside."""
     h, w = frames.shape[1:3]
-    src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
-    inward = np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
-    dst = src + inward * rng.uniform(0.0, strength, (4, 2)).astype(np.float32) * np.float32([w, h])
+    src = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    inward = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], np.float32)
+    dst = src + inward * rng.uniform(0.0, strength, (4, 2)).astype(np.float32) * np.array([w, h], np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     return np.stack([cv2.warpPerspective(f, m, (w, h), flags=cv2.INTER_LINEAR) for f in frames])
 

@@ -357,9 +357,9 @@ def report(
             if f"detect_s {name}" not in sp:
                 continue
             want = "not found" if name == "unmarked" else "read"
-            got = bool(sp[f"detect_ok {name}"])
+            as_wanted = bool(sp[f"detect_ok {name}"])
             lines.append(
-                f"| same clip {name}, CRF {M.GEOMETRY_CRF}: detect / decode ({want}: {got}) | "
+                f"| same clip {name}, CRF {M.GEOMETRY_CRF}: detect / decode ({want}: {as_wanted}) | "
                 f"{sp[f'detect_s {name}']:.2f} s / {sp[f'decode_s {name}']:.2f} s = "
                 f"{sp[f'detect_s {name}'] / sp[f'decode_s {name}']:.2f} | geometry search: several passes |"
             )

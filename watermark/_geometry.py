@@ -180,7 +180,7 @@ def _sources(
 
 def geometry_search(
     parts: list[np.ndarray], coarse: list[np.ndarray], layout: Layout, code: PayloadCode
-) -> tuple[SearchResult | None, str]:
+) -> tuple[SearchResult, str]:
     """Rank every view of both sources by sync score, decode the best GEOMETRY_ALIGNMENTS; (result, view label)."""
     parts = _crop_to_coarse(parts, coarse)
     sources = _sources(parts, coarse)
@@ -338,8 +338,8 @@ def search_all(
     if plain.payload is not None:
         return plain, "as embedded"
     geo, label = geometry_search(parts, coarse, layout, code)
-    attempts = plain.attempts + (geo.attempts if geo else 0)
-    if geo is not None and geo.payload is not None:
+    attempts = plain.attempts + geo.attempts
+    if geo.payload is not None:
         return SearchResult(geo.payload, geo.confidence, attempts, geo.z), label
-    z = max(plain.z, geo.z if geo else 0.0)
+    z = max(plain.z, geo.z)
     return SearchResult(None, min(0.49, z / 20.0), attempts, z), ""
