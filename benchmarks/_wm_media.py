@@ -179,6 +179,37 @@ def excerpt(frames: np.ndarray, count: int, rng: np.random.Generator) -> np.ndar
     return frames[s : s + count]
 
 
+def rotate(frames: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotation about the frame's centre, same frame size, black corners (as Video Seal's rotate attack, and a
+    phone filming a screen slightly askew); positive is counter-clockwise as seen."""
+    h, w = frames.shape[1:3]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    return np.stack([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR) for f in frames])
+
+
+def perspective(frames: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """A mild perspective warp: each corner moved inwards by up to ``strength`` of the side, at random (a screen
+    filmed a little off-axis), same frame size, black outside."""
+    h, w = frames.shape[1:3]
+    src = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    inward = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], np.float32)
+    dst = src + inward * rng.uniform(0.0, strength, (4, 2)).astype(np.float32) * np.array([w, h], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    return np.stack([cv2.warpPerspective(f, m, (w, h), flags=cv2.INTER_LINEAR) for f in frames])
+
+
+def crop_side(frames: np.ndarray, side: float, rng: np.random.Generator) -> np.ndarray:
+    """Crop to ``side`` of each side (even sizes, for 4:2:0) at a random position (0.55: 30% of the area)."""
+    h, w = frames.shape[1:3]
+    ch, cw = _even(h * side), _even(w * side)
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return frames[:, y : y + ch, x : x + cw].copy()
+
+
+# The H.264 re-encode after each geometric attack (the issue's: a flip or a 4-degree rotation, then CRF 26).
+GEOMETRY_CRF = 26
+
+
 def attacks(fps: int = 24) -> dict[str, Attack]:
     return {
         "none": lambda v, r: v,
@@ -203,6 +234,23 @@ def attacks(fps: int = 24) -> dict[str, Attack]:
         "crop 80%+down 75%+bright +20%+CRF 28": lambda v, r: reencode(
             brightness(resize(crop(v, 0.8, r), 0.75), 1.2), crf=28, fps=fps
         ),
+        # Geometry, each followed by a real re-encode: read by the detector's geometry search (watermark/_geometry).
+        # Rotations draw their sense at random.
+        "flip H+CRF 26": lambda v, r: reencode(v[:, :, ::-1], crf=GEOMETRY_CRF, fps=fps),
+        "rotate 2°+CRF 26": lambda v, r: reencode(
+            rotate(v, 2.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps
+        ),
+        "rotate 5°+CRF 26": lambda v, r: reencode(
+            rotate(v, 5.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps
+        ),
+        "rotate 10°+CRF 26": lambda v, r: reencode(
+            rotate(v, 10.0 * r.choice([-1, 1])), crf=GEOMETRY_CRF, fps=fps
+        ),
+        "rotate 90°+CRF 26": lambda v, r: reencode(
+            np.ascontiguousarray(np.rot90(v, int(r.choice([1, 3])), axes=(1, 2))), crf=GEOMETRY_CRF, fps=fps
+        ),
+        "perspective 5%+CRF 26": lambda v, r: reencode(perspective(v, 0.05, r), crf=GEOMETRY_CRF, fps=fps),
+        "crop 55% side+CRF 26": lambda v, r: reencode(crop_side(v, 0.55, r), crf=GEOMETRY_CRF, fps=fps),
     }
 
 

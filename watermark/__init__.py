@@ -31,7 +31,9 @@ blobs), sums them into soft bits, adds the coarse layer's soft bits (read the sa
 times further, at the shift the fine alignment implies, each layer weighted by its own sync-estimated SNR, and
 only when the coarse sync stands out), and decodes; if the whole clip does not read, the same again on its first
 part alone (after heavy compression the key frame's mark can be buried under the displaced copies that later
-frames make of it).
+frames make of it). Only if neither reads, the geometry search (``_geometry``) tries the clip mirrored, turned
+by quarter turns and warped back by the tile lattice its residual's 2-D autocorrelation shows (rotation, and a
+perspective to first order), and last reads it in pieces aligned on their own (perspective).
 Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 
 Codeword (336 bits): payload (64) || check (40 bits of HMAC-SHA256(key-derived, payload)), encoded with a
@@ -43,16 +45,27 @@ offers the next most likely messages, up to 64 in all.
 False-positive bound. ``detect`` reports found only if, for one of its decode attempts, the 40-bit keyed check
 of the decoded payload matches. For a clip not marked with this key, the candidate payload of each attempt is a
 function of the content alone; modelling HMAC-SHA256 as a pseudo-random function whose key the content does
-not depend on, each attempt's check matches with probability 2^-40. One detect call makes at most
-``MAX_DECODE_ATTEMPTS`` = 2 sources (the whole clip, then its first part alone) x 2 search stages x 3 alignments
-(scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync score, never decoded) x
-64 list candidates = 768 attempts, enforced by a counter. The coarse layer adds no attempt: its soft bits join
-the fine layer's before the one decode of an alignment. By the union bound,
+not depend on, each attempt's check matches with probability 2^-40, however the attempt was chosen. One detect
+call makes at most ``MAX_DECODE_ATTEMPTS`` = 1088 attempts, enforced by counters:
 
-    P(found | clip unmarked, or marked under another key) <= 768 * 2^-40 ~= 7.0e-10  (<= 1e-9),
+- the plain pass, 768: 2 sources (the whole clip, then its first part alone) x 2 search stages x 3 alignments
+  (scale + shift hypotheses; every other scale/shift hypothesis is only ranked by its sync score, never decoded)
+  x 64 list candidates;
+- the geometry search (``_geometry``), only when the plain pass found nothing, 320: of every view it ranks (the 8
+  symmetries of the square, i.e. mirror and quarter turns, each as found and warped back by the tile lattice its
+  autocorrelation shows, at several scales, on both sources), only the 4 with the best sync scores are decoded,
+  and one piecewise tile (for perspective), x 64 list candidates. Ranking compares no check, so it is free;
+  each decoded view is a hypothesis and counts.
+
+The coarse layer adds no attempt: its soft bits join the fine layer's before the one decode of an alignment. By
+the union bound,
+
+    P(found | clip unmarked, or marked under another key) <= 1088 * 2^-40 ~= 9.9e-10  (<= 1e-9),
 
 and the same bound covers "found with a wrong payload" on a marked clip (a wrong payload would need a
-matching check). It holds for any content, clip length and scale/shift search size.
+matching check). It holds for any content, clip length, scale/shift search size and number of views ranked.
+(Before the geometry search: 768 * 2^-40 ~= 7.0e-10. The budget left under 1e-9 is 1e-9 * 2^40 = 1099 attempts,
+so the search can decode at most 5 views at the full list size.)
 
 Keys: ``Watermarker.public()`` uses a published key, so anyone can detect "made with gen4sdk" (and anyone
 can forge that mark); operator keys are secret bytes, and only their holder can embed or detect.
@@ -67,8 +80,9 @@ from typing import Any
 import numpy as np
 
 from ._code import PAYLOAD_BYTES, PayloadCode
-from ._detect import MAX_DECODE_ATTEMPTS, Accumulator, search
+from ._detect import Accumulator
 from ._embed import FramePattern, KeyFrames
+from ._geometry import MAX_DECODE_ATTEMPTS, search_all
 from ._pattern import Layout
 
 __all__ = ["ALGORITHM", "MAX_DECODE_ATTEMPTS", "Detection", "WatermarkError", "Watermarker"]
@@ -96,6 +110,11 @@ class Detection:
     payload: bytes | None
     confidence: float
     frames: int = 0
+    #: How the clip carried the mark relative to the embedded frame: "as embedded" when the plain pass read it,
+    #: else what the geometry search found (e.g. "mirrored", "turned 90 degrees counter-clockwise", "rotated
+    #: 5.0 degrees clockwise");
+    #: "" when not found.
+    view: str = ""
 
 
 class Watermarker:
@@ -214,12 +233,13 @@ class Watermarker:
                 break
             _check_frames(frame, batch=False, embed=False)
             acc.add(frame)
-        result = search(acc.parts, acc.coarse, self._layout, self._code)
+        result, view = search_all(acc.parts, acc.coarse, self._layout, self._code)
         return Detection(
             found=result.payload is not None,
             payload=result.payload,
             confidence=float(result.confidence),
             frames=acc.frames,
+            view=view,
         )
 
 

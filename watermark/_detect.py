@@ -19,11 +19,12 @@ MIN_SIDE = 64
 P_MIN, P_MAX = 40.0, 440.0
 # At most this many alignments are decoded per search stage, two stages per source (the whole clip, then its first
 # part alone: see search); each compares up to ATTEMPTS_PER_ALIGNMENT list-Viterbi candidates.
-# MAX_DECODE_ATTEMPTS is the hypothesis count in the false-positive bound.
 ALIGNMENTS_PER_STAGE = 3
 STAGES = 2
 SOURCES = 2
-MAX_DECODE_ATTEMPTS = SOURCES * STAGES * ALIGNMENTS_PER_STAGE * ATTEMPTS_PER_ALIGNMENT
+# PLAIN_DECODE_ATTEMPTS is this pass's share of the hypothesis count in the false-positive bound; the geometry
+# search (_geometry), run only when this pass fails, adds its own (_geometry.MAX_DECODE_ATTEMPTS is the total).
+PLAIN_DECODE_ATTEMPTS = SOURCES * STAGES * ALIGNMENTS_PER_STAGE * ATTEMPTS_PER_ALIGNMENT
 
 _CENTRES = np.arange(CHIPS) * CHIP_PX + CHIP_PX // 2
 _PHI = chip_transfer(TILE_PX, CHIP_PX)
@@ -403,10 +404,11 @@ class SearchResult:
 
 @dataclass
 class _Budget:
-    """Decode attempts used so far in one search (never more than MAX_DECODE_ATTEMPTS), and the best sync score."""
+    """Decode attempts used so far in one search (never more than ``limit``), and the best sync score."""
 
     attempts: int = 0
     best_z: float = 0.0
+    limit: int = PLAIN_DECODE_ATTEMPTS
 
 
 def search(
@@ -419,7 +421,7 @@ def search(
     can blur the sync peak and bury the key frame's mark under its own host texture, repeated; read alone, the key
     frame does not have that problem. In `benchmarks/watermark.py --seed 2000` it read 2 more of 35 clips after
     x264 CRF 35 and 1 more after the combined attack, with --seed 1000 none more. Each source is searched as
-    below, and every decode counts against the one MAX_DECODE_ATTEMPTS budget.
+    below, and every decode counts against the one PLAIN_DECODE_ATTEMPTS budget.
     """
     budget = _Budget()
     hit = _search_source(parts, coarse, layout, code, budget)
@@ -457,7 +459,7 @@ def _search_source(
             if any(a.shift == b.shift and abs(a.kx - b.kx) < 1e-9 for b in tried):
                 continue
             tried.append(a)
-            left = MAX_DECODE_ATTEMPTS - budget.attempts
+            left = budget.limit - budget.attempts
             if left <= 0:
                 return None
             payload, used, agree = code.decode(combined_soft_bits(parts, coarse, coarse_acc, layout, a), left)
