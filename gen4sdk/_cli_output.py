@@ -48,7 +48,13 @@ def print_report(report: VerificationReport) -> None:
         found = f"found payload {wm.payload}" if wm.found else "not found"
         print(f"  watermark: {found} (confidence {wm.confidence:.2f}{match})")
     if report.recovered_from:
-        print(f"  recovered from: {report.recovered_from}")
+        print(f"  recovered from: {report.recovered_from} (by its {report.recovered_by or 'watermark'})")
+    if report.fingerprint is not None:
+        f = report.fingerprint
+        print(
+            f"  fingerprint: {f.frames} frames {f.distance:g} of 63 bits apart (similarity {f.similarity}), "
+            f"from {f.offset_seconds:g} s of the stored clip, {f.view}"
+        )
     if report.disclosure:
         d = report.disclosure
         print(f"  disclosure: {', '.join(d.profiles) or 'no profile'}; {d.system_name} ({d.system_version})")

@@ -22,8 +22,10 @@ __all__ = [
     "ClaimSigner",
     "ComplianceProfile",
     "ComplianceReport",
+    "ContentLookup",
     "Decision",
     "Disclosure",
+    "FingerprintReport",
     "GenerationParams",
     "GenerationRequest",
     "GenerationResult",
@@ -319,6 +321,18 @@ class WatermarkReport(_Frozen):
     )
 
 
+class FingerprintReport(_Frozen):
+    """How a clip without credentials or watermark matched a stored clip by its perceptual fingerprint
+    (``gen4sdk.fingerprint``): a resemblance, not an exact binding."""
+
+    algorithm: str
+    distance: float = Field(description="median Hamming distance of the aligned frames' hashes, of 63 bits")
+    similarity: int = Field(ge=0, le=100, description="100 at distance 0, 0 at chance (32 bits)")
+    frames: int = Field(description="aligned frames compared")
+    offset_seconds: float = Field(description="where the clip starts in the stored one")
+    view: str = Field(description='how the clip was turned to match ("as embedded", "mirrored", ...)')
+
+
 class LabelRecord(_Frozen):
     """A visible AI-disclosure label burned into a clip, as its credentials record it (a ``c2pa.edited`` action)."""
 
@@ -369,6 +383,10 @@ class VerificationReport(_Frozen):
     recovered_from: str | None = Field(
         default=None, description="the store or service a stripped manifest came from"
     )
+    recovered_by: Literal["watermark", "fingerprint"] | None = Field(
+        default=None, description="what led to the recovered manifest: the exact watermark, or a resemblance"
+    )
+    fingerprint: FingerprintReport | None = None
     disclosure: Disclosure | None = None
     visible_label: LabelRecord | None = None
     problems: list[str] = Field(default_factory=list)
@@ -501,6 +519,21 @@ class ManifestLookup(Protocol):
 
     def manifest_store_for(self, payload: bytes) -> bytes | None:
         """The manifest store (JUMBF bytes) recorded under a watermark payload, or None; may raise on failure."""
+        ...
+
+
+@runtime_checkable
+class ContentLookup(Protocol):
+    """A :class:`ManifestLookup` that also finds a manifest by what a clip looks like (``gen4sdk.Store`` is one):
+    what ``verify`` asks when a clip carries neither credentials nor a watermark."""
+
+    @property
+    def source(self) -> str: ...
+
+    def manifest_store_for_content(self, query: dict[str, Any]) -> tuple[bytes, Any] | None:
+        """The best-matching manifest store for a clip's fingerprint views (``gen4sdk.fingerprint.query_views``)
+        and how it matched (a ``gen4sdk.fingerprint.FingerprintMatch``), or None. Typed loosely here: types.py sits
+        below gen4sdk.fingerprint."""
         ...
 
 

@@ -13,9 +13,9 @@ import pytest
 from pydantic import ValidationError
 
 from gen4sdk.provenance._assertions import LINEAGE_LABEL, POLICY_LABEL, LineageAssertion, PolicyAssertion
+from gen4sdk.provenance._manifest_read import _lineage, _policy
 from gen4sdk.provenance._schemas import main, schema_files
 from gen4sdk.provenance.manifest import ManifestSpec, build_definition
-from gen4sdk.provenance.verify import _lineage, _policy
 from gen4sdk.types import GenerationParams, ModelInfo, Owner, PolicySummary
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "assertions"

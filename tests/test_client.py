@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import natural_frames
 
 import gen4sdk
 from gen4sdk.errors import (
@@ -127,8 +128,8 @@ def test_stripped_credentials_are_recovered_from_the_store(env, generated, dev_k
             dst.mux(packet)
     assert gen4sdk.verify(remuxed).status == "watermarked"
     report = gen4sdk.verify(remuxed, trust_anchors=dev_keys.root_cert, store=store)
-    assert report.status == "recovered", report.problems
-    assert report.manifest_id == result.manifest_id
+    assert report.status == "recovered" and report.recovered_by == "watermark", report.problems
+    assert report.manifest_id == result.manifest_id and report.fingerprint is None
     assert report.owner is not None and report.owner.organization == "Acme Studios"
     assert report.recovered_from == str(store.path)
     assert report.signer is not None and report.signer.trusted and not report.problems
@@ -137,6 +138,36 @@ def test_stripped_credentials_are_recovered_from_the_store(env, generated, dev_k
     unknown = gen4sdk.verify(remuxed, trust_anchors=stranger.root_cert, store=store)
     assert unknown.status == "recovered" and unknown.signer is not None and not unknown.signer.trusted
     assert any("does not chain to a configured trust anchor" in p for p in unknown.problems)
+
+
+def test_a_clip_whose_mark_was_destroyed_is_found_by_its_fingerprint(env, generated, dev_keys, tmp_path):
+    """Blurred past what the watermark survives: the fingerprint kept with the manifest still names it."""
+    from PIL import Image, ImageFilter
+
+    from gen4sdk import media
+
+    _, _, store = env
+    result, _ = generated
+    frames = media.read_frames(result.path)
+    blurred = np.stack([np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(4))) for f in frames])
+    copy = tmp_path / "blurred.mp4"
+    media.encode_video(blurred, copy, fps=8, crf=35, preset="veryfast")
+    alone = gen4sdk.verify(copy, trust_anchors=dev_keys.root_cert)
+    assert alone.status == "unsigned" and alone.watermark is not None and not alone.watermark.found
+    report = gen4sdk.verify(copy, trust_anchors=dev_keys.root_cert, store=store)
+    assert report.status == "recovered" and report.recovered_by == "fingerprint", report.problems
+    assert report.manifest_id == result.manifest_id and report.signer is not None and report.signer.trusted
+    assert (
+        report.fingerprint is not None
+        and report.fingerprint.distance <= 12
+        and report.fingerprint.frames >= 4
+    )
+    assert any("matched by content, not by an exact binding" in p for p in report.problems)
+    # a clip of other content that carries nothing is not claimed
+    other = tmp_path / "other.mp4"
+    media.encode_video(natural_frames(n=17, height=144, width=256), other, fps=8, crf=35)
+    unknown = gen4sdk.verify(other, trust_anchors=dev_keys.root_cert, store=store)
+    assert unknown.status == "unsigned" and "no stored clip looks like it" in unknown.reason
 
 
 def test_reencoded_clip_is_recovered_and_says_its_hashes_differ(env, generated, dev_keys, tmp_path):

@@ -40,7 +40,10 @@ def test_supported_algorithms_and_by_binding(store: Store) -> None:
     client = TestClient(create_app(store))
     algs = client.get("/services/supportedAlgorithms")
     assert algs.status_code == 200
-    assert algs.json() == {"watermarks": [{"alg": "com.gen4sdk.wm.v2"}], "fingerprints": []}
+    assert algs.json() == {
+        "watermarks": [{"alg": "com.gen4sdk.wm.v2"}],
+        "fingerprints": [{"alg": "io.gen4sdk.phash-video.1"}],
+    }
     alg = _alg(client)
     value = base64.b64encode(PAYLOAD).decode()
     r = client.get("/matches/byBinding", params={"alg": alg, "value": value})

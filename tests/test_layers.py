@@ -124,8 +124,15 @@ def test_no_import_cycles() -> None:
 
 
 # The store (gen4sdk/store/) sits under the client, compliance and the policy engine's likeness registry: it uses
-# the errors, the shared types, the signature helpers and the extras check, and nothing that sits above it.
-STORE_MAY_IMPORT = {"gen4sdk.errors", "gen4sdk.types", "gen4sdk._crypto", "gen4sdk._extras"}
+# the errors, the shared types, the signature helpers, the extras check and the fingerprint (which it indexes), and
+# nothing that sits above it.
+STORE_MAY_IMPORT = {
+    "gen4sdk.errors",
+    "gen4sdk.types",
+    "gen4sdk._crypto",
+    "gen4sdk._extras",
+    "gen4sdk.fingerprint",
+}
 DATABASE_DRIVERS = ("sqlite3", "psycopg")
 
 
@@ -136,6 +143,11 @@ def test_the_store_imports_nothing_above_it() -> None:
         if m.split(".")[:2] == ["gen4sdk", "store"]
     }
     assert {m: d for m, d in bad.items() if d} == {}
+
+
+def test_the_fingerprint_is_a_leaf() -> None:
+    """gen4sdk.fingerprint sits under the store, verify and the service: it needs numpy and Pillow, nothing above."""
+    assert {d for d in graph()["gen4sdk.fingerprint"] if d.startswith("gen4sdk")} == {"gen4sdk.errors"}
 
 
 def test_only_the_store_talks_to_a_database() -> None:

@@ -299,6 +299,9 @@ def audit_directory(
                 entries[todo[j]] = entry.model_copy(
                     update={"size": st[0], "mtime_ns": st[1]} if st is not None else {}
                 )
+        # tqdm draws at most every 0.1 s: the last file's update may not have been drawn, and the bar is cleared
+        # on exit; draw the finished state once so a watcher sees the audit reach 100%
+        bar.refresh()
     done = [e for e in entries if e is not None]
     counts: dict[str, int] = {s: 0 for s in STATUSES}
     counts.update(Counter(e.status for e in done))

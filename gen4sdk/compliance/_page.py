@@ -77,6 +77,11 @@ def _verdict(report: ComplianceReport) -> dict[str, Any]:
         altered = "Yes: the clip or its credentials were changed after they were signed."
     elif v.status in ("trusted", "untrusted"):
         altered = "No: the picture and the credentials are as they were signed."
+    elif v.status == "recovered" and v.recovered_by == "fingerprint":
+        altered = (
+            "Yes: its credentials and its watermark were removed (or it was heavily re-encoded); it looks like a "
+            "clip whose credentials this service keeps, and those are shown. A resemblance, not an exact match."
+        )
     elif v.status == "recovered":
         altered = "Its credentials were removed (re-encoded or re-saved); the watermark led back to them."
     else:

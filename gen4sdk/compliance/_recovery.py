@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gen4sdk.compliance._resolve import resolve_by_binding
+from gen4sdk.fingerprint import Fingerprint, FingerprintMatch
 from gen4sdk.provenance.verify import TrustAnchors
 from gen4sdk.provenance.verify import verify as _verify
 from gen4sdk.store import Store, StoreLocation, redact_location
@@ -57,6 +58,15 @@ class _StoreFile:
         store = Store(self._location, read_only=True)
         try:
             return store.manifest_store_for(payload)
+        finally:
+            store.close()
+
+    def manifest_store_for_content(
+        self, query: dict[str, Fingerprint]
+    ) -> tuple[bytes, FingerprintMatch] | None:
+        store = Store(self._location, read_only=True)
+        try:
+            return store.manifest_store_for_content(query)
         finally:
             store.close()
 

@@ -25,9 +25,10 @@ from typing import Any
 
 from pydantic import Field
 
+from gen4sdk import fingerprint as fp
 from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.compliance._resolve import SoftBindingMatch, SoftBindingQueryResult, _Model, resolve_by_binding
-from gen4sdk.errors import StoreError
+from gen4sdk.errors import InvalidRequestError, StoreError
 from gen4sdk.store import Store
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,20 @@ def _detect_payload(path: Path, max_frames: int) -> tuple[bytes, float] | None:
     return bytes(det.payload), float(det.confidence)
 
 
+def _content_views(path: Path) -> dict[str, fp.Fingerprint] | None:
+    """An uploaded video's fingerprint views (None for a still image: one frame is too little to claim a match)."""
+    from gen4sdk import media
+
+    try:
+        info = media.probe(path)
+    except Exception:  # noqa: BLE001 - not a video
+        return None
+    views = fp.query_views(
+        media.iter_frames(path, max_pixels=media.MAX_FRAME_PIXELS), info.fps or 24.0, max_seconds=60.0
+    )
+    return views if views["as embedded"].usable else None
+
+
 def create_app(
     store: Store | str | os.PathLike[str],
     *,
@@ -203,14 +218,22 @@ def create_app(
         return await call_next(request)
 
     def lookup(alg: str, value: str, max_results: int) -> SoftBindingQueryResult:
-        if alg != algorithm:
-            raise HTTPException(400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}")
+        if alg not in (algorithm, fp.ALGORITHM):
+            raise HTTPException(
+                400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}, {fp.ALGORITHM}"
+            )
         try:
             payload = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise HTTPException(400, "value is not base64") from None
         if not payload:
             raise HTTPException(400, "value is empty")
+        if alg == fp.ALGORITHM:
+            try:
+                query = fp.Fingerprint.from_bytes(payload)
+            except InvalidRequestError as exc:
+                raise HTTPException(400, f"value: {exc}") from None
+            return content_matches(query, max_results)
         try:
             found = the_store.find_manifests(payload, limit=min(max_results, _MAX_RESULTS_CAP))
         except StoreError as exc:
@@ -218,6 +241,20 @@ def create_app(
             raise HTTPException(500, "service failure") from None
         return SoftBindingQueryResult(
             matches=[SoftBindingMatch(manifestId=m.manifest_id, similarityScore=100) for m in found]
+        )
+
+    def content_matches(
+        query: dict[str, fp.Fingerprint] | fp.Fingerprint, max_results: int
+    ) -> SoftBindingQueryResult:
+        try:
+            found = the_store.find_by_content(query, limit=min(max_results, _MAX_RESULTS_CAP))
+        except StoreError as exc:
+            logger.error("store lookup by content failed: %s", exc)
+            raise HTTPException(500, "service failure") from None
+        return SoftBindingQueryResult(
+            matches=[
+                SoftBindingMatch(manifestId=m.manifest_id, similarityScore=how.similarity) for m, how in found
+            ]
         )
 
     @app.get(
@@ -282,8 +319,10 @@ def create_app(
         hintAlg: str | None = Query(None),
         hintValue: str | None = Query(None),
     ) -> Any:  # a SoftBindingQueryResult, or a bare 499 once the client has gone
-        if alg is not None and alg != algorithm:
-            raise HTTPException(400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}")
+        if alg is not None and alg not in (algorithm, fp.ALGORITHM):
+            raise HTTPException(
+                400, f"unsupported soft binding algorithm {alg!r}; supported: {algorithm}, {fp.ALGORITHM}"
+            )
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if not ctype.startswith(_CONTENT_TYPES):
             raise HTTPException(415, f"unsupported asset type {ctype or '(none)'}; send video/* or image/*")
@@ -308,8 +347,14 @@ def create_app(
                 raise HTTPException(400, "empty request body")
             left = asyncio.Event()
             watcher = asyncio.ensure_future(watch_disconnect(request.receive, left))
+
+            # the watermark first (an exact binding); when none is found, what the clip looks like
+            def analyse() -> tuple[bytes, float] | dict[str, fp.Fingerprint] | None:
+                mark = detector(path, max_frames) if alg in (None, algorithm) else None
+                return mark if mark is not None or alg == algorithm else _content_views(path)
+
             try:
-                found = await queue.run(lambda: detector(path, max_frames), left)
+                found = await queue.run(analyse, left)
             except QueueFull:
                 raise HTTPException(
                     503, "too many uploads are being analysed; retry later", headers={"Retry-After": "5"}
@@ -325,6 +370,8 @@ def create_app(
             path.unlink(missing_ok=True)
         if found is None:
             return SoftBindingQueryResult(matches=[])
+        if isinstance(found, dict):
+            return content_matches(found, maxResults)
         payload, confidence = found
         matches = the_store.find_manifests(payload, limit=min(maxResults, _MAX_RESULTS_CAP))
         score = max(0, min(100, round(confidence * 100)))
@@ -370,7 +417,9 @@ def create_app(
         summary="Returns a list of the soft binding algorithms supported by the service.",
     )
     async def supported_algorithms() -> SoftBindingAlgList:  # async: answered on the loop, never queued
-        return SoftBindingAlgList(watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[])
+        return SoftBindingAlgList(
+            watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[SoftBindingAlg(alg=fp.ALGORITHM)]
+        )
 
     if page:
         from gen4sdk.compliance._page import add_detection_page
@@ -397,6 +446,11 @@ class _OpenStore:
 
     def manifest_store_for(self, payload: bytes) -> bytes | None:
         return self._store.manifest_store_for(payload)
+
+    def manifest_store_for_content(
+        self, query: dict[str, fp.Fingerprint]
+    ) -> tuple[bytes, fp.FingerprintMatch] | None:
+        return self._store.manifest_store_for_content(query)
 
 
 def _carries_prompt(manifest_store: bytes) -> bool:

@@ -8,44 +8,17 @@ The verdicts are DESIGN.md's table. ``verify`` never raises on a bad file: every
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import c2pa
 
-from gen4sdk.provenance._assertions import (
-    DISCLOSURE_LABEL,
-    LINEAGE_LABEL,
-    POLICY_LABEL,
-    DisclosureAssertion,
-    LineageAssertion,
-    PolicyAssertion,
-)
-from gen4sdk.provenance.manifest import (
-    OWNERSHIP_LABEL,
-    SOFT_BINDING_LABEL,
-    TRAINED_ALGORITHMIC_MEDIA,
-    TRAINING_LABEL,
-    VISIBLE_LABEL_PARAMETER,
-)
-from gen4sdk.types import (
-    Disclosure,
-    IngredientReport,
-    LabelRecord,
-    Lineage,
-    ManifestLookup,
-    Owner,
-    PolicySummary,
-    SignerInfo,
-    ValidationCode,
-    VerificationReport,
-    VerificationStatus,
-    WatermarkReport,
-)
+from gen4sdk.provenance._manifest_read import classify, manifest_fields, validation_codes
+from gen4sdk.provenance._recover import recover_by_content, recover_by_watermark
+from gen4sdk.types import ContentLookup, ManifestLookup, VerificationReport, WatermarkReport
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +26,6 @@ __all__ = ["TrustAnchors", "verify"]
 
 TrustAnchors = str | Path | bytes | Sequence[str | Path | bytes] | None
 
-# Failures that concern who signed, not whether the content or claim changed: they make a clip untrusted, not
-# tampered.
-_TRUST_CODE_PREFIXES = ("signingCredential.", "timeStamp.untrusted", "timeStamp.outsideValidity")
-# The failures a stripped, remuxed or re-encoded clip must show against its recovered manifest: the manifest's hash
-# of the file's boxes no longer matches. Any other failure means the manifest itself was altered in the store.
-_EXPECTED_AFTER_STRIPPING = frozenset({"assertion.bmffHash.mismatch", "assertion.dataHash.mismatch"})
 # Frames examined before falling back to the whole clip: enough for the watermark's temporal averaging.
 _SAMPLE_FRAMES = 48
 _MAX_FRAMES = 24 * 60 * 10
@@ -85,237 +52,6 @@ def _context(anchors_pem: str | None) -> c2pa.Context:
     if anchors_pem:
         settings["trust"] = {"trust_anchors": anchors_pem}
     return c2pa.Context(c2pa.Settings.from_dict(settings))
-
-
-def _codes(results: dict[str, Any] | None) -> list[ValidationCode]:
-    out: list[ValidationCode] = []
-    for kind in ("success", "informational", "failure"):
-        for item in (results or {}).get(kind, []) or []:
-            out.append(
-                ValidationCode(
-                    code=item.get("code", ""),
-                    explanation=item.get("explanation"),
-                    url=item.get("url"),
-                    kind=kind,
-                )
-            )  # type: ignore[arg-type]
-    return out
-
-
-def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
-    for a in manifest.get("assertions", []) or []:
-        name = a.get("label", "")
-        if name == label or name.startswith(label + ".v") or name.split("__")[0] == label:
-            data = a.get("data")
-            return data if isinstance(data, dict) else None
-    return None
-
-
-def _owner(manifest: dict[str, Any]) -> Owner | None:
-    work = _assertion(manifest, OWNERSHIP_LABEL)
-    if not work:
-        return None
-    authors = work.get("author") or []
-    if isinstance(authors, dict):
-        authors = [authors]
-    org = next((a.get("name") for a in authors if a.get("@type") == "Organization"), None)
-    org = org or (work.get("copyrightHolder") or {}).get("name")
-    user = next((a.get("name") for a in authors if a.get("@type") == "Person"), None)
-    url = next((a.get("url") for a in authors if a.get("@type") == "Organization" and a.get("url")), None)
-    return Owner(organization=org, user=user, website=url) if org else None
-
-
-def _lineage(manifest: dict[str, Any]) -> Lineage | None:
-    data = _assertion(manifest, LINEAGE_LABEL)
-    if not data:
-        return None
-    lineage = LineageAssertion.read(data)
-    return Lineage(
-        request_id=lineage.request_id,
-        created_at=lineage.created_at,
-        prompt_commitment=lineage.prompt_commitment,
-        prompt=lineage.prompt,
-        negative_prompt_commitment=lineage.negative_prompt_commitment,
-        negative_prompt=lineage.negative_prompt,
-        commitment_scheme=lineage.commitment_scheme,
-        seed=lineage.seed,
-        parameters=lineage.parameters,
-        model_id=lineage.model.model_id,
-        weights_sha256=lineage.model.weights_sha256,
-        generator=lineage.generator,
-        grant_id=lineage.likeness_grant_id,
-    )
-
-
-def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    for label in ("c2pa.actions", "c2pa.actions.v2"):
-        data = _assertion(manifest, label)
-        if data:
-            return list(data.get("actions") or [])
-    return []
-
-
-def _signer(manifest: dict[str, Any], trusted: bool) -> SignerInfo:
-    info = manifest.get("signature_info")
-    if not isinstance(info, dict):
-        return SignerInfo(trusted=trusted)
-    return SignerInfo(
-        common_name=info.get("common_name"),
-        organization=info.get("issuer"),
-        issuer=info.get("issuer"),
-        serial_number=info.get("cert_serial_number"),
-        algorithm=info.get("alg"),
-        signed_at=info.get("time"),
-        timestamped=bool(info.get("time")),
-        trusted=trusted,
-    )
-
-
-def _ingredients(manifest: dict[str, Any]) -> list[IngredientReport]:
-    out: list[IngredientReport] = []
-    for ing in manifest.get("ingredients", []) or []:
-        results = ing.get("validation_results") or {}
-        active = results.get("activeManifest") if isinstance(results, dict) else None
-        codes = (
-            _codes(active)
-            if active
-            else [
-                ValidationCode(
-                    code=s.get("code", ""), explanation=s.get("explanation"), url=s.get("url"), kind="failure"
-                )
-                for s in ing.get("validation_status", []) or []
-            ]
-        )
-        failed = any(c.kind == "failure" for c in codes)
-        out.append(
-            IngredientReport(
-                title=ing.get("title"),
-                format=ing.get("format"),
-                relationship=ing.get("relationship"),
-                instance_id=ing.get("instance_id"),
-                has_manifest=bool(ing.get("active_manifest")),
-                validation_state=("invalid" if failed else "valid") if ing.get("active_manifest") else None,
-                validation_codes=codes,
-            )
-        )
-    return out
-
-
-def _soft_binding(manifest: dict[str, Any]) -> dict[str, Any] | None:
-    data = _assertion(manifest, SOFT_BINDING_LABEL)
-    if not data:
-        return None
-    blocks = data.get("blocks") or []
-    value = blocks[0].get("value") if blocks else None
-    payload_hex: str | None = None
-    if isinstance(value, str):
-        try:
-            payload_hex = base64.b64decode(value, validate=True).hex()
-        except ValueError:
-            payload_hex = None
-    return {
-        "alg": data.get("alg"),
-        "payload": payload_hex,
-        "scope": blocks[0].get("scope") if blocks else None,
-    }
-
-
-def _policy(manifest: dict[str, Any]) -> list[PolicySummary]:
-    data = _assertion(manifest, POLICY_LABEL)
-    return list(PolicyAssertion.read(data).decisions) if data else []
-
-
-def _training(manifest: dict[str, Any]) -> dict[str, str]:
-    training = _assertion(manifest, TRAINING_LABEL) or {}
-    return {k: str(v.get("use")) for k, v in (training.get("entries") or {}).items()}
-
-
-def _software_agent(manifest: dict[str, Any]) -> str | None:
-    created = [a for a in _actions(manifest) if str(a.get("action", "")).startswith("c2pa.created")]
-    agent = created[0].get("softwareAgent") if created else None
-    return agent.get("name") if isinstance(agent, dict) else agent
-
-
-def _disclosure(manifest: dict[str, Any]) -> Disclosure | None:
-    data = _assertion(manifest, DISCLOSURE_LABEL)
-    if not data:
-        return None
-    d = DisclosureAssertion.read(data)
-    return Disclosure.model_validate(d.model_dump(exclude={"version"}))
-
-
-def _visible_label(manifest: dict[str, Any]) -> LabelRecord | None:
-    for action in _actions(manifest):
-        params = action.get("parameters") if isinstance(action, dict) else None
-        if isinstance(params, dict) and VISIBLE_LABEL_PARAMETER in params:
-            return LabelRecord.model_validate(params[VISIBLE_LABEL_PARAMETER])
-    return None
-
-
-# Each field, and what makes its value when the signer wrote it in a shape this SDK does not know. A manifest is
-# signed by whoever made it, not necessarily by gen4sdk: a malformed field is reported as a problem, never raised.
-_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[], Any]]] = {
-    "software_agent": (_software_agent, lambda: None),
-    "owner": (_owner, lambda: None),
-    "lineage": (_lineage, lambda: None),
-    "policy": (_policy, list),
-    "training_mining": (_training, dict),
-    "ingredients": (_ingredients, list),
-    "soft_binding": (_soft_binding, lambda: None),
-    "disclosure": (_disclosure, lambda: None),
-    "visible_label": (_visible_label, lambda: None),
-}
-
-
-def _manifest_fields(manifest: dict[str, Any], trusted: bool, problems: list[str]) -> dict[str, Any]:
-    try:
-        actions = _actions(manifest)
-        ai = any(
-            isinstance(a, dict) and a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions
-        )
-    except (AttributeError, TypeError, ValueError) as exc:
-        problems.append(f"malformed actions assertion: {exc}")
-        ai = False
-    fields: dict[str, Any] = {
-        "manifest_id": manifest.get("label") if isinstance(manifest.get("label"), str) else None,
-        "title": manifest.get("title") if isinstance(manifest.get("title"), str) else None,
-        "format": manifest.get("format") if isinstance(manifest.get("format"), str) else None,
-        "ai_generated": ai,
-    }
-    try:
-        fields["signer"] = _signer(manifest, trusted)
-    except ValueError as exc:
-        problems.append(f"malformed signature_info: {type(exc).__name__}")
-        fields["signer"] = SignerInfo(trusted=trusted)
-    for name, (read, empty) in _FIELDS.items():
-        try:
-            fields[name] = read(manifest)
-        except (
-            AttributeError,
-            TypeError,
-            ValueError,
-            KeyError,
-        ) as exc:  # pydantic's ValidationError is a ValueError
-            logger.info("malformed %s in manifest %s: %s", name, manifest.get("label"), exc)
-            problems.append(f"malformed {name} in the credentials: {type(exc).__name__}")
-            fields[name] = empty()
-    return fields
-
-
-def _classify(state: str | None, codes: list[ValidationCode]) -> tuple[VerificationStatus, str]:
-    failures = [c for c in codes if c.kind == "failure"]
-    content = [c for c in failures if not c.code.startswith(_TRUST_CODE_PREFIXES)]
-    if content:
-        first = content[0]
-        return "tampered", f"{first.code}: {first.explanation or 'validation failed'}"
-    if state == "Trusted":
-        return "trusted", "credentials valid; signer chains to a configured trust anchor"
-    trust = [c.code for c in failures]
-    detail = f" ({', '.join(sorted(set(trust)))})" if trust else ""
-    return (
-        "untrusted",
-        f"credentials intact and valid; signer not chained to a configured trust anchor{detail}",
-    )
 
 
 def _read_embedded(path: Path, ctx: c2pa.Context) -> dict[str, Any] | None:
@@ -371,19 +107,6 @@ def _detect_watermark(path: Path, watermarkers: Sequence[Any], info: Any) -> Wat
         if info.frames is not None and info.frames <= limit:
             break  # the sample already was the whole clip
     return best
-
-
-def _recover(
-    path: Path, payload: bytes, lookup: ManifestLookup, ctx: c2pa.Context
-) -> tuple[dict[str, Any], list[ValidationCode], str] | None:
-    """Find a stripped clip's manifest by its watermark and validate its signature against the clip."""
-    manifest_store = lookup.manifest_store_for(payload)
-    if not manifest_store:
-        return None
-    with path.open("rb") as fh, c2pa.Reader("video/mp4", fh, bytes(manifest_store), ctx) as reader:
-        store = json.loads(reader.json())
-        results = reader.get_validation_results() or {}
-    return store, _codes(results.get("activeManifest")), lookup.source
 
 
 def verify(
@@ -474,9 +197,9 @@ def verify(
         label = manifest_store.get("active_manifest")
         manifest = (manifest_store.get("manifests") or {}).get(label, {})
         results = embedded["results"]
-        codes = _codes(results.get("activeManifest"))
-        status, reason = _classify(embedded["state"], codes)
-        fields = _manifest_fields(manifest, trusted=status == "trusted", problems=problems)
+        codes = validation_codes(results.get("activeManifest"))
+        status, reason = classify(embedded["state"], codes)
+        fields = manifest_fields(manifest, trusted=status == "trusted", problems=problems)
         if wm_report is not None and fields["soft_binding"] and fields["soft_binding"].get("payload"):
             if not wm_report.found:
                 # not a mismatch: a mark made with an operator key is invisible without that key
@@ -504,66 +227,45 @@ def verify(
         )
 
     if wm_report is None or not wm_report.found or not wm_report.payload:
+        if isinstance(store, ContentLookup) and decodable and info is not None:
+            # no credentials, no mark: what the clip looks like may still name its manifest
+            try:
+                recovered = recover_by_content(
+                    p,
+                    media.iter_frames(p, max_pixels=media.MAX_FRAME_PIXELS),
+                    info.fps or 24.0,
+                    store,
+                    ctx,
+                    anchors_given=trust_anchors is not None,
+                    problems=problems,
+                    wm_report=wm_report,
+                )
+            except Exception as exc:  # noqa: BLE001 - store or service failures are reported, never raised
+                logger.warning("lookup by content failed for %s: %s", p, exc)
+                problems.append(f"lookup by content failed: {exc}")
+                recovered = None
+            if recovered is not None:
+                return recovered.model_copy(update={"path": name})
         return VerificationReport(
             path=name,
             status="unsigned",
-            reason="no credentials and no watermark",
+            reason="no credentials and no watermark"
+            + ("" if not isinstance(store, ContentLookup) else ", and no stored clip looks like it"),
             watermark=wm_report,
             problems=problems,
         )
 
     if store is not None:
         try:
-            recovered = _recover(p, bytes.fromhex(wm_report.payload), store, ctx)
+            recovered = recover_by_watermark(
+                p, wm_report, store, ctx, anchors_given=trust_anchors is not None, problems=problems
+            )
         except Exception as exc:  # noqa: BLE001 - store or service failures are reported, never raised
             logger.warning("manifest lookup failed for %s: %s", p, exc)
             problems.append(f"manifest lookup failed: {exc}")
             recovered = None
         if recovered is not None:
-            manifest_store, codes, source = recovered
-            label = manifest_store.get("active_manifest")
-            manifest = (manifest_store.get("manifests") or {}).get(label, {})
-            signature_ok = any(c.code == "claimSignature.validated" for c in codes)
-            # the clip's hashes no longer match, so the reader's state is Invalid whatever the signer: trust
-            # comes from the signing-credential codes alone
-            trusted = any(c.code == "signingCredential.trusted" and c.kind == "success" for c in codes)
-            fields = _manifest_fields(manifest, trusted=trusted, problems=problems)
-            if signature_ok and not trusted:
-                problems.append(
-                    "the recovered manifest's signer does not chain to a configured trust anchor"
-                    if trust_anchors is not None
-                    else "no trust anchors given: who signed the recovered manifest is not established"
-                )
-            sb_payload = (fields["soft_binding"] or {}).get("payload")
-            altered = [
-                c
-                for c in codes
-                if c.kind == "failure"
-                and c.code not in _EXPECTED_AFTER_STRIPPING
-                and not c.code.startswith(_TRUST_CODE_PREFIXES)
-            ]
-            if not signature_ok:
-                problems.append("the recovered manifest's signature does not validate")
-            for c in altered:
-                # a valid claim signature over altered assertions: what the manifest says cannot be relied on
-                problems.append(
-                    f"the recovered manifest was altered: {c.code}: {c.explanation or 'validation failed'}"
-                )
-            if sb_payload != wm_report.payload:
-                problems.append("the recovered manifest's soft binding does not match the watermark")
-            if signature_ok and not altered and sb_payload == wm_report.payload:
-                wm_report = wm_report.model_copy(update={"matches_credentials": True})
-                return VerificationReport(
-                    path=name,
-                    status="recovered",
-                    reason="credentials were stripped; the watermark led to the original manifest, whose signature "
-                    "validates (the content hashes no longer match because the clip was re-encoded or remuxed)",
-                    validation_codes=codes,
-                    watermark=wm_report,
-                    recovered_from=source,
-                    problems=problems,
-                    **fields,
-                )
+            return recovered.model_copy(update={"path": name})
     return VerificationReport(
         path=name,
         status="watermarked",

@@ -127,10 +127,21 @@ class StoredManifest(_Model):
     manifest_store: bytes = Field(repr=False)
     asset_sha256: str
     created_at: str
+    fingerprint: bytes | None = Field(
+        default=None,
+        repr=False,
+        description="the clip's perceptual fingerprint (gen4sdk.fingerprint), if kept",
+    )
 
     @classmethod
     def new(
-        cls, *, payload: bytes, manifest_id: str, manifest_store: bytes, asset_sha256: str
+        cls,
+        *,
+        payload: bytes,
+        manifest_id: str,
+        manifest_store: bytes,
+        asset_sha256: str,
+        fingerprint: bytes | None = None,
     ) -> StoredManifest:
         """A manifest to store now (``Store.append(record, manifest=...)``)."""
         return cls(
@@ -139,6 +150,7 @@ class StoredManifest(_Model):
             manifest_store=bytes(manifest_store),
             asset_sha256=asset_sha256,
             created_at=_utc_text(_dt.datetime.now(_dt.timezone.utc)),
+            fingerprint=fingerprint,
         )
 
 

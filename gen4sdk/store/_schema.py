@@ -30,8 +30,9 @@ SCHEMA_ID = "gen4sdk.compliance.store"
 #    checkpoints still verify.
 # 3: the likeness registry's tables are part of the store's schema (the registry used to create them itself), so one
 #    layer creates and upgrades everything; the first version PostgreSQL stores exist in.
-SCHEMA_VERSION = "3"
-READABLE_VERSIONS = ("1", "2", "3")
+# 4: the manifests' perceptual fingerprints (gen4sdk.fingerprint) and their band index, for a lookup by content.
+SCHEMA_VERSION = "4"
+READABLE_VERSIONS = ("1", "2", "3", "4")
 OWN_PREFIXES = ("audit_", "manifests_", "likeness_", "sqlite_")
 
 _SQLITE_LOG = """
@@ -110,6 +111,21 @@ CREATE INDEX IF NOT EXISTS audit_log_request ON audit_log(request_id);
 CREATE INDEX IF NOT EXISTS manifests_store_payload ON manifests_store(payload);
 """
 
+# A manifest's fingerprint, and the index that finds candidates for a query (gen4sdk.fingerprint.band_keys): one
+# row per distinct band value of its frames. The manifest's row comes first; both are written in its transaction.
+_FINGERPRINTS = """
+CREATE TABLE IF NOT EXISTS manifests_fingerprints (
+    manifest_id TEXT PRIMARY KEY REFERENCES manifests_store(manifest_id),
+    algorithm TEXT NOT NULL,
+    fingerprint {blob} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS manifests_fingerprint_bands (
+    band_key INTEGER NOT NULL,
+    manifest_id TEXT NOT NULL REFERENCES manifests_store(manifest_id),
+    PRIMARY KEY (band_key, manifest_id)
+);
+"""
+
 _LIKENESS = """
 CREATE TABLE IF NOT EXISTS likeness_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS likeness_identities (
@@ -158,10 +174,14 @@ def _likeness(dialect: str) -> list[str]:
     return _split(_LIKENESS.format(autoid="BIGSERIAL PRIMARY KEY", blob="BYTEA"))
 
 
+def _fingerprints(dialect: str) -> list[str]:
+    return _split(_FINGERPRINTS.format(blob="BLOB" if dialect == "sqlite" else "BYTEA"))
+
+
 def create_statements(dialect: str) -> list[str]:
     """The DDL of a new store at ``SCHEMA_VERSION``."""
     log = _SQLITE_LOG if dialect == "sqlite" else _POSTGRES_LOG
-    return _split(log) + _split(_INDEXES) + _likeness(dialect)
+    return _split(log) + _split(_INDEXES) + _likeness(dialect) + _fingerprints(dialect)
 
 
 def _v1_to_v2(conn: Any, dialect: str) -> None:
@@ -174,10 +194,17 @@ def _v2_to_v3(conn: Any, dialect: str) -> None:
         conn.execute(statement)
 
 
+def _v3_to_v4(conn: Any, dialect: str) -> None:
+    # manifests stored before have no fingerprint: they are found by their watermark only
+    for statement in _fingerprints(dialect):
+        conn.execute(statement)
+
+
 # version -> the step to the next version
 _MIGRATIONS: dict[str, tuple[str, Callable[[Any, str], None]]] = {
     "1": ("2", _v1_to_v2),
     "2": ("3", _v2_to_v3),
+    "3": ("4", _v3_to_v4),
 }
 
 
