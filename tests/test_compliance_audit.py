@@ -179,7 +179,7 @@ def test_html_report_renders_in_headless_chromium(audit_dir: Path, tmp_path: Pat
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert "<details>" in html
 
-    with tempfile.TemporaryDirectory() as user_dir:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as user_dir:  # chromium helpers may linger
         dom = subprocess.run(
             [*_chromium_args(user_dir), "--dump-dom", html_path.as_uri()],
             capture_output=True,
@@ -194,7 +194,7 @@ def test_html_report_renders_in_headless_chromium(audit_dir: Path, tmp_path: Pat
     for status, n in report.counts.items():
         assert re.search(rf'data-status="{status}"><div class="n">{n}</div>', dom.stdout)
 
-    with tempfile.TemporaryDirectory() as user_dir:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as user_dir:  # chromium helpers may linger
         shot = tmp_path / "shot.png"
         subprocess.run(
             [*_chromium_args(user_dir), f"--screenshot={shot}", "--window-size=1280,900", html_path.as_uri()],

@@ -330,7 +330,7 @@ def test_audit_reports_a_column_and_a_count_per_profile_in_chromium(
 
     html_path = tmp_path / "report.html"
     report.write_html(html_path)
-    with tempfile.TemporaryDirectory() as user_dir:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as user_dir:  # chromium helpers may linger
         dom = subprocess.run(
             [*_chromium_args(user_dir), "--dump-dom", html_path.as_uri()],
             capture_output=True, text=True, timeout=90, check=False,

@@ -5,10 +5,12 @@ labels and contrast, and screenshots."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
@@ -39,6 +41,7 @@ class Browser:
              "--disable-sync", "--disable-background-networking", "--disable-component-update",
              f"--user-data-dir={user_dir}", "--window-size=1000,1200", "--remote-debugging-pipe", "about:blank"],
             pass_fds=(cmd_r, out_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its renderer and helper processes share the group, so close() ends them all
         )  # fmt: skip
         os.close(cmd_r)
         os.close(out_w)
@@ -124,7 +127,16 @@ class Browser:
         )
 
     def close(self) -> None:
-        self.proc.kill()
+        # ask first: chromium then flushes and closes its profile files before it exits
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            self.call("Browser.close", timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        # helpers that outlive the browser would go on writing into the profile while it is removed
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
         os.close(self._cmd_w)
         os.close(self._out_r)
@@ -165,7 +177,8 @@ def server(made, dev_keys):
 
 @pytest.fixture(scope="module")
 def browser():
-    with tempfile.TemporaryDirectory() as user_dir:
+    # a crash reporter chromium detaches may still hold the profile: leftovers in /tmp are not a test failure
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as user_dir:
         b = Browser(user_dir)
         try:
             yield b
