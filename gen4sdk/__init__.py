@@ -18,7 +18,6 @@ from gen4sdk.compliance import (
     Store,
     audit_directory,
     check_compliance,
-    create_app,
     verify_log_proof,
 )
 from gen4sdk.compliance._recovery import verify
@@ -41,6 +40,7 @@ from gen4sdk.errors import (
     WatermarkFailure,
 )
 from gen4sdk.provenance import KeyPaths, Signer, init_keys
+from gen4sdk.server import create_app
 from gen4sdk.types import (
     ClaimSigner,
     ComplianceProfile,

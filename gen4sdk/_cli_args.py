@@ -101,6 +101,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ki.set_defaults(handler="keys_init")
 
+    ak = keys_sub.add_parser(
+        "api-key",
+        help="partner apps' API keys for the job API of 'gen4sdk serve --model'",
+        description="partner apps' API keys for the job API of 'gen4sdk serve --model'",
+        formatter_class=_FORMATTER,
+    )
+    ak_sub = ak.add_subparsers(dest="api_key_command", required=True, metavar="COMMAND")
+    akc = _command(
+        ak_sub,
+        "create",
+        "create a key for one application; prints it once (only its SHA-256 is stored)",
+        "example:\n  gen4sdk keys api-key create --store gen4sdk.db --name storyboard-app --rate-limit 20\n\n"
+        + EXIT_CODES,
+    )
+    akc.add_argument(
+        "--store", metavar="DB", required=True, help="the store: a database file or a postgresql:// URL"
+    )
+    akc.add_argument("--name", required=True, help="the application the key is for")
+    akc.add_argument(
+        "--rate-limit", type=int, default=10, help="generations it may submit a minute (default: %(default)s)"
+    )
+    akc.set_defaults(handler="api_key_create")
+    akl = _command(
+        ak_sub,
+        "list",
+        "list the keys of a store (never the keys themselves)",
+        "example:\n  gen4sdk keys api-key list --store gen4sdk.db\n\n" + EXIT_CODES,
+    )
+    akl.add_argument("--store", metavar="DB", required=True, help="an existing store")
+    akl.set_defaults(handler="api_key_list")
+    akr = _command(
+        ak_sub,
+        "revoke",
+        "revoke a key at once: its next request is refused (401)",
+        "example:\n  gen4sdk keys api-key revoke --store gen4sdk.db 8b488c821ed5\n\n" + EXIT_CODES,
+    )
+    akr.add_argument("--store", metavar="DB", required=True, help="an existing store")
+    akr.add_argument("key_id", help="the key's id, as 'list' shows it")
+    akr.set_defaults(handler="api_key_revoke")
+
     gen = _command(
         sub,
         "generate",
@@ -484,14 +524,63 @@ def build_parser() -> argparse.ArgumentParser:
     srv = _command(
         sub,
         "serve",
-        "the public detection page at / and the C2PA soft-binding resolution service over a store",
-        "example:\n  gen4sdk serve --store gen4sdk.db --port 8000\n\n" + EXIT_CODES,
+        "the public detection page at / and the C2PA soft-binding resolution service over a store; with --model, "
+        "the generation job API at /v1/generations and its workers",
+        "examples:\n  gen4sdk serve --store gen4sdk.db --port 8000\n"
+        "  gen4sdk serve --store gen4sdk.db --model tiny --workers 2      # try the job API on a laptop\n"
+        "  gen4sdk serve --store postgresql://gen4sdk@db/gen4sdk --model /models/wan --devices cuda:0 cuda:1\n\n"
+        + EXIT_CODES,
     )
     srv.add_argument(
         "--store",
         metavar="DB",
         required=True,
-        help="an existing store: a database file or a postgresql:// URL",
+        help="a database file or a postgresql:// URL; must exist unless --model is given",
+    )
+    srv.add_argument(
+        "--model",
+        help="serve the job API with this model: 'tiny' (random, built in code), 'tiny-i2v', or a local diffusers "
+        "pipeline directory",
+    )
+    srv.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --model: generation workers on the CPU (default: %(default)s)",
+    )
+    srv.add_argument(
+        "--devices",
+        nargs="+",
+        metavar="DEVICE",
+        help="with --model: one worker per device (cuda:0 cuda:1 ...)",
+    )
+    srv.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="with --model: run the workers as Ray actors ('local' starts Ray here)",
+    )
+    srv.add_argument(
+        "--keys",
+        metavar="DIR",
+        default="gen4sdk-keys",
+        help="with --model: the signing keys of 'gen4sdk keys init' (created as development keys when missing; "
+        "default: %(default)s)",
+    )
+    srv.add_argument(
+        "--owner",
+        default="gen4sdk development",
+        help="with --model: the organisation in the credentials (default: %(default)s)",
+    )
+    srv.add_argument(
+        "--output-dir",
+        default="generations",
+        help="with --model: where clips are written (default: %(default)s)",
+    )
+    srv.add_argument(
+        "--lease",
+        type=float,
+        default=60.0,
+        help="with --model: seconds without a heartbeat before a task's worker is taken for lost (default: %(default)s)",
     )
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -51,6 +51,7 @@ from gen4sdk.types import (
     ClaimSigner,
     ComplianceProfile,
     Decision,
+    GenerationParams,
     GenerationRequest,
     GenerationResult,
     MemoryMode,
@@ -66,6 +67,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["AsyncClient", "Client"]
 
 ProgressCallback = Callable[[ProgressEvent], None]
+_T = TypeVar("_T")
 
 
 def _sha256_file(path: Path) -> str:
@@ -271,6 +273,34 @@ class Client:
     ) -> GenerationResult:
         """Generate one clip to ``output`` (an .mp4 path). Raises ``PolicyViolation`` on refusal and a
         ``Gen4Error`` subclass on any other failure; in every failure case nothing is written at ``output``."""
+        return self._start(
+            prompt=prompt, output=output, image=image, negative_prompt=negative_prompt, num_frames=num_frames,
+            height=height, width=width, fps=fps, steps=steps, guidance_scale=guidance_scale, seed=seed, user=user,
+            use=use, request_id=request_id, cancel=cancel, on_progress=on_progress,
+        ).execute()  # fmt: skip
+
+    def _start(
+        self,
+        *,
+        prompt: str,
+        output: str | Path,
+        image: str | Path | None = None,
+        negative_prompt: str | None = None,
+        num_frames: int = 17,
+        height: int = 144,
+        width: int = 256,
+        fps: float = 16.0,
+        steps: int = 30,
+        guidance_scale: float = 5.0,
+        seed: int | None = None,
+        user: str | None = None,
+        use: str | None = None,
+        request_id: str | None = None,
+        cancel: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> _Run:
+        """A validated request, not yet run: the generation workers run its two halves on two threads, so that one
+        request's encoding and signing overlap the next one's denoising."""
         rid = request_id or uuid.uuid4().hex
         try:
             request = GenerationRequest(
@@ -292,7 +322,18 @@ class Client:
             err = exc.errors()[0]
             field = ".".join(str(x) for x in err.get("loc", ())) or None
             raise InvalidRequestError(f"invalid {field}: {err.get('msg')}", field=field) from exc
-        return _Run(self, request, Path(output), cancel, on_progress or self._on_progress).execute()
+        return _Run(self, request, Path(output), cancel, on_progress or self._on_progress)
+
+
+class _Made(NamedTuple):
+    """What the first half of a request hands the second, beside the frames."""
+
+    params: GenerationParams
+    created_at: dt.datetime
+    manifest_uuid: uuid.UUID
+    payload: bytes
+    fingerprint: bytes | None
+    label_record: Any
 
 
 class _Run:
@@ -315,7 +356,10 @@ class _Run:
         self.decisions: list[Decision] = []
         self.salt = os.urandom(16)
         self.record_fields: dict[str, Any] = {}
-        self.done = False  # the outcome is committed: nothing after it may turn the request into a failure
+        self.done = False  # the outcome is recorded: nothing after it may turn the request into another one
+        self.temps: list[Path] = []
+        self.frames: np.ndarray | None = None  # between the halves: the marked frames
+        self.made: _Made | None = None
 
     def _progress(self, stage: str, step: int = 1, total: int = 1) -> None:
         if self.on_progress is None:
@@ -393,11 +437,27 @@ class _Run:
         )
 
     def execute(self) -> GenerationResult:
-        temps: list[Path] = []
+        self.produce()
+        return self.finish()
+
+    def produce(self) -> None:
+        """The first half, where the model runs: policy, generate, frames policy, label, watermark. The marked
+        frames wait in this object for :meth:`finish`. On failure, raises as ``execute`` does (recorded)."""
+        self._guarded(self._produce)
+
+    def finish(self) -> GenerationResult:
+        """The second half, on the CPU: encode, sign, record, move into place."""
+        try:
+            return self._guarded(self._finish)
+        finally:
+            self.frames = None  # the clip's frames are the largest thing a waiting request holds
+
+    def _guarded(self, stage: Callable[[], _T]) -> _T:
+        """Run one half; a failure is recorded (one outcome per request) and every temporary file removed."""
         try:
             _check_output(self.output)
             try:
-                result = self._stages(temps)
+                return stage()
             except OSError as exc:
                 # Disk full, permissions, a vanished directory: typed, and the temporaries are removed below.
                 raise OutputError(f"cannot write the clip beside {self.output}: {exc}") from exc
@@ -411,6 +471,7 @@ class _Run:
                 if isinstance(exc, (GenerationCancelled, KeyboardInterrupt))
                 else "failed"
             )
+            self.done = True  # the failure is this request's outcome; the other half must not run or record
             try:
                 self._record(outcome, exc)
             except Exception as store_exc:  # noqa: BLE001 - the request failed AND its record could not be kept: say both
@@ -423,9 +484,9 @@ class _Run:
                     ) from exc
             raise
         finally:
-            for t in temps:
+            for t in self.temps:
                 t.unlink(missing_ok=True)
-        return result
+            self.temps.clear()
 
     def _commit(
         self,
@@ -467,7 +528,7 @@ class _Run:
             raise
         self.done = True
 
-    def _stages(self, temps: list[Path]) -> GenerationResult:
+    def _produce(self) -> None:
         c, req = self.c, self.request
         image: np.ndarray | None = None
         if req.image is not None:
@@ -525,12 +586,24 @@ class _Run:
                 fingerprint = fingerprint_frames(frames, params.fps).to_bytes()
         self.record_fields["watermark_payload"] = payload.hex()
         self._check_cancel()
+        self.frames = frames
+        self.made = _Made(params, created_at, manifest_uuid, payload, fingerprint, label_record)
+
+    def _finish(self) -> GenerationResult:
+        c, req = self.c, self.request
+        if self.frames is None or self.made is None or self.done:
+            raise RuntimeError("finish() runs once, after produce()")
+        self._check_cancel()  # a request waiting for the encoder can still be cancelled
+        frames, (params, created_at, manifest_uuid, payload, fingerprint, label_record) = (
+            self.frames,
+            self.made,
+        )
 
         # the random part keeps two requests that reuse a request id and output path off each other's files
         stem = f".{self.output.name}.{uuid.uuid4().hex[:12]}"
         unsigned = self.output.with_name(stem + ".unsigned.mp4")
         signed = self.output.with_name(stem + ".signed.mp4")
-        temps += [unsigned, signed]
+        self.temps += [unsigned, signed]
         aigc = None
         if "cn-gb-45438" in c._profiles:
             # written before signing, so the credentials' hash covers it and any later edit shows as tampering

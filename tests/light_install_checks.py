@@ -84,7 +84,7 @@ def check_light_features(work: Path) -> None:
 
     from fastapi.testclient import TestClient
 
-    from gen4sdk.compliance import create_app
+    from gen4sdk.server import create_app
 
     with TestClient(create_app(store)) as http:
         r = http.post(

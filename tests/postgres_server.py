@@ -70,6 +70,7 @@ class PostgresServer:
         self._fsync = fsync
         self._dir: Path | None = None
         self.port = 0
+        self._options = ""
         self._user = _server_user()
 
     def _run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
@@ -93,8 +94,19 @@ class PostgresServer:
         options = f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c max_connections=200" + (
             "" if self._fsync else " -c fsync=off -c full_page_writes=off"
         )
+        self._options = options
         self._run(pg_ctl, "-D", str(data), "-l", str(self._dir / "server.log"), "-o", options, "-w", "start")
         return self
+
+    def halt(self) -> None:
+        """Stop the server at once, as a crash or a lost network would (its data stays for :meth:`resume`)."""
+        assert self._dir is not None
+        self._run(_binary("pg_ctl"), "-D", str(self._dir / "data"), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        assert self._dir is not None
+        self._run(_binary("pg_ctl"), "-D", str(self._dir / "data"), "-l", str(self._dir / "server.log"),
+                  "-o", self._options, "-w", "start")  # fmt: skip
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"

@@ -156,7 +156,7 @@ def test_every_help_is_plain_text_and_documents_each_option_and_its_default():
             assert action.help, (path, action.dest)
             if action.option_strings and action.default not in (None, False):
                 assert "%(default)" in action.help, (path, action.dest)  # shown, not guessed
-    assert seen == len(_HANDLERS) == 15
+    assert seen == len(_HANDLERS) == 18
     top = build_parser().format_help()
     assert "exit codes:" in top and "141" in top and "gen4sdk verify" in top
 

@@ -244,10 +244,12 @@ def test_a_version_1_store_is_read_as_is_and_upgraded_by_a_writer(tmp_path: Path
     assert cp is not None and cp.note is not None
     with sqlite3.connect(path) as db:
         # upgraded step by step: 1 -> 2 (checkpoint notes) -> 3 (the likeness registry's tables) -> 4 (fingerprints)
-        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "4"
+        # -> 5 (the generation queue)
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "5"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"likeness_identities", "likeness_grants", "likeness_embeddings"} <= tables
         assert {"manifests_fingerprints", "manifests_fingerprint_bands"} <= tables
+        assert {"jobs_api_keys", "jobs_tasks"} <= tables
     report = writer.verify_log()
     assert report.ok and report.checkpoints_valid == 2 and report.last_checkpoint_seq == 5
 
@@ -281,12 +283,12 @@ def test_a_store_of_a_newer_schema_is_refused_and_never_written(store_location: 
     store = _store(store_location, 2)
     store.close()
     with raw_connection(store.database.target) as db:
-        db.execute("UPDATE audit_meta SET value = '5' WHERE key = 'version'")
+        db.execute("UPDATE audit_meta SET value = '6' WHERE key = 'version'")
     for read_only in (False, True):
-        with pytest.raises(StoreError, match="version 5; this gen4sdk reads versions 1, 2, 3, 4"):
+        with pytest.raises(StoreError, match="version 6; this gen4sdk reads versions 1, 2, 3, 4, 5"):
             Store(store_location, read_only=read_only)
     with raw_connection(store.database.target) as db:
-        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "5"
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "6"
         assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 2
 
 
@@ -305,5 +307,5 @@ def test_a_version_2_store_with_the_registrys_tables_keeps_them_when_upgraded(tm
     assert Store(path, read_only=True).verify_log().ok  # read as it is
     writer = Store(path)
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "4"
+        assert db.execute("SELECT value FROM audit_meta WHERE key = 'version'").fetchone()[0] == "5"
     assert LikenessRegistry(writer).get(ident.id) is not None and writer.verify_log().ok

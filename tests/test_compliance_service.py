@@ -15,8 +15,9 @@ from compliance_helpers import make_signed_clips, record
 from conftest import BBB
 from fastapi.testclient import TestClient
 
-from gen4sdk.compliance import Store, create_app, resolve_by_binding
+from gen4sdk.compliance import Store, resolve_by_binding
 from gen4sdk.errors import StoreError
+from gen4sdk.server import create_app
 
 PAYLOAD = bytes.fromhex("0a1b2c3d4e5f6071")
 # A real manifest store (the golden clip's), whose lineage holds only the prompt's commitment.

@@ -1,7 +1,8 @@
 """The public surface, in the manner of httpx's test of its exported members.
 
 Public are the package root and the modules that define what it re-exports (``gen4sdk.types``,
-``gen4sdk.errors``); ``gen4sdk.policy`` keeps its own ``__all__`` for pack authors. Everything else (the
+``gen4sdk.errors``); ``gen4sdk.policy`` keeps its own ``__all__`` for pack authors and ``gen4sdk.server`` its own
+for operators of the job service. Everything else (the
 subpackages' internals, anything under a ``_`` name) is private: tests and benchmarks may reach into it, the CLI
 and the examples may not, because they are what users copy.
 """
@@ -22,12 +23,12 @@ import gen4sdk
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = ["gen4sdk", "gen4sdk.types", "gen4sdk.errors"]
 # modules whose names users may import besides the package root's
-IMPORTABLE = {m: importlib.import_module(m) for m in [*PUBLIC, "gen4sdk.policy"]}
+IMPORTABLE = {m: importlib.import_module(m) for m in [*PUBLIC, "gen4sdk.policy", "gen4sdk.server"]}
 # names whose value is not a class or function, so has no __module__ of its own
 _DUNDER_EXPORTS = {"__version__"}
 
 
-@pytest.mark.parametrize("module", [*PUBLIC, "gen4sdk.policy"])
+@pytest.mark.parametrize("module", [*PUBLIC, "gen4sdk.policy", "gen4sdk.server"])
 def test_every_exported_name_resolves_and_public_names_are_exported(module: str) -> None:
     mod = importlib.import_module(module)
     for name in mod.__all__:
@@ -92,14 +93,14 @@ def _imports_of(path: Path) -> list[tuple[str, str | None, int]]:
 # The command line is split in three files: cli.py (the commands), _cli_args.py (its argument parser, help texts
 # and nothing else) and _cli_output.py (how results are printed for people); both are the CLI's own halves, not
 # library modules the CLI reaches into.
-_CLI_OWN = {"gen4sdk._cli_args", "gen4sdk._cli_output"}
+_CLI_OWN = {"gen4sdk._cli_args", "gen4sdk._cli_output", "gen4sdk._cli_checks", "gen4sdk._cli_serve"}
 
 
 def _private_uses(path: Path) -> list[str]:
     bad = []
     for module, name, line in _imports_of(path):
         where = f"{path.relative_to(ROOT)}:{line}"
-        if path.name == "cli.py" and module in _CLI_OWN:
+        if path.name.startswith(("cli.py", "_cli_")) and module in _CLI_OWN:
             continue
         if module not in IMPORTABLE:
             bad.append(f"{where} imports {module}")
@@ -128,7 +129,14 @@ def test_the_check_sees_private_imports(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("path", [*sorted((ROOT / "examples").glob("*.py")), ROOT / "gen4sdk" / "cli.py"])
+CLI_FILES = [
+    ROOT / "gen4sdk" / "cli.py",
+    ROOT / "gen4sdk" / "_cli_serve.py",
+    ROOT / "gen4sdk" / "_cli_checks.py",
+]
+
+
+@pytest.mark.parametrize("path", [*sorted((ROOT / "examples").glob("*.py")), *CLI_FILES])
 def test_examples_and_cli_use_only_public_names(path: Path) -> None:
     assert not _private_uses(path)
 

@@ -14,8 +14,9 @@ from PIL import Image, ImageFilter
 
 from gen4sdk import fingerprint as fp
 from gen4sdk import media
-from gen4sdk.compliance import Store, create_app
+from gen4sdk.compliance import Store
 from gen4sdk.errors import InvalidRequestError, StoreError
+from gen4sdk.server import create_app
 
 JUMBF = (Path(__file__).parent / "data" / "golden" / "0.1.0" / "manifest.c2pa").read_bytes()
 FPS = 12.0

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from gen4sdk.compliance import Store, create_app
+from gen4sdk.compliance import Store
+from gen4sdk.server import create_app
 
 
 class _BlockingDetector:

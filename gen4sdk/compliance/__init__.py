@@ -1,5 +1,5 @@
 """Compliance: the operator's audit log and manifest store (kept in :mod:`gen4sdk.store`, re-exported here), batch
-audits with reports, the soft-binding resolution service, and the labelling-law profiles (EU AI Act, California SB 942, China GB 45438) with their checks.
+audits with reports, the soft-binding resolution client, and the labelling-law profiles (EU AI Act, California SB 942, China GB 45438) with their checks.
 
 ```python
 from gen4sdk.compliance import Store
@@ -12,7 +12,7 @@ proof = store.prove(request_id)                 # inclusion proof; verify_log_pr
 
 from gen4sdk.compliance._audit import AuditEntry, AuditReport, audit_directory, find_videos, render_html
 from gen4sdk.compliance._check import check_compliance
-from gen4sdk.compliance._service import create_app, resolve_by_binding
+from gen4sdk.compliance._resolve import resolve_by_binding
 from gen4sdk.store import (
     Checkpoint,
     LogEntry,
@@ -41,7 +41,6 @@ __all__ = [
     "StoredManifest",
     "audit_directory",
     "check_compliance",
-    "create_app",
     "find_videos",
     "open_commitment",
     "prompt_commitment",

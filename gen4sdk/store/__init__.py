@@ -12,7 +12,8 @@ report = store.verify_log(checkpoint=kept_note)                 # chain, tree, c
 One module per concern: ``_database`` (connections, transactions, schema setup) over the backends ``_sqlite``
 and ``_postgres``; ``_schema`` (versions and migrations); ``_log`` (``Store``: appends, checkpoints, proofs,
 verification) over ``_queries`` (reading and export) and ``_manifests``; ``_logmodel`` (the log's data),
-``_logcheck`` (verification), ``_merkle`` and ``_checkpoint`` (RFC 9162 trees, C2SP notes and proofs).
+``_logcheck`` (verification), ``_merkle`` and ``_checkpoint`` (RFC 9162 trees, C2SP notes and proofs); ``_tasks``
+(``TaskQueue``: the generation queue and the partner apps' API keys).
 """
 
 from gen4sdk.store._checkpoint import LogProofCheck, verify_log_proof
@@ -29,8 +30,10 @@ from gen4sdk.store._log import (
     prompt_commitment,
     verify_jsonl,
 )
+from gen4sdk.store._tasks import ApiKey, TaskQueue
 
 __all__ = [
+    "ApiKey",
     "Checkpoint",
     "Database",
     "LogEntry",
@@ -41,6 +44,7 @@ __all__ = [
     "Store",
     "StoreLocation",
     "StoredManifest",
+    "TaskQueue",
     "open_commitment",
     "prompt_commitment",
     "redact_location",

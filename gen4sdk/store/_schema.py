@@ -31,9 +31,10 @@ SCHEMA_ID = "gen4sdk.compliance.store"
 # 3: the likeness registry's tables are part of the store's schema (the registry used to create them itself), so one
 #    layer creates and upgrades everything; the first version PostgreSQL stores exist in.
 # 4: the manifests' perceptual fingerprints (gen4sdk.fingerprint) and their band index, for a lookup by content.
-SCHEMA_VERSION = "4"
-READABLE_VERSIONS = ("1", "2", "3", "4")
-OWN_PREFIXES = ("audit_", "manifests_", "likeness_", "sqlite_")
+# 5: the generation queue (gen4sdk.store._tasks): partner apps' API keys and their tasks.
+SCHEMA_VERSION = "5"
+READABLE_VERSIONS = ("1", "2", "3", "4", "5")
+OWN_PREFIXES = ("audit_", "manifests_", "likeness_", "jobs_", "sqlite_")
 
 _SQLITE_LOG = """
 CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,6 +127,42 @@ CREATE TABLE IF NOT EXISTS manifests_fingerprint_bands (
 );
 """
 
+# The generation queue. Times are epoch seconds (float); an idempotency key is unique per API key (NULLs are not).
+_JOBS = """
+CREATE TABLE IF NOT EXISTS jobs_api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_sha256 TEXT NOT NULL UNIQUE,
+    rate_limit INTEGER NOT NULL,
+    created_at {real} NOT NULL,
+    revoked_at {real}
+);
+CREATE TABLE IF NOT EXISTS jobs_tasks (
+    id TEXT PRIMARY KEY,
+    api_key_id TEXT NOT NULL REFERENCES jobs_api_keys(id),
+    idempotency_key TEXT,
+    request_sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    request_json TEXT NOT NULL,
+    image {blob},
+    image_type TEXT,
+    progress {real} NOT NULL DEFAULT 0,
+    stage TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    worker TEXT,
+    failure_code TEXT,
+    failure TEXT,
+    result_json TEXT,
+    created_at {real} NOT NULL,
+    started_at {real},
+    finished_at {real},
+    heartbeat_at {real},
+    UNIQUE (api_key_id, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS jobs_tasks_queue ON jobs_tasks(status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_tasks_by_key ON jobs_tasks(api_key_id, created_at)
+"""
+
 _LIKENESS = """
 CREATE TABLE IF NOT EXISTS likeness_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS likeness_identities (
@@ -178,10 +215,16 @@ def _fingerprints(dialect: str) -> list[str]:
     return _split(_FINGERPRINTS.format(blob="BLOB" if dialect == "sqlite" else "BYTEA"))
 
 
+def _jobs(dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return _split(_JOBS.format(real="REAL", blob="BLOB"))
+    return _split(_JOBS.format(real="DOUBLE PRECISION", blob="BYTEA"))
+
+
 def create_statements(dialect: str) -> list[str]:
     """The DDL of a new store at ``SCHEMA_VERSION``."""
     log = _SQLITE_LOG if dialect == "sqlite" else _POSTGRES_LOG
-    return _split(log) + _split(_INDEXES) + _likeness(dialect) + _fingerprints(dialect)
+    return _split(log) + _split(_INDEXES) + _likeness(dialect) + _fingerprints(dialect) + _jobs(dialect)
 
 
 def _v1_to_v2(conn: Any, dialect: str) -> None:
@@ -200,11 +243,17 @@ def _v3_to_v4(conn: Any, dialect: str) -> None:
         conn.execute(statement)
 
 
+def _v4_to_v5(conn: Any, dialect: str) -> None:
+    for statement in _jobs(dialect):
+        conn.execute(statement)
+
+
 # version -> the step to the next version
 _MIGRATIONS: dict[str, tuple[str, Callable[[Any, str], None]]] = {
     "1": ("2", _v1_to_v2),
     "2": ("3", _v2_to_v3),
     "3": ("4", _v3_to_v4),
+    "4": ("5", _v4_to_v5),
 }
 
 

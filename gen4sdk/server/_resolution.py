@@ -1,11 +1,11 @@
-"""The C2PA Soft Binding Resolution API over the manifest store, for this SDK's watermark.
+"""The C2PA Soft Binding Resolution API over the manifest store, for this SDK's watermark and fingerprint.
 
 Shapes follow the published OpenAPI document (C2PA Soft Binding Resolution API 1.1.0): ``/matches/byBinding``
-(GET and POST), ``/matches/byContent``, ``/manifests/{manifestId}``, ``/services/supportedAlgorithms``. The service
-is read-only and only ever serves manifest ids and the signed manifest stores, which carry prompt *commitments*.
+(GET and POST), ``/matches/byContent``, ``/manifests/{manifestId}``, ``/services/supportedAlgorithms``. These routes
+are read-only and only ever serve manifest ids and the signed manifest stores, which carry prompt *commitments*.
 A manifest signed with ``disclose_prompts=True`` carries the prompt itself; such a manifest is withheld (403)
 unless the app is created with ``serve_disclosed_prompts=True``, so no prompt plaintext leaves by default. The
-audit log is not reachable through it. The same app serves the public detection page at ``/`` (``_page.py``).
+audit log is not reachable through them.
 """
 
 # No "from __future__ import annotations": FastAPI resolves the route signatures, which use locally imported types.
@@ -16,35 +16,22 @@ import binascii
 import logging
 import os
 import tempfile
-import threading
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from gen4sdk import fingerprint as fp
-from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
-from gen4sdk.compliance._resolve import SoftBindingMatch, SoftBindingQueryResult, _Model, resolve_by_binding
+from gen4sdk.compliance._resolve import SoftBindingMatch, SoftBindingQueryResult, _Model
 from gen4sdk.errors import InvalidRequestError, StoreError
+from gen4sdk.server._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.store import Store
 
 logger = logging.getLogger(__name__)
 
-# resolve_by_binding, the client side, lives in _resolve.py (which the verifier's recovery imports without the app)
-__all__ = [
-    "SoftBindingAlgList",
-    "SoftBindingQuery",
-    "SoftBindingQueryResult",
-    "create_app",
-    "resolve_by_binding",
-]
+__all__ = ["SoftBindingAlgList", "SoftBindingQuery", "add_resolution_routes"]
 
-API_TITLE = "C2PA Soft Binding Resolution API"
-API_VERSION = "1.1.0"
-DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024
 _CONTENT_TYPES = ("video/", "image/", "application/octet-stream")
 _MAX_RESULTS_CAP = 100
 
@@ -61,31 +48,6 @@ class SoftBindingAlgList(_Model):
 class SoftBindingQuery(_Model):
     alg: str = Field(description="soft binding algorithm name")
     value: str = Field(description="base64 of the soft binding value")
-
-
-class _RateLimiter:
-    """A sliding-window request counter per client address (enough for one process; use a proxy for more)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> float | None:
-        """None when allowed, else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(client, deque())
-            while hits and now - hits[0] >= self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return self.window - (now - hits[0])
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients so the table stays small
-                for key in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window]:
-                    del self._hits[key]
-            return None
 
 
 def _watermark_algorithm() -> str:
@@ -132,90 +94,26 @@ def _content_views(path: Path) -> dict[str, fp.Fingerprint] | None:
     return views if views["as embedded"].usable else None
 
 
-def create_app(
-    store: Store | str | os.PathLike[str],
+def add_resolution_routes(
+    app: Any,
     *,
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-    rate_limit: int = 60,
-    rate_window: float = 60.0,
-    max_frames: int = 96,
-    detect: Callable[[Path, int], tuple[bytes, float] | None] | None = None,
-    serve_disclosed_prompts: bool = False,
-    page: bool = True,
-    trust_anchors: str | os.PathLike[str] | None = None,
-    max_pending_uploads: int = 8,
-) -> Any:
-    """A FastAPI app serving the Soft Binding Resolution API from ``store`` (a Store, a database path or a
-    ``postgresql://`` URL; opened read-only), and at ``/`` the public
-    detection page (``page=False`` leaves it out), which trusts ``trust_anchors`` (a PEM file) to name who made a clip.
+    store: Store,
+    detector: Callable[[Path, int], tuple[bytes, float] | None],
+    queue: DetectionQueue[Any],
+    max_upload_bytes: int,
+    max_frames: int,
+    serve_disclosed_prompts: bool,
+) -> None:
+    """Add the resolution API's routes to ``app`` (see :func:`gen4sdk.server.create_app`)."""
+    from fastapi import HTTPException, Query, Request
+    from fastapi.responses import Response
 
-    ``max_upload_bytes``: larger requests get 413. ``rate_limit`` requests per ``rate_window`` seconds per client
-    address, then 429 with Retry-After. ``detect`` replaces the watermark detector (for other soft bindings).
-    Uploads are analysed one at a time; ``max_pending_uploads`` may wait (more get 503 with Retry-After), an upload
-    whose client disconnects while waiting is dropped, and the other endpoints answer meanwhile.
-    Run it with ``uvicorn.run(create_app(store), host="127.0.0.1", port=8000)``.
-    """
-    from fastapi import FastAPI, HTTPException, Query, Request
-    from fastapi.responses import JSONResponse, Response
-
-    if not isinstance(store, Store):
-        store = Store(store, read_only=True)
     the_store = store
-    detector = detect or _detect_payload
-    limiter = _RateLimiter(rate_limit, rate_window)
-    # Watermark detection is CPU heavy: one upload at a time per process, waiting uploads holding no thread.
-    queue: DetectionQueue[Any] = DetectionQueue(max_pending_uploads)  # byContent and the page share it
-
     try:
         algorithm = _watermark_algorithm()
     except Exception as exc:  # noqa: BLE001 - the lookup endpoints still work without the codec
         logger.warning("watermark codec unavailable (%s): byContent disabled", exc)
         algorithm = "com.gen4sdk.wm.v2"
-
-    app = FastAPI(
-        title=API_TITLE,
-        version=API_VERSION,
-        description=(
-            "C2PA Soft Binding Resolution API for gen4sdk's video watermark: find the C2PA manifest store of a clip "
-            "whose embedded credentials were stripped. Read-only."
-        ),
-        license_info={
-            "name": "Creative Commons Attribution 4.0 International",
-            "url": "https://creativecommons.org/licenses/by/4.0/",
-        },
-    )
-    app.state.detection_queue = queue
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        client = request.client.host if request.client else "unknown"
-        wait = limiter.check(client)
-        if wait is not None:
-            return JSONResponse(
-                {"detail": "rate limit exceeded"},
-                status_code=429,
-                headers={"Retry-After": str(max(1, int(wait) + 1))},
-            )
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > max_upload_bytes
-            except ValueError:
-                return JSONResponse({"detail": "invalid Content-Length"}, status_code=400)
-            if too_big:
-                if page and request.url.path == "/check":
-                    from fastapi.responses import HTMLResponse
-
-                    from gen4sdk.compliance._page import error_page
-
-                    limit = f"{max_upload_bytes // (1024 * 1024)} MB"
-                    return HTMLResponse(
-                        error_page(f"The file is larger than {limit}.", max_upload_bytes), 413
-                    )
-                return JSONResponse(
-                    {"detail": f"request body larger than {max_upload_bytes} bytes"}, status_code=413
-                )
-        return await call_next(request)
 
     def lookup(alg: str, value: str, max_results: int) -> SoftBindingQueryResult:
         if alg not in (algorithm, fp.ALGORITHM):
@@ -420,37 +318,6 @@ def create_app(
         return SoftBindingAlgList(
             watermarks=[SoftBindingAlg(alg=algorithm)], fingerprints=[SoftBindingAlg(alg=fp.ALGORITHM)]
         )
-
-    if page:
-        from gen4sdk.compliance._page import add_detection_page
-
-        add_detection_page(
-            app,
-            lookup=_OpenStore(the_store),
-            trust_anchors=str(trust_anchors) if trust_anchors is not None else None,
-            max_upload_bytes=max_upload_bytes,
-            queue=queue,
-        )
-    return app
-
-
-class _OpenStore:
-    """The app's open store as the ManifestLookup the page's verification recovers stripped credentials from."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @property
-    def source(self) -> str:
-        return "this service's manifest store"
-
-    def manifest_store_for(self, payload: bytes) -> bytes | None:
-        return self._store.manifest_store_for(payload)
-
-    def manifest_store_for_content(
-        self, query: dict[str, fp.Fingerprint]
-    ) -> tuple[bytes, fp.FingerprintMatch] | None:
-        return self._store.manifest_store_for_content(query)
 
 
 def _carries_prompt(manifest_store: bytes) -> bool:

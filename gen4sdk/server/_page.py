@@ -20,7 +20,7 @@ from typing import Any
 
 from gen4sdk.compliance._check import check_compliance
 from gen4sdk.compliance._profiles import PROFILES
-from gen4sdk.compliance._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
+from gen4sdk.server._queue import ClientLeft, DetectionQueue, QueueFull, watch_disconnect
 from gen4sdk.types import ComplianceReport, ManifestLookup
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ _PROFILE_NAMES = {
 def _render(**context: Any) -> str:
     import jinja2
 
-    text = resources.files("gen4sdk.compliance").joinpath(_TEMPLATE).read_text(encoding="utf-8")
+    text = resources.files("gen4sdk.server").joinpath(_TEMPLATE).read_text(encoding="utf-8")
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
