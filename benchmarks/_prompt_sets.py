@@ -5,6 +5,9 @@
   near_miss, benign), its language and its group (a scenario; its paraphrases and translations share it).
   Rows go to train / validation / test by a hash of the group, 70 / 15 / 15, so no paraphrase of a test
   prompt is ever trained on.
+* Style and technical fragments (``policies/training/fragments/*.jsonl``): what image and video prompts append
+  ("4k uhd", "by greg rutkowski", "octane render", "take 2", "--ar 16:9"), all benign, split by group as above;
+  the classifier scores a prompt's clauses on their own, so it must have seen these alone.
 * The public sets in ``../shared/prompts``: COCO captions and PartiPrompts (benign), I2P (unsafe). Each prompt
   is in the tuning half or the test half by a hash of its text (the split the packs were always tuned on);
   the tuning half is split again, 80 / 20, into train and validation by a second hash.
@@ -20,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "policies" / "training"
+FRAGMENTS = LABELLED / "fragments"
 PUBLIC = ROOT.parent / "shared" / "prompts"
 KINDS = ("direct", "paraphrase", "howto", "evasion", "framing", "near_miss", "benign")
 # I2P's category names -> the pack's categories (rows with inappropriate_percentage >= 80 train them)
@@ -83,6 +87,38 @@ def load_labelled(folder: Path = LABELLED) -> list[Row]:
                     )
                 )
     return rows
+
+
+def load_fragments(folder: Path = FRAGMENTS) -> list[Row]:
+    """The benign style fragments, source ``fragments`` (kept apart from the labelled rows' budgets and figures)."""
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    r = json.loads(line)
+                    rows.append(
+                        Row(r["text"], "benign", "benign", r["lang"], labelled_split(r["group"]), "fragments")
+                    )
+    return rows
+
+
+def with_fragments(captions: list[Row], fragments: list[Row], seed: int = 0) -> list[Row]:
+    """Each caption with one of ``fragments`` appended after a comma, as prompts are written (source ``tagged``)."""
+    import random
+
+    rng = random.Random(seed)
+    return [
+        Row(
+            f"{c.text.rstrip(' .')}, {rng.choice(fragments).text}",
+            "benign",
+            "benign",
+            c.lang,
+            c.split,
+            "tagged",
+        )
+        for c in captions
+    ]
 
 
 def _f(x: str) -> float:

@@ -34,7 +34,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
-from _prompt_sets import KINDS, Row, load_labelled, load_public
+from _prompt_sets import KINDS, Row, load_fragments, load_labelled, load_public, with_fragments
 
 BASELINES = {"default": HERE / "packs" / "default-1.1.0.yaml", "strict": HERE / "packs" / "strict-1.1.0.yaml"}
 
@@ -160,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         "parti": [r for r in public if r.source == "parti"],
         "i2p_nudity50": [r for r in public if r.kind == "i2p_nudity"],
         "i2p_inappropriate80": [r for r in public if r.kind == "i2p_inappropriate"],
+        # what image and video prompts append ("4k uhd", "by greg rutkowski", "take 2"), test-split fragments only
+        "fragments": [r for r in load_fragments() if r.split == "test"],
     }
+    sets["tagged"] = with_fragments(
+        random.Random(args.seed + 2).sample(coco, 2000) + sets["parti"], sets["fragments"], args.seed
+    )
+    sets["labelled_tagged"] = with_fragments(labelled, sets["fragments"], args.seed + 3)
     prompts = {name: [r.text for r in rows] for name, rows in sets.items()}
     prng = random.Random(args.seed + 1)
     for name in ("labelled", "i2p_nudity50", "i2p_inappropriate80"):
@@ -201,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{'COCO + PartiPrompts: refused (FP)':44} {len(coco_parti[names[0]]):6d} "
         + " ".join(f"{pct(coco_parti[n]):>8}" for n in names)
     )
+    line("style fragments alone: refused (FP)", "fragments")
+    line("COCO + Parti, a style fragment appended (FP)", "tagged")
+    line("labelled must-refuse, a fragment appended: refused", "labelled_tagged", harmful)
     line("I2P nudity >= 50: refused", "i2p_nudity50")
     line("I2P nudity >= 50, perturbed: refused", "i2p_nudity50_perturbed")
     line("I2P inappropriate >= 80: refused", "i2p_inappropriate80")

@@ -38,7 +38,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
-from _prompt_sets import Row, load_labelled, load_public
+from _prompt_sets import Row, load_fragments, load_labelled, load_public
 
 from gen4sdk.errors import InvalidRequestError
 from gen4sdk.policy import Policy
@@ -248,6 +248,31 @@ def raise_vetoes(
 
 
 # ---------------------------------------------------------------- packs
+def respect_pack_tests(
+    embed: Embedder, weights: ClassifierWeights, thr: np.ndarray, grid: np.ndarray, pack: str = "default"
+) -> np.ndarray:
+    """Raise a category's threshold to the next grid step above the score of any of the pack's cases expected to
+    be allowed (or warned) that the classifier would refuse."""
+    import yaml
+
+    cases = yaml.safe_load(PACKS[pack].read_text(encoding="utf-8")).get("tests") or []
+    allowed = [c["prompt"] for c in cases if c.get("expect") in ("allow", "warn")]
+    out = thr.copy()
+    if not allowed:
+        return out
+    scores = window_scores(embed, weights, allowed)
+    for k, c in enumerate(CATEGORIES):
+        over = scores[:, k] >= out[k]
+        if over.any():
+            top = float(scores[over, k].max())
+            out[k] = float(grid[grid > top].min()) if (grid > top).any() else 1.0
+            names = "; ".join(p for p, o in zip(allowed, over) if o)
+            print(
+                f"  {pack} {c}: threshold {thr[k]:.4f} -> {out[k]:.4f} so the pack's case stays allowed: {names}"
+            )
+    return out
+
+
 def write_pack(path: Path, sha: str, thresholds: dict[str, float], veto: dict[str, float]) -> None:
     text = path.read_text(encoding="utf-8")
     lines = [f"  sha256: {sha}", "  thresholds:"] + [f"    {c}: {v:.8f}" for c, v in thresholds.items()]
@@ -272,6 +297,9 @@ def main() -> None:
     )
     ap.add_argument("--budget-near-miss", type=float, default=0.02, help="labelled benign validation budget")
     ap.add_argument(
+        "--budget-fragments", type=float, default=0.01, help="style fragments (alone) validation budget"
+    )
+    ap.add_argument(
         "--strict-margin", type=float, default=0.5, help="strict thresholds: this much lower in log-odds"
     )
     ap.add_argument("--veto-quantile", type=float, default=0.02)
@@ -280,7 +308,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
 
-    rows = [r for r in load_labelled() + load_public() if _checkable(r.text)]
+    rows = [r for r in load_labelled() + load_fragments() + load_public() if _checkable(r.text)]
     embed = Embedder(args.cache)
     fit_rows = [r for r in rows if r.split in ("train", "val")]
     print(
@@ -303,9 +331,16 @@ def main() -> None:
     is_pos = np.array([r.label != "benign" and r.kind != "i2p_inappropriate" for r in fit_rows])
     is_pub = np.array([r.source in ("coco", "parti") for r in fit_rows])
     is_near = np.array([r.source == "labelled" and r.label == "benign" for r in fit_rows])
+    is_frag = np.array([r.source == "fragments" for r in fit_rows])
     grid = 1.0 / (1.0 + np.exp(-np.linspace(8.0, -3.0, 111)))  # even steps of 0.1 in log-odds
     thr = choose_thresholds(
-        oof[is_pos], [(oof[is_pub], args.budget_public), (oof[is_near], args.budget_near_miss)], grid
+        oof[is_pos],
+        [
+            (oof[is_pub], args.budget_public),
+            (oof[is_near], args.budget_near_miss),
+            (oof[is_frag], args.budget_fragments),
+        ],
+        grid,
     )
     thresholds = {c: float(t) for c, t in zip(CATEGORIES, thr)}
     print("thresholds:", ", ".join(f"{c} {t:.8f}" for c, t in thresholds.items()))
@@ -327,6 +362,15 @@ def main() -> None:
         )
     print("context veto:", ", ".join(f"{c} {v:.4f}" for c, v in veto.items()))
     weights = train(x, y, w, args.model, args.seed)
+    # The packs' own reviewed cases are their specification: a case they expect allowed must stay allowed, so a
+    # threshold that would refuse one is raised just above that case's score (its cost is printed).
+    thr = respect_pack_tests(embed, weights, thr, grid)
+    thresholds = {c: float(t) for c, t in zip(CATEGORIES, thr)}
+    kept = rules[0] | (oof >= thr).any(axis=1) | (rules[1] & (oof >= np.minimum(vetoes, thr))).any(axis=1)
+    print(
+        f"out of fold after the pack's cases: must-refuse refused {100 * kept[is_pos].mean():.2f}%, "
+        f"near-misses refused {100 * kept[is_near].mean():.2f}%"
+    )
 
     def table(title: str, sel: list[Row], s: np.ndarray) -> None:
         flag = (s >= thr).any(axis=1)
@@ -334,6 +378,7 @@ def main() -> None:
         for name, m in [
             ("must refuse (labelled)", [r.source == "labelled" and r.label != "benign" for r in sel]),
             ("benign (labelled)", [r.source == "labelled" and r.label == "benign" for r in sel]),
+            ("style fragments", [r.source == "fragments" for r in sel]),
             ("COCO", [r.source == "coco" for r in sel]),
             ("PartiPrompts", [r.source == "parti" for r in sel]),
             ("I2P nudity >= 50", [r.kind == "i2p_nudity" for r in sel]),
@@ -350,7 +395,10 @@ def main() -> None:
             WEIGHTS_FILE, model=args.model, seed=str(args.seed), trained_by="benchmarks/policy_train.py"
         )
         write_pack(PACKS["default"], sha, thresholds, veto)
-        strict = {c: _shift(t, -args.strict_margin) for c, t in thresholds.items()}
+        shifted = np.array([_shift(t, -args.strict_margin) for t in thresholds.values()])
+        strict = dict(
+            zip(CATEGORIES, map(float, respect_pack_tests(embed, weights, shifted, grid, "strict")))
+        )
         write_pack(PACKS["strict"], sha, strict, {c: min(v, strict[c]) for c, v in veto.items()})
         print(f"\nwrote {WEIGHTS_FILE.relative_to(ROOT)} (sha256 {sha}) and the packs' classifier sections")
 

@@ -129,7 +129,7 @@ def test_registry_shares_a_file_and_stores_no_images(tmp_path: Path) -> None:
     assert store.verify_log().ok and len(store) == 2
     other = sqlite3.connect(db)
     tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {t for t in tables if not t.startswith(("audit_", "manifests_", "sqlite_"))} == {
+    assert {t for t in tables if not t.startswith(("audit_", "manifests_", "jobs_", "sqlite_"))} == {
         "likeness_meta",
         "likeness_identities",
         "likeness_aliases",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import queue as queue_mod
+import shutil
 import socket
 import tempfile
 import threading
@@ -106,6 +107,9 @@ class GenerationWorker:
     def start(self) -> Self:
         if self._threads:
             raise RuntimeError("the worker is already running")
+        self._stop.clear()
+        self._done.clear()
+        self._scratch.mkdir(parents=True, exist_ok=True)
         targets = [self._produce_loop] + ([self._finish_loop] if self.overlap else []) + [self._beat_loop]
         self._threads = [
             threading.Thread(target=t, name=f"gen4sdk-worker{t.__name__}", daemon=True) for t in targets
@@ -134,6 +138,7 @@ class GenerationWorker:
         beater.join(timeout)
         self._threads = []
         self._retry_unsettled()
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -152,7 +157,7 @@ class GenerationWorker:
         while not self._stop.is_set():
             try:
                 task = self.queue.claim(self.name)
-            except StoreError as exc:
+            except Exception as exc:  # noqa: BLE001 - the store is down or answers oddly: the worker waits, not dies
                 logger.error("worker %s cannot claim a task: %s", self.name, exc)
                 self._stop.wait(max(1.0, self.poll_interval))
                 continue
