@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -204,15 +205,17 @@ def test_semantic_sees_past_the_token_limit(semantic: Policy) -> None:
 
 
 class _Encoder:
-    """A deterministic stand-in text encoder: bag of hashed words, so similarity = word overlap."""
+    """A deterministic stand-in text encoder: bag of hashed words, so similarity = word overlap. The hash is a
+    stable digest: Python's hash() of a str changes with every process (PYTHONHASHSEED), which made word
+    collisions, and so this test's similarities, differ from run to run."""
 
     id = "test-bow"
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 64), np.float32)
+        out = np.zeros((len(texts), 256), np.float32)
         for i, t in enumerate(texts):
             for w in t.lower().split():
-                out[i, hash(w) % 64] += 1
+                out[i, int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "big") % 256] += 1
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
