@@ -274,54 +274,31 @@ class Client:
         """Generate one clip to ``output`` (an .mp4 path). Raises ``PolicyViolation`` on refusal and a
         ``Gen4Error`` subclass on any other failure; in every failure case nothing is written at ``output``."""
         return self._start(
-            prompt=prompt, output=output, image=image, negative_prompt=negative_prompt, num_frames=num_frames,
-            height=height, width=width, fps=fps, steps=steps, guidance_scale=guidance_scale, seed=seed, user=user,
-            use=use, request_id=request_id, cancel=cancel, on_progress=on_progress,
+            output=output, cancel=cancel, on_progress=on_progress, prompt=prompt, image=image,
+            negative_prompt=negative_prompt, num_frames=num_frames, height=height, width=width, fps=fps, steps=steps,
+            guidance_scale=guidance_scale, seed=seed, user=user, use=use, request_id=request_id,
         ).execute()  # fmt: skip
 
     def _start(
         self,
         *,
-        prompt: str,
         output: str | Path,
-        image: str | Path | None = None,
-        negative_prompt: str | None = None,
-        num_frames: int = 17,
-        height: int = 144,
-        width: int = 256,
-        fps: float = 16.0,
-        steps: int = 30,
-        guidance_scale: float = 5.0,
-        seed: int | None = None,
-        user: str | None = None,
-        use: str | None = None,
-        request_id: str | None = None,
         cancel: threading.Event | None = None,
         on_progress: ProgressCallback | None = None,
+        **fields: Any,
     ) -> _Run:
         """A validated request, not yet run: the generation workers run its two halves on two threads, so that one
-        request's encoding and signing overlap the next one's denoising."""
-        rid = request_id or uuid.uuid4().hex
+        request's encoding and signing overlap the next one's denoising. ``fields`` are ``GenerationRequest``'s
+        (a missing seed or request id is drawn here, as ``generate`` documents)."""
+        if fields.get("image") is not None:
+            fields["image"] = Path(fields["image"])
+        if fields.get("seed") is None:
+            fields["seed"] = int.from_bytes(os.urandom(4), "big")
+        fields["request_id"] = fields.get("request_id") or uuid.uuid4().hex
         try:
-            request = GenerationRequest(
-                prompt=prompt,
-                negative_prompt=negative_prompt,
-                image=Path(image) if image is not None else None,
-                num_frames=num_frames,
-                height=height,
-                width=width,
-                fps=fps,
-                steps=steps,
-                guidance_scale=guidance_scale,
-                seed=seed if seed is not None else int.from_bytes(os.urandom(4), "big"),
-                user=user,
-                use=use,
-                request_id=rid,
-            )
+            request = GenerationRequest(**fields)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err.get("loc", ())) or None
-            raise InvalidRequestError(f"invalid {field}: {err.get('msg')}", field=field) from exc
+            raise InvalidRequestError.from_validation(exc) from exc
         return _Run(self, request, Path(output), cancel, on_progress or self._on_progress)
 
 
@@ -393,15 +370,7 @@ class _Run:
             raise GenerationCancelled("generation cancelled by the caller; nothing was written")
 
     def _refuse(self, decision: Decision) -> PolicyViolation:
-        return PolicyViolation(
-            decision.reason or f"refused by policy {decision.pack_id} {decision.pack_version}",
-            code=decision.code or "SAFETY.INTERNAL",  # a refusal always carries its code; never a silent pass
-            categories=decision.categories,
-            pack_id=decision.pack_id,
-            pack_version=decision.pack_version,
-            decision=decision,
-            request_id=self.request.request_id,
-        )
+        return PolicyViolation.from_decision(decision, request_id=self.request.request_id)
 
     def _record(self, outcome: str, exc: BaseException | None = None) -> None:
         store = self.c._store

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from gen4sdk.types import Decision, RefusalCode
 
 __all__ = [
@@ -44,6 +46,13 @@ class InvalidRequestError(Gen4Error, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> InvalidRequestError:
+        """The first problem pydantic found in a request, naming its field (raise it ``from exc``)."""
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err.get("loc", ())) or None
+        return cls(f"invalid {field}: {err.get('msg')}", field=field)
 
 
 class ComplianceError(InvalidRequestError):
@@ -132,6 +141,19 @@ class PolicyViolation(Gen4Error):
         self.pack_version = pack_version
         self.decision = decision
         self.request_id = request_id
+
+    @classmethod
+    def from_decision(cls, decision: Decision, *, request_id: str | None = None) -> PolicyViolation:
+        """The refusal a policy decision stands for."""
+        return cls(
+            decision.reason or f"refused by policy {decision.pack_id} {decision.pack_version}",
+            code=decision.code or "SAFETY.INTERNAL",  # a refusal always carries its code; never a silent pass
+            categories=decision.categories,
+            pack_id=decision.pack_id,
+            pack_version=decision.pack_version,
+            decision=decision,
+            request_id=request_id,
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the details when the error crosses a process boundary (batch audit, worker pools).

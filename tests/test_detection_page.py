@@ -11,16 +11,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from http_server import serving
 from test_compliance_audit import _chromium
 
 import gen4sdk
@@ -156,23 +155,10 @@ def made(tmp_path_factory, signer, dev_keys):
 
 @pytest.fixture(scope="module")
 def server(made, dev_keys):
-    import uvicorn
-
     _, _, store = made
     app = gen4sdk.create_app(store.path, trust_anchors=dev_keys.root_cert, max_upload_bytes=1024 * 1024)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -406,10 +406,8 @@ def test_the_job_api_example_against_a_real_server(
     svc: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import importlib.util
-    import socket
-    import threading
 
-    import uvicorn
+    from http_server import serving
 
     spec = importlib.util.spec_from_file_location(
         "job_api_client", Path(__file__).resolve().parents[1] / "examples" / "job_api_client.py"
@@ -417,33 +415,11 @@ def test_the_job_api_example_against_a_real_server(
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(svc.api.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
     key = svc.headers["Authorization"].removeprefix("Bearer ")
-    try:
-        with svc.worker():
-            out = tmp_path / "boat.mp4"
-            assert (
-                example.generate(f"http://127.0.0.1:{port}", key, "a paper boat on a rainy street", str(out))
-                == 0
-            )
-            assert gen4sdk.verify(out).status == "untrusted"  # intact credentials; no trust anchor given
-            refused = example.generate(
-                f"http://127.0.0.1:{port}",
-                key,
-                "a sexual video of a 12 year old child",
-                str(tmp_path / "x.mp4"),
-            )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(svc.api.app) as url, svc.worker():
+        out = tmp_path / "boat.mp4"
+        assert example.generate(url, key, "a paper boat on a rainy street", str(out)) == 0
+        assert gen4sdk.verify(out).status == "untrusted"  # intact credentials; no trust anchor given
+        refused = example.generate(url, key, "a sexual video of a 12 year old child", str(tmp_path / "x.mp4"))
     assert refused == 1 and not (tmp_path / "x.mp4").exists()
     assert "refused: SAFETY.INPUT.TEXT" in capsys.readouterr().err

@@ -95,12 +95,8 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
         err = exc.errors()[0]
         where = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "header", "path")]
         field = ".".join(where) or None
-        body = ErrorBody(
-            error=ApiError(
-                code="INVALID.REQUEST", message=f"invalid {field or 'request'}: {err.get('msg')}", field=field
-            )
-        )
-        return JSONResponse(body.model_dump(mode="json", exclude_none=True), 400)
+        message = f"invalid {field or 'request'}: {err.get('msg')}"
+        return await failure(request, _Failure(400, "INVALID.REQUEST", message, field=field))
 
     def authenticate(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
         if credentials is None:
@@ -134,7 +130,7 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
             raise _Failure(404, "NOT_FOUND", f"no generation {task_id!r} for this API key")
         return task
 
-    def view(task: TaskRow, request: Request) -> GenerationTask:
+    def view(task: TaskRow) -> GenerationTask:
         try:
             return service.view(task)
         except StoreError as exc:
@@ -158,7 +154,6 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
     )
     def create(
         body: GenerationCreate,
-        request: Request,
         key: Annotated[ApiKey, Depends(authenticate)],
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     ) -> Any:
@@ -177,7 +172,7 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
                            headers={"Retry-After": str(max(1, int(exc.retry_after) + 1))}) from None  # fmt: skip
         except StoreError as exc:
             raise _unavailable(exc) from None
-        shown = view(task, request)
+        shown = view(task)
         if created:
             return shown
         return JSONResponse(shown.model_dump(mode="json", exclude_none=True), 200)
@@ -192,7 +187,6 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
         responses=_errors(400, 401, 503),
     )
     def list_tasks(
-        request: Request,
         key: Annotated[ApiKey, Depends(authenticate)],
         status: Annotated[TaskStatus | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -201,7 +195,7 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
             tasks = service.queue.tasks(api_key_id=key.id, status=status, limit=limit)
         except StoreError as exc:
             raise _unavailable(exc) from None
-        return GenerationList(data=[view(t, request) for t in tasks])
+        return GenerationList(data=[view(t) for t in tasks])
 
     @app.get(
         PREFIX + "/{task_id}",
@@ -212,10 +206,8 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
         summary="A task's status, progress, failure code, and where its clip is once it has SUCCEEDED.",
         responses=_errors(401, 404, 503),
     )
-    def get_task(
-        task_id: str, request: Request, key: Annotated[ApiKey, Depends(authenticate)]
-    ) -> GenerationTask:
-        return view(task_of(task_id, key), request)
+    def get_task(task_id: str, key: Annotated[ApiKey, Depends(authenticate)]) -> GenerationTask:
+        return view(task_of(task_id, key))
 
     @app.delete(
         PREFIX + "/{task_id}",
@@ -227,9 +219,7 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
         description="A task that has SUCCEEDED or FAILED is not changed (409); cancelling twice is not an error.",
         responses=_errors(401, 404, 409, 503),
     )
-    def cancel(
-        task_id: str, request: Request, key: Annotated[ApiKey, Depends(authenticate)]
-    ) -> GenerationTask:
+    def cancel(task_id: str, key: Annotated[ApiKey, Depends(authenticate)]) -> GenerationTask:
         task = task_of(task_id, key)
         if task.status in ("SUCCEEDED", "FAILED"):
             raise _Failure(409, "TASK.FINISHED", f"generation {task_id} has already {task.status.lower()}")
@@ -237,7 +227,7 @@ def add_generation_routes(app: Any, service: GenerationService) -> None:
             updated = service.queue.cancel(task_id)
         except StoreError as exc:
             raise _unavailable(exc) from None
-        return view(updated or task, request)
+        return view(updated or task)
 
     @app.get(
         PREFIX + "/{task_id}/content",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gen4sdk.store._tasks import TaskStatus
-from gen4sdk.types import RefusalCode
+from gen4sdk.types import GenerationRequest, RefusalCode
 
 __all__ = [
     "ApiError",
@@ -50,6 +50,9 @@ ErrorCode = Literal[
 ]
 
 
+_REQUEST: dict[str, Any] = dict(GenerationRequest.model_fields)  # FieldInfo: defaults, bounds
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,12 +62,13 @@ class GenerationCreate(_Body):
 
     prompt: str = Field(min_length=1, max_length=4000)
     negative_prompt: str | None = Field(default=None, max_length=4000)
-    num_frames: int = Field(default=17, ge=1, le=1025)
-    height: int = Field(default=144, ge=16, le=4096)
-    width: int = Field(default=256, ge=16, le=4096)
-    fps: float = Field(default=16.0, gt=0, le=240)
-    steps: int = Field(default=30, ge=1, le=1000)
-    guidance_scale: float = Field(default=5.0, ge=0, le=50)
+    # the Client's own fields, defaults and bounds: one definition, so the API cannot drift from what it runs
+    num_frames: int = _REQUEST["num_frames"]
+    height: int = _REQUEST["height"]
+    width: int = _REQUEST["width"]
+    fps: float = _REQUEST["fps"]
+    steps: int = _REQUEST["steps"]
+    guidance_scale: float = _REQUEST["guidance_scale"]
     seed: int | None = Field(default=None, ge=0, lt=2**63)
     user: str | None = Field(
         default=None, max_length=200, description="the end user the partner app acts for"

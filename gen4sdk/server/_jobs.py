@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from gen4sdk import media
 from gen4sdk.errors import (
     GenerationCancelled,
+    GenerationFailed,
     InvalidRequestError,
     MediaError,
     ModelLoadError,
@@ -27,6 +28,7 @@ from gen4sdk.errors import (
     PolicyViolation,
     SigningError,
     StoreError,
+    WatermarkFailure,
 )
 from gen4sdk.server._job_models import GenerationCreate, GenerationOutput, GenerationTask, TaskFailureCode
 from gen4sdk.store import Store
@@ -38,43 +40,54 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GenerationService", "failure_code", "request_of", "settle_stale", "write_image"]
+__all__ = ["GenerationService", "failure_code", "settle_stale", "write_image"]
 
 DEFAULT_LEASE = 60.0
 _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+# the first class an exception is an instance of gives its code (subclasses before their bases)
+_FAILURE_CODES: tuple[tuple[type[BaseException], TaskFailureCode], ...] = (
+    (GenerationCancelled, "GENERATION.CANCELLED"),
+    (ModelLoadError, "MODEL.UNAVAILABLE"),
+    (InvalidRequestError, "INVALID.REQUEST"),
+    (OutputError, "OUTPUT.FAILED"),
+    (SigningError, "SIGNING.FAILED"),
+    (StoreError, "STORE.FAILED"),
+    (MediaError, "GENERATION.FAILED"),
+    (GenerationFailed, "GENERATION.FAILED"),
+    (WatermarkFailure, "GENERATION.FAILED"),
+)
 
 
 def failure_code(exc: BaseException) -> TaskFailureCode:
     """The task failure code of an exception a generation raised."""
     if isinstance(exc, PolicyViolation):
         return exc.code
-    if isinstance(exc, GenerationCancelled):
-        return "GENERATION.CANCELLED"
-    if isinstance(exc, ModelLoadError):
-        return "MODEL.UNAVAILABLE"
-    if isinstance(exc, InvalidRequestError):
-        return "INVALID.REQUEST"
-    if isinstance(exc, OutputError):
-        return "OUTPUT.FAILED"
-    if isinstance(exc, SigningError):
-        return "SIGNING.FAILED"
-    if isinstance(exc, StoreError):
-        return "STORE.FAILED"
-    if isinstance(exc, MediaError) or type(exc).__name__ in ("GenerationFailed", "WatermarkFailure"):
-        return "GENERATION.FAILED"
-    return "INTERNAL"
+    return next((code for kind, code in _FAILURE_CODES if isinstance(exc, kind)), "INTERNAL")
 
 
 def _utc(t: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc) if t is not None else None
 
 
-def request_of(task: TaskRow, image: Path | None = None) -> GenerationRequest:
-    """The task's request as the Client takes it (the seed as submitted; None becomes 0 here only for records)."""
-    fields = {k: v for k, v in task.request.items() if k != "image"}
-    if fields.get("seed") is None:
-        fields["seed"] = 0
-    return GenerationRequest(**fields, image=image, request_id=task.id)
+def _record(
+    store: Store, task_id: str, fields: dict[str, Any], outcome: str, failure: str, code: str, **extra: Any
+) -> None:
+    """The audit record of a task that ended outside a Client (refused at the API, its worker lost)."""
+    store.append(
+        AuditRecord(
+            request_id=task_id,
+            caller=fields.get("user"),
+            outcome=outcome,  # type: ignore[arg-type]
+            prompt=fields["prompt"],
+            negative_prompt=fields.get("negative_prompt"),
+            parameters=fields,
+            failure=failure,
+            failure_code=code,
+            **extra,
+        )
+    )
 
 
 def _decode_image(data_uri: str, max_bytes: int) -> tuple[bytes, str]:
@@ -157,35 +170,16 @@ class GenerationService:
         try:
             request = GenerationRequest(**{**stored, "seed": stored["seed"] or 0}, request_id=task_id)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err.get("loc", ())) or None
-            raise InvalidRequestError(f"invalid {field}: {err.get('msg')}", field=field) from exc
+            raise InvalidRequestError.from_validation(exc) from exc
         if self.validate is not None:
             self.validate(request, array)
         decision = self.policy.check_request(request, image=array, likeness=self.likeness)
         if not decision.allowed:
-            violation = PolicyViolation(
-                decision.reason or f"refused by policy {decision.pack_id} {decision.pack_version}",
-                code=decision.code or "SAFETY.INTERNAL",
-                categories=decision.categories,
-                pack_id=decision.pack_id,
-                pack_version=decision.pack_version,
-                decision=decision,
-                request_id=task_id,
-            )
+            violation = PolicyViolation.from_decision(decision, request_id=task_id)
             # every refusal is recorded; a refusal that cannot be recorded is a failure, not a quiet answer
-            self.store.append(
-                AuditRecord(
-                    request_id=task_id,
-                    caller=request.user,
-                    outcome="refused",
-                    prompt=request.prompt,
-                    negative_prompt=request.negative_prompt,
-                    parameters={**stored, "api_key": key.id, "stage": "api"},
-                    decisions=[decision],
-                    failure=str(violation),
-                    failure_code=violation.code,
-                )
+            fields = {**stored, "api_key": key.id, "stage": "api"}
+            _record(
+                self.store, task_id, fields, "refused", str(violation), violation.code, decisions=[decision]
             )
             raise violation
         return self.queue.submit(
@@ -198,11 +192,11 @@ class GenerationService:
         )
 
     # ------------------------------------------------------------------ reading
-    def view(self, task: TaskRow, *, base_url: str = "") -> GenerationTask:
+    def view(self, task: TaskRow) -> GenerationTask:
         output = None
         if task.status == "SUCCEEDED" and task.result:
             output = GenerationOutput(
-                url=f"{base_url}/v1/generations/{task.id}/content",
+                url=f"/v1/generations/{task.id}/content",
                 sha256=task.result["sha256"],
                 manifest_id=task.result["manifest_id"],
                 watermark_payload=task.result["watermark_payload"],
@@ -264,19 +258,8 @@ def settle_stale(queue: TaskQueue, store: Store, lease: float) -> list[str]:
             )
             ok = queue.finish(task.id, task.worker, "FAILED", failure_code="WORKER.LOST", failure=message)
             if ok:
-                request = request_of(task)
-                store.append(
-                    AuditRecord(
-                        request_id=task.id,
-                        caller=request.user,
-                        outcome="failed",
-                        prompt=request.prompt,
-                        negative_prompt=request.negative_prompt,
-                        parameters={**task.request, "api_key": task.api_key_id, "worker": task.worker},
-                        failure=message,
-                        failure_code="WORKER.LOST",
-                    )
-                )
+                fields = {**task.request, "api_key": task.api_key_id, "worker": task.worker}
+                _record(store, task.id, fields, "failed", message, "WORKER.LOST")
         if ok:
             logger.warning("task %s settled after its worker %s was lost", task.id, task.worker)
             settled.append(task.id)
