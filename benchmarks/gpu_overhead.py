@@ -27,7 +27,7 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-AFTER_MODEL = ("frames_policy", "label", "watermark", "encode", "sign", "record")
+AFTER_MODEL = ("frames_policy", "label", "watermark", "encode", "watermark_check", "sign", "record")
 
 
 def wan_13b_pipeline(seed: int = 0) -> Any:

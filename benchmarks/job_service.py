@@ -121,7 +121,7 @@ def main() -> None:
         )  # fmt: skip
     t = result.timings
     first = sum(t.get(k, 0.0) for k in ("policy", "generate", "frames_policy", "label", "watermark"))
-    second = sum(t.get(k, 0.0) for k in ("encode", "sign", "record"))
+    second = sum(t.get(k, 0.0) for k in ("encode", "watermark_check", "sign", "record"))
     print(
         f"one task ({args.frames} frames 256x144, {args.steps} steps, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {os.cpu_count()} cores): first half {first:.2f} s "

@@ -7,7 +7,9 @@
                                                     # excerpts that contain a scene cut, with / without
                                                     # the key-frame gain at cuts (what it buys)
     python benchmarks/watermark.py --jod 6          # also how visible each mark is (ColorVideoVDP) on the
-                                                    # first 6 baseline clips (~3 min a clip)
+                                                    # first 6 baseline clips, ours at every strength
+    python benchmarks/watermark.py --strength robust --attack "H.264 CRF 35" --baseline-every 1000 --no-speed
+                                                    # the attacks at another strength (default robust)
     python benchmarks/watermark.py --seed 6000 --attack "H.264 CRF 35" --baseline-every 1000 --no-speed
                                                     # one attack only, on another clip set (~3 min)
 
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _wm_media as M
 
-from watermark import Watermarker
+from watermark import DEFAULT_STRENGTH, STRENGTHS, Watermarker
 
 FPS = 24
 CLIP_FRAMES = 48
@@ -88,8 +90,8 @@ def _baseline_decode(frames: np.ndarray, method: str, vote_frames: int) -> bytes
     return np.packbits(bits).tobytes()
 
 
-def run_clip(job: tuple[str, int, bool, int, bool, bool, tuple[str, ...]]) -> dict[str, object]:
-    kind, seed, baselines, vote_frames, cut_gain, visibility, only = job
+def run_clip(job: tuple[str, int, bool, int, bool, bool, tuple[str, ...], str]) -> dict[str, object]:
+    kind, seed, baselines, vote_frames, cut_gain, visibility, only, strength = job
     if not cut_gain:  # ablation: only a clip's first frame gets the key-frame gain (a cut never registers)
         from watermark import _embed
 
@@ -98,7 +100,7 @@ def run_clip(job: tuple[str, int, bool, int, bool, bool, tuple[str, ...]]) -> di
     cache: dict[str, np.ndarray] = {}
     frames = make_clip(kind, rng, cache)
     payload = rng.bytes(8)
-    wm = Watermarker(key=KEY)
+    wm = Watermarker(key=KEY, strength=strength)  # type: ignore[arg-type]
     # (index, name, attack): the index seeds each attack's random draws, so --attack leaves them as in a full run
     attacks = [(i, n, f) for i, (n, f) in enumerate(M.attacks(FPS).items()) if not only or n in only]
     out: dict[str, object] = {"kind": kind, "seed": seed}
@@ -116,9 +118,13 @@ def run_clip(job: tuple[str, int, bool, int, bool, bool, tuple[str, ...]]) -> di
             out["psnr0"] = M.psnr_luma(frames[0], marked[0])
         if visibility:  # the first second, which holds the key frame
             seen: dict[str, float] = out.setdefault("jod", {})  # type: ignore[assignment]
-            seen[method] = M.jod(frames[:FPS], marked[:FPS])
-            if method == "ours":
-                seen["ours, frame 0 as a still"] = M.jod(frames[:1], marked[:1])
+            if method != "ours":
+                seen[method] = M.jod(frames[:FPS], marked[:FPS])
+            else:  # every strength side by side (a few seconds each), whichever one the attacks use
+                for level in STRENGTHS:
+                    other = wm.with_strength(level).embed(frames[:FPS], payload)
+                    seen[f"ours, {level}"] = M.jod(frames[:FPS], other)
+                    seen[f"ours, {level}, frame 0 as a still"] = M.jod(frames[:1], other[:1])
                 seen["x264 CRF 23 re-encode"] = M.jod(frames[:FPS], M.reencode(frames[:FPS], crf=23, fps=FPS))
         results[method] = {}
         wrong[method] = 0
@@ -407,6 +413,12 @@ def main() -> None:
         metavar="NAME",
         help="run only this attack (repeatable; e.g. --attack 'H.264 CRF 35' for more clip sets of the hardest one)",
     )
+    ap.add_argument(
+        "--strength",
+        choices=STRENGTHS,
+        default=DEFAULT_STRENGTH,
+        help=f"our mark's strength for the attacks (default {DEFAULT_STRENGTH}; --jod measures every strength)",
+    )
     ap.add_argument("--speed-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.speed_only:
@@ -446,6 +458,7 @@ def main() -> None:
             not args.without_cut_gain,
             i in visibility,
             tuple(args.attack or ()),
+            args.strength,
         )
         for i in range(n)
     ]
@@ -470,6 +483,7 @@ def main() -> None:
         marked["dwtDctSvd"] = _baseline_embed(orig[None], payload, "dwtDctSvd")[0]
         png = flat_region_png(args.out / "flat_region.png", orig, marked)
     sp = None if args.no_speed else speed_pinned()
+    print(f"Our mark at strength {args.strength!r}.\n")
     print(report(rows, time.perf_counter() - t0, png, sp))
 
 

@@ -170,6 +170,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         policy=policy,
         store=store,
         disclose_prompts=args.disclose_prompt,
+        watermark_strength=args.watermark_strength,
         device=args.device,
         dtype=args.dtype,
         memory_mode=args.memory_mode,

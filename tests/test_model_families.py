@@ -110,7 +110,7 @@ def test_generates_signs_and_verifies(v: Variant, mode: str, loaded, ref_image: 
     # every denoising step reported once, in order, then the later stages; no stray 1/1 generate event
     gen = [(e.step, e.total) for e in events if e.stage == "generate"]
     assert gen == [(i, STEPS) for i in range(1, STEPS + 1)]
-    assert [e.stage for e in events][-4:] == ["watermark", "encode", "sign", "record"]
+    assert [e.stage for e in events][-5:] == ["watermark", "encode", "watermark_check", "sign", "record"]
     report = gen4sdk.verify(out, trust_anchors=dev_keys.root_cert)
     assert report.status == "trusted", report.reason
     assert report.lineage is not None

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from watermark import Detection, Watermarker, WatermarkError
+from watermark import DEFAULT_STRENGTH, STRENGTHS, Detection, Strength, Watermarker, WatermarkError
 
 KEY = b"operator test key"
 H, W, T = 360, 640, 16
@@ -37,7 +37,9 @@ def other_clip() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def wm() -> Watermarker:
-    return Watermarker(key=KEY)
+    # The design's limits (budget, key-frame gain, coarse layer) are tested at full strength, the default; the
+    # other strengths scale the same mark (test_strengths_scale_the_same_mark).
+    return Watermarker(key=KEY, strength="robust")
 
 
 @pytest.fixture(scope="module")
@@ -268,20 +270,58 @@ def test_streaming_equals_batch(
 
 
 def test_public_surface() -> None:
+    import watermark
+
+    assert sorted(watermark.__all__) == [
+        "ALGORITHM", "DEFAULT_STRENGTH", "Detection", "MAX_DECODE_ATTEMPTS", "STRENGTHS", "Strength",
+        "WatermarkError", "Watermarker",
+    ]  # fmt: skip
+    assert all(hasattr(watermark, name) for name in watermark.__all__)
+    assert watermark.STRENGTHS == ("invisible", "balanced", "robust")
     wm = Watermarker(key=KEY)
     assert wm.payload_bytes == 8
     assert wm.algorithm == "com.gen4sdk.wm.v2"
+    assert wm.strength == DEFAULT_STRENGTH == "robust"
+    assert Watermarker.public(strength="robust").strength == "robust"
+    assert wm.with_strength("invisible").strength == "invisible"
+    with pytest.raises(WatermarkError, match="strength must be one of invisible, balanced, robust"):
+        Watermarker(key=KEY, strength="max")  # type: ignore[arg-type]
 
 
+def test_strengths_scale_the_same_mark(clip: np.ndarray, payload: bytes) -> None:
+    """Every strength is the robust mark times its amplitude, with its own key-frame gain; all read back, after
+    H.264 too, with the one detector, and a weaker one changes the picture less."""
+    from watermark._embed import LEVELS
+
+    robust = Watermarker(key=KEY, strength="robust").embed(clip, payload).astype(np.float64) - clip
+    previous = np.inf
+    for strength in STRENGTHS:  # weakest first
+        wm = Watermarker(key=KEY, strength=strength)
+        marked = wm.embed(clip, payload)
+        delta = marked.astype(np.float64) - clip
+        level = LEVELS[strength]
+        # after the key frame: amplitude x robust (within the payback of a smaller key-frame gain, and rounding)
+        ratio = np.sqrt(np.mean(delta[1:] ** 2) / np.mean(robust[1:] ** 2))
+        assert abs(ratio - level.amplitude) < 0.06, (strength, ratio)
+        psnr = _luma_psnr(clip, marked)
+        assert psnr < previous
+        previous = psnr
+        for frames in (marked, _h264(marked, crf=23)):
+            det = wm.detect(frames)
+            assert det.found and det.payload == payload, strength
+
+
+@pytest.mark.parametrize("strength", STRENGTHS)
 def test_torch_path_marks_like_numpy(
-    wm: Watermarker, clip: np.ndarray, marked: np.ndarray, payload: bytes
+    wm: Watermarker, clip: np.ndarray, payload: bytes, strength: Strength
 ) -> None:
     import torch
 
+    wm = wm.with_strength(strength)
     out = wm.embed(torch.from_numpy(clip[:8]), payload)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.uint8 and tuple(out.shape) == clip[:8].shape
     # Same mark as the numpy path up to float rounding at a few pixels.
-    assert np.mean(out.numpy() != marked[:8]) < 1e-3
+    assert np.mean(out.numpy() != wm.embed(clip[:8], payload)) < 1e-3
     assert wm.detect(out.numpy()).payload == payload
     with pytest.raises(WatermarkError, match="uint8"):
         wm.embed(torch.from_numpy(clip[:2]).float(), payload)

@@ -36,6 +36,11 @@ by quarter turns and warped back by the tile lattice its residual's 2-D autocorr
 perspective to first order), and last reads it in pieces aligned on their own (perspective).
 Torch tensors passed to ``embed`` are marked on their device (``_torch``).
 
+Strength (``Watermarker(key, strength=...)``): "robust" (the default) is the mark as described above; "balanced"
+is the same mark at 0.7 of its amplitude everywhere (+3.1 dB), "invisible" at 0.5 (+6 dB) with a key-frame gain
+of 1.41 instead of 2. The detector reads every strength alike. What each costs the eye and buys against
+compression is measured in docs/watermark.md ("Strength settings").
+
 Codeword (336 bits): payload (64) || check (40 bits of HMAC-SHA256(key-derived, payload)), encoded with a
 rate-1/3 convolutional code of constraint length 9 (``_conv``), XORed with a key stream, and decoded with a
 soft-input Viterbi decoder, which uses every chip's reliability (about 2 dB better than the hard-decision
@@ -81,16 +86,27 @@ import numpy as np
 
 from ._code import PAYLOAD_BYTES, PayloadCode
 from ._detect import Accumulator
-from ._embed import FramePattern, KeyFrames
+from ._embed import DEFAULT_STRENGTH, LEVELS, FramePattern, KeyFrames, Strength
 from ._geometry import MAX_DECODE_ATTEMPTS, search_all
 from ._pattern import Layout
 
-__all__ = ["ALGORITHM", "MAX_DECODE_ATTEMPTS", "Detection", "WatermarkError", "Watermarker"]
+__all__ = [
+    "ALGORITHM",
+    "DEFAULT_STRENGTH",
+    "MAX_DECODE_ATTEMPTS",
+    "STRENGTHS",
+    "Detection",
+    "Strength",
+    "WatermarkError",
+    "Watermarker",
+]
 
 ALGORITHM = "com.gen4sdk.wm.v2"
 PUBLIC_KEY = b"gen4sdk public watermark key v1"
 MIN_SHORT_SIDE = 144
 MIN_LONG_SIDE = 256
+#: The strength settings, weakest first (see :class:`Watermarker`).
+STRENGTHS: tuple[Strength, ...] = ("invisible", "balanced", "robust")
 
 
 class WatermarkError(ValueError):
@@ -123,28 +139,43 @@ class Watermarker:
     algorithm: str = ALGORITHM
     payload_bytes: int = PAYLOAD_BYTES
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, strength: Strength = DEFAULT_STRENGTH) -> None:
         if isinstance(key, (bytearray, memoryview)):
             key = bytes(key)
         if not isinstance(key, bytes):
             raise WatermarkError(f"key must be bytes, got {type(key).__name__}")
         if not key:
             raise WatermarkError("key must not be empty")
+        if strength not in LEVELS:
+            raise WatermarkError(f"strength must be one of {', '.join(STRENGTHS)}, got {strength!r}")
         self._key = key
+        self._strength: Strength = strength
+        self._level = LEVELS[strength]
         self._layout = Layout(key)
         self._code = PayloadCode(key)
 
     @classmethod
-    def public(cls) -> Watermarker:
+    def public(cls, *, strength: Strength = DEFAULT_STRENGTH) -> Watermarker:
         """The default public-key instance: any receiver can detect "made with gen4sdk"."""
-        return cls(PUBLIC_KEY)
+        return cls(PUBLIC_KEY, strength=strength)
+
+    @property
+    def strength(self) -> Strength:
+        """How strongly :meth:`embed` marks: "invisible", "balanced" or "robust" (the default). Detection reads
+        every strength; a stronger mark survives heavier compression and is easier to see."""
+        return self._strength
+
+    def with_strength(self, strength: Strength) -> Watermarker:
+        """The same key at another strength."""
+        return Watermarker(self._key, strength=strength)
 
     @property
     def is_public(self) -> bool:
         return self._key == PUBLIC_KEY
 
     def __repr__(self) -> str:
-        return f"Watermarker({'public' if self.is_public else 'operator key'}, algorithm={self.algorithm!r})"
+        who = "public" if self.is_public else "operator key"
+        return f"Watermarker({who}, strength={self._strength!r}, algorithm={self.algorithm!r})"
 
     # -- embedding ---------------------------------------------------------------------------------
 
@@ -190,7 +221,9 @@ class Watermarker:
                 f"frames must have shape (T, H, W, 3) RGB, at least one frame, got {tuple(frames.shape)}"
             )
         _check_frames(np.empty((1, *frames.shape[1:]), np.uint8), batch=True, embed=True)  # size and channels
-        return _torch.embed(self._layout, self._bits(payload), frames, clip_start=clip_start)
+        return _torch.embed(
+            self._layout, self._bits(payload), frames, clip_start=clip_start, level=self._level
+        )
 
     def embed_iter(
         self, frames: Iterable[np.ndarray], payload: bytes, *, clip_start: bool = True
@@ -199,7 +232,7 @@ class Watermarker:
         The first frame pulled gets the key-frame gain unless ``clip_start`` is False, and so does the first
         frame after each scene cut (see :meth:`embed`)."""
         bits = self._bits(payload)  # fail on a bad payload before the first frame is pulled
-        return self._embed_gen(frames, bits, KeyFrames(clip_start))
+        return self._embed_gen(frames, bits, KeyFrames(clip_start, self._level.key_gain))
 
     def _embed_gen(
         self, frames: Iterable[np.ndarray], bits: np.ndarray, keys: KeyFrames
@@ -209,7 +242,7 @@ class Watermarker:
             _check_frames(frame, batch=False, embed=True)
             h, w = frame.shape[:2]
             if pattern is None or (pattern.height, pattern.width) != (h, w):
-                pattern = FramePattern(self._layout, bits, h, w)
+                pattern = FramePattern(self._layout, bits, h, w, self._level.amplitude)
             yield pattern.apply(frame, keys)
 
     # -- detection ---------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
 from ._filters import block_mean, box, luma
@@ -49,21 +52,46 @@ _PAYBACK = 24
 _CUT_LEVEL = 30.0
 _CUT_SPACING = 24
 
+Strength = Literal["invisible", "balanced", "robust"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """What a strength setting changes. ``amplitude`` scales the whole mark (the flat-area floor, the texture
+    part, the ceiling, the budget and the coarse layer alike, so luma PSNR moves by -20 log10(amplitude) dB and
+    the mark's shape is unchanged); ``key_gain`` is the key frames' gain in place of KEY_FRAME_GAIN (1: no gain,
+    no payback). The detector needs neither: it reads every level the same way."""
+
+    amplitude: float
+    key_gain: float
+
+
+# Chosen from ColorVideoVDP (first second and frame 0 as a still) and x264 CRF 35 recovery measured side by side
+# in `benchmarks/watermark.py --strength ...`: the table and why "robust" is the default are in
+# docs/watermark.md ("Strength settings").
+LEVELS: dict[Strength, Level] = {
+    "robust": Level(amplitude=1.0, key_gain=KEY_FRAME_GAIN),
+    "balanced": Level(amplitude=0.7, key_gain=KEY_FRAME_GAIN),
+    "invisible": Level(amplitude=0.5, key_gain=1.41),
+}
+DEFAULT_STRENGTH: Strength = "robust"
+
 
 class KeyFrames:
     """Guesses, frame by frame, which frames an encoder will make key frames (a clip's first, scene cuts), gives
     them the key-frame gain and has the frames after them pay it back. Feed it every frame of a clip in order;
     state carries across pieces."""
 
-    def __init__(self, clip_start: bool) -> None:
+    def __init__(self, clip_start: bool, key_gain: float = KEY_FRAME_GAIN) -> None:
         self._first = clip_start
+        self._key_gain = key_gain
         self._prev: np.ndarray | None = None
         self._since_cut = _CUT_SPACING
         self._debt = 0.0  # key-frame budget not yet paid back, in units of the per-frame cap
 
     def gain(self, change: float | None) -> float:
         """The gain for the next frame, given its cut measure against the previous frame (None: no previous
-        frame in this piece, or a frame of another size): KEY_FRAME_GAIN for a key frame, below 1 while a key
+        frame in this piece, or a frame of another size): the key gain for a key frame, below 1 while a key
         frame's extra budget is being paid back (see _PAYBACK), else 1."""
         self._since_cut += 1
         key = self._first
@@ -71,11 +99,12 @@ class KeyFrames:
         if not key and change is not None and change > _CUT_LEVEL and self._since_cut >= _CUT_SPACING:
             self._since_cut = 0
             key = True
+        extra = self._key_gain**2 - 1.0
         if key:
-            self._debt += KEY_FRAME_GAIN**2 - 1.0
-            return KEY_FRAME_GAIN
+            self._debt += extra
+            return self._key_gain
         if self._debt > 1e-9:
-            pay = min(self._debt, (KEY_FRAME_GAIN**2 - 1.0) / _PAYBACK)
+            pay = min(self._debt, extra / _PAYBACK)
             self._debt -= pay
             return float(np.sqrt(1.0 - pay))
         return 1.0
@@ -120,8 +149,11 @@ def strengths(sub: np.ndarray, gain: float = 1.0) -> tuple[np.ndarray, np.ndarra
 class FramePattern:
     """The tiled patterns (fine and coarse layer) for one (height, width), reshaped for per-block scaling."""
 
-    def __init__(self, layout: Layout, bits: np.ndarray, height: int, width: int) -> None:
+    def __init__(
+        self, layout: Layout, bits: np.ndarray, height: int, width: int, amplitude: float = 1.0
+    ) -> None:
         self.height, self.width = height, width
+        self.amplitude = np.float32(amplitude)
         scale = embed_scale(height, width)
         self.hb, self.wb = -(-height // _BLOCK), -(-width // _BLOCK)
         shape = (self.hb, _BLOCK, self.wb * _BLOCK)
@@ -139,6 +171,10 @@ class FramePattern:
     def delta(self, sub: np.ndarray, gain: float = 1.0) -> np.ndarray:
         """Rounded luma delta: int8 (H, W) (|delta| <= 20 at the key-frame gain)."""
         fine, coarse = strengths(sub, gain)
+        if (
+            self.amplitude != 1
+        ):  # strengths() is homogeneous in every constant it uses: scaling them all is this
+            fine, coarse = fine * self.amplitude, coarse * self.amplitude
         d, c = self._d, self._c
         np.multiply(self.rows, np.repeat(fine, _BLOCK, axis=1)[:, None, :], out=d)
         np.multiply(self.coarse_rows, np.repeat(coarse, _BLOCK, axis=1)[:, None, :], out=c)

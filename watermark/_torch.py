@@ -24,8 +24,11 @@ def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 class TorchPattern:
-    def __init__(self, layout: Layout, bits: np.ndarray, height: int, width: int, device: Any) -> None:
+    def __init__(
+        self, layout: Layout, bits: np.ndarray, height: int, width: int, device: Any, amplitude: float = 1.0
+    ) -> None:
         self.height, self.width = height, width
+        self.amplitude = float(amplitude)
         scale = embed_scale(height, width)
         fine = _embed.full_pattern(layout, bits, scale, height, width)
         coarse = _embed.full_pattern(layout.coarse, bits, COARSE * scale, height, width)
@@ -48,7 +51,8 @@ class TorchPattern:
         disc = (f**2 * m1**2 - m2 * (f**2 - cap)).clamp_min(0)
         k = torch.where(m2 > 0, (-f * m1 + disc.sqrt()) / m2.clamp_min(1e-12), boost)
         k = torch.minimum(k, boost)
-        return f + k[:, None, None] * t, coarse
+        a = self.amplitude  # as in _embed.FramePattern.delta: the rule is homogeneous in its constants
+        return a * (f + k[:, None, None] * t), a * coarse
 
     def apply(self, frames: torch.Tensor, keys: _embed.KeyFrames) -> torch.Tensor:
         """Mark a batch, the next frames of the clip that ``keys`` follows."""
@@ -75,13 +79,19 @@ class TorchPattern:
 
 
 def embed(
-    layout: Layout, bits: np.ndarray, frames: torch.Tensor, *, clip_start: bool, batch: int = 16
+    layout: Layout,
+    bits: np.ndarray,
+    frames: torch.Tensor,
+    *,
+    clip_start: bool,
+    level: _embed.Level = _embed.LEVELS["robust"],
+    batch: int = 16,
 ) -> torch.Tensor:
     """Mark uint8 (T, H, W, 3) RGB frames on their own device; returns a new tensor there. Key frames (frame 0
-    when ``clip_start``, scene cuts) get the key-frame gain, as in the numpy path."""
+    when ``clip_start``, scene cuts) get the level's key-frame gain, as in the numpy path."""
     h, w = int(frames.shape[1]), int(frames.shape[2])
-    pattern = TorchPattern(layout, bits, h, w, frames.device)
-    keys = _embed.KeyFrames(clip_start)
+    pattern = TorchPattern(layout, bits, h, w, frames.device, level.amplitude)
+    keys = _embed.KeyFrames(clip_start, level.key_gain)
     with torch.no_grad():
         return torch.cat(
             [pattern.apply(frames[i : i + batch], keys) for i in range(0, int(frames.shape[0]), batch)]

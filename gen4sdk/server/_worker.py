@@ -44,7 +44,8 @@ _STAGE_DONE = {
     "frames_policy": 0.87,
     "label": 0.88,
     "watermark": 0.9,
-    "encode": 0.96,
+    "encode": 0.95,
+    "watermark_check": 0.97,
     "sign": 0.98,
     "record": 1.0,
 }
