@@ -328,6 +328,17 @@ class Client:
 _CHECK_FRAMES = 16
 
 
+def _frames_stay_on_device(model: VideoModel, codec: SoftBindingCodec) -> bool:
+    """Whether the model's frames are watermarked where it decoded them: a model that can hand them over there
+    (``generate_on_device``) and runs off the CPU, and the gen4sdk watermark (whose torch path marks them there;
+    another codec takes numpy)."""
+    return (
+        callable(getattr(model, "generate_on_device", None))
+        and not str(getattr(model, "device", "cpu")).startswith("cpu")
+        and isinstance(codec, Watermarker)
+    )
+
+
 class _Made(NamedTuple):
     """What the first half of a request hands the second, beside the frames."""
 
@@ -553,14 +564,22 @@ class _Run:
             raise self._refuse(decision)
         self._check_cancel()
 
+        def on_step(step: int, total: int) -> None:
+            self._progress("generate", step, total)
+
+        # On an accelerator the frames stay there for the watermark (the torch path, tens of times faster than
+        # numpy on the CPU); the policy and the label still need them on the host, so they cross twice: once
+        # unmarked (now) and once marked (after the watermark).
+        on_device: Any = None
         # the per-step events are the generate stage's progress; a 1/1 event after them would read as a reset
         with self._stage("generate", done_event=False):
-            frames, params = c._model.generate(
-                req,
-                image=image,
-                on_step=lambda step, total: self._progress("generate", step, total),
-                cancel=self.cancel,
-            )
+            if _frames_stay_on_device(c._model, c._watermarker):
+                on_device, params = c._model.generate_on_device(  # type: ignore[attr-defined]
+                    req, image=image, on_step=on_step, cancel=self.cancel
+                )
+                frames = on_device.cpu().numpy()
+            else:
+                frames, params = c._model.generate(req, image=image, on_step=on_step, cancel=self.cancel)
         self._check_cancel()
 
         with self._stage("frames_policy"):
@@ -576,6 +595,8 @@ class _Run:
             # before the watermark, so the mark covers the labelled picture as it will be seen
             with self._stage("label"):
                 frames, label_record = burn_label(frames, c._label, params.fps)
+                if on_device is not None:
+                    on_device = on_device.new_tensor(frames)  # same dtype and device
 
         created_at = dt.datetime.now(dt.timezone.utc)
         manifest_uuid = uuid.uuid4()
@@ -585,7 +606,12 @@ class _Run:
         unmarked = frames if c._check_watermark and isinstance(c._watermarker, Watermarker) else None
         with self._stage("watermark"):
             try:
-                frames = c._watermarker.embed(frames, payload)
+                if on_device is not None:
+                    marked: Any = c._watermarker.embed(on_device, payload)  # a tensor in, a tensor out
+                    frames = marked.cpu().numpy()
+                    del on_device  # the device copy is not needed again; its memory goes back to the pool
+                else:
+                    frames = c._watermarker.embed(frames, payload)
             except WatermarkError as exc:
                 raise WatermarkFailure(f"cannot watermark a {req.width}x{req.height} clip: {exc}") from exc
             if c._store is not None:

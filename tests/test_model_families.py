@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from family_checks import PINNED, PROMPT, SEED, STEPS, VARIANTS, Variant
 from tiny_families import build
 
 import gen4sdk
 from gen4sdk.errors import GenerationCancelled, InvalidRequestError, ModelLoadError
+from gen4sdk.media import load_image
 from gen4sdk.models import DiffusersVideoModel
 from gen4sdk.models._families import FAMILIES, REFUSED
 from gen4sdk.models._weights import pipeline_weights_sha256
@@ -122,6 +124,22 @@ def test_generates_signs_and_verifies(v: Variant, mode: str, loaded, ref_image: 
     pinned = PINNED.get((v.name, mode))
     assert pinned is not None, f"no pinned output for {v.name} {mode}: {got}"
     assert np.abs(np.array(got) - np.array(pinned)).max() <= 2, got
+
+
+@pytest.mark.parametrize(("v", "mode"), CASES, ids=[f"{v.name}-{m}" for v, m in CASES])
+def test_frames_kept_on_the_device_are_the_frames_returned_to_the_host(
+    v: Variant, mode: str, loaded, ref_image: Path
+) -> None:
+    # what the Client watermarks on a GPU (output_type="pt", made uint8 there) is exactly what generate() returns
+    run = loaded(v)
+    args = _request(v, mode, ref_image)
+    request = GenerationRequest(request_id=f"{v.name}-{mode}", **args)
+    image = load_image(ref_image) if mode == "i2v" else None
+    host, params = run.model.generate(request, image=image)
+    on_device, params_on_device = run.model.generate_on_device(request, image=image)
+    assert isinstance(on_device, torch.Tensor) and on_device.dtype == torch.uint8
+    np.testing.assert_array_equal(on_device.numpy(), host)
+    assert params_on_device == params
 
 
 @pytest.mark.parametrize("v", VARIANTS, ids=IDS)

@@ -25,7 +25,10 @@ class VideoModel(Protocol):
     (cause chained) when the model itself raises.
 
     A backend may also offer ``validate(request, *, image=None)``, the same input checks without running the model;
-    the Client calls it, when present, before the policy stage.
+    the Client calls it, when present, before the policy stage. A backend that runs on an accelerator may offer
+    ``generate_on_device(...)`` (the same arguments) returning the frames as a uint8 (T, H, W, 3) torch tensor where
+    they were decoded, and a ``device`` property (``"cuda:0"``): the Client then watermarks them there and moves
+    them to the CPU marked (see :class:`~gen4sdk.models.DiffusersVideoModel`).
     """
 
     @property

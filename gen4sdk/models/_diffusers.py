@@ -32,7 +32,7 @@ from gen4sdk.models._devices import (
 )
 from gen4sdk.models._families import REFUSED, Family, family_for
 from gen4sdk.models._folder import check_components, read_folder
-from gen4sdk.models._frames import output_frames, to_uint8_frames
+from gen4sdk.models._frames import one_video_thwc, output_frames, to_uint8_frames
 from gen4sdk.models._rules import FrameRules, check_shape, derive_rules
 from gen4sdk.models._steps import Cancelled, step_hooks
 from gen4sdk.models._weights import directory_weights_sha256, pipeline_weights_sha256
@@ -303,6 +303,11 @@ class DiffusersVideoModel:
         # from the table, not the signature: LTX image-to-video defaults image=None yet fails without one
         return self._family.image == "required"
 
+    @property
+    def device(self) -> str:
+        """Where the pipeline runs and decodes its frames (``"cuda:0"``, ``"cpu"``, ...)."""
+        return str(self._execution_device())
+
     def _execution_device(self) -> torch.device:
         dev = getattr(self._pipeline, "_execution_device", None)
         return torch.device(dev) if dev is not None else torch.device("cpu")
@@ -346,9 +351,28 @@ class DiffusersVideoModel:
         """Run the pipeline; return uint8 (T, H, W, 3) RGB frames and the parameters it ran with."""
         pil_image = self._checked(request, image)
         with self._lock:
-            return self._generate_locked(request, pil_image, on_step, cancel)
+            frames, params = self._generate_locked(request, pil_image, on_step, cancel, on_device=False)
+        return cast(np.ndarray, frames), params
 
-    def _call_kwargs(self, request: GenerationRequest, pil_image: Any, generator: Any) -> dict[str, Any]:
+    def generate_on_device(
+        self,
+        request: GenerationRequest,
+        *,
+        image: np.ndarray | None = None,
+        on_step: StepCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> tuple[torch.Tensor, GenerationParams]:
+        """As :meth:`generate`, but the frames stay where the pipeline decoded them: a uint8 (T, H, W, 3) RGB tensor
+        on the execution device (``params.device``). The Client uses it so that the watermark runs on the GPU and
+        the frames cross to the CPU already marked; the values are the same as :meth:`generate`'s."""
+        pil_image = self._checked(request, image)
+        with self._lock:
+            frames, params = self._generate_locked(request, pil_image, on_step, cancel, on_device=True)
+        return cast(torch.Tensor, frames), params
+
+    def _call_kwargs(
+        self, request: GenerationRequest, pil_image: Any, generator: Any, *, on_device: bool = False
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "prompt": request.prompt,
             "num_frames": request.num_frames + self._extra_frames(),
@@ -356,7 +380,8 @@ class DiffusersVideoModel:
             "width": request.width,
             "num_inference_steps": request.steps,
             "generator": generator,
-            "output_type": "np",
+            # "pt" leaves the decoded video a tensor where the VAE ran; "np" copies it to the host as floats
+            "output_type": "pt" if on_device else "np",
         }
         # None is left out, not passed: a pipeline's own default applies (Allegro's is "", and None crashes it)
         if "negative_prompt" in self._params and request.negative_prompt is not None:
@@ -384,14 +409,16 @@ class DiffusersVideoModel:
         pil_image: Any,
         on_step: StepCallback | None,
         cancel: threading.Event | None,
-    ) -> tuple[np.ndarray, GenerationParams]:
+        *,
+        on_device: bool,
+    ) -> tuple[np.ndarray | torch.Tensor, GenerationParams]:
         pipe = self._pipeline
         if cancel is not None and cancel.is_set():
             raise GenerationCancelled(f"request {request.request_id} cancelled before it started")
         device = self._execution_device()
         # The generator lives on the execution device so a seed means the same noise as a run without the SDK.
         generator = torch.Generator(device=device).manual_seed(request.seed)
-        kwargs = self._call_kwargs(request, pil_image, generator)
+        kwargs = self._call_kwargs(request, pil_image, generator, on_device=on_device)
         t0 = time.perf_counter()
         hooks = step_hooks(pipe, self._params, steps=request.steps, on_step=on_step, cancel=cancel)
         try:
@@ -412,11 +439,14 @@ class DiffusersVideoModel:
         if cancel is not None and cancel.is_set():
             raise GenerationCancelled(f"request {request.request_id} cancelled")
         try:
-            frames = to_uint8_frames(output_frames(output))
+            raw = output_frames(output)
+            frames: np.ndarray | torch.Tensor = (
+                _uint8_tensor_frames(raw) if on_device else to_uint8_frames(raw)
+            )
         except (ValueError, IndexError, TypeError) as e:
             raise GenerationFailed(f"{type(pipe).__name__} returned unusable frames: {e}") from e
         expected = (request.num_frames, request.height, request.width)
-        if frames.shape[:3] != expected:
+        if tuple(frames.shape[:3]) != expected:
             # The rules should have caught this; never hand back a clip of another shape than requested.
             raise GenerationFailed(
                 f"{type(pipe).__name__} returned {frames.shape[:3]} (T,H,W) instead of the requested {expected}"
@@ -462,3 +492,18 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _uint8_tensor_frames(frames: Any) -> torch.Tensor:
+    """Pipeline frames asked for with ``output_type="pt"`` -> a uint8 (T, H, W, 3) tensor on the same device, by
+    the same arithmetic as :func:`to_uint8_frames` (so both paths give the same values). A pipeline that ignores
+    ``"pt"`` (some return PIL images or numpy whatever is asked) gets the host path and a CPU tensor."""
+    if not isinstance(frames, torch.Tensor):
+        return torch.from_numpy(to_uint8_frames(frames))
+    t = one_video_thwc(frames.detach())
+    if t.dtype == torch.uint8:
+        return t.contiguous()
+    t = t.float()
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("the model produced NaN or infinite pixel values (try float32 or another dtype)")
+    return (t.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).contiguous()

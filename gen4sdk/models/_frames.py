@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["output_frames", "to_uint8_frames"]
+__all__ = ["one_video_thwc", "output_frames", "to_uint8_frames"]
 
 
 def output_frames(output: Any) -> Any:
@@ -22,6 +22,22 @@ def output_frames(output: Any) -> Any:
     if frames is None:
         raise ValueError(f"the pipeline returned {type(output).__name__} without frames")
     return frames
+
+
+def one_video_thwc(arr: Any) -> Any:
+    """A batch of one video or one video, (T, H, W, 3) or channel-first (T, 3, H, W), as a (T, H, W, 3) view; a
+    numpy array or a torch tensor (which stays on its device)."""
+    if arr.ndim == 5:
+        if arr.shape[0] != 1:
+            raise ValueError(f"expected one video, got a batch of {arr.shape[0]}")
+        arr = arr[0]
+    if arr.ndim != 4:
+        raise ValueError(f"unexpected frame array shape {tuple(arr.shape)}")
+    if arr.shape[-1] != 3 and arr.shape[1] == 3:  # (T, C, H, W), as diffusers' "pt" videos are
+        arr = arr.permute(0, 2, 3, 1) if hasattr(arr, "permute") else arr.transpose(0, 2, 3, 1)
+    if arr.shape[-1] != 3:
+        raise ValueError(f"expected RGB frames, got shape {tuple(arr.shape)}")
+    return arr
 
 
 def to_uint8_frames(frames: Any) -> np.ndarray:
@@ -36,17 +52,7 @@ def to_uint8_frames(frames: Any) -> np.ndarray:
             frames = np.stack([np.asarray(im.convert("RGB")) for im in frames])
         else:
             frames = np.asarray(first if isinstance(first, np.ndarray) and first.ndim == 4 else frames)
-    arr = np.asarray(frames)
-    if arr.ndim == 5:
-        if arr.shape[0] != 1:
-            raise ValueError(f"expected one video, got a batch of {arr.shape[0]}")
-        arr = arr[0]
-    if arr.ndim != 4:
-        raise ValueError(f"unexpected frame array shape {arr.shape}")
-    if arr.shape[-1] != 3 and arr.shape[1] == 3:  # (T, C, H, W)
-        arr = arr.transpose(0, 2, 3, 1)
-    if arr.shape[-1] != 3:
-        raise ValueError(f"expected RGB frames, got shape {arr.shape}")
+    arr = one_video_thwc(np.asarray(frames))
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     arr = arr.astype(np.float32, copy=False)
