@@ -458,7 +458,10 @@ class _Run:
         try:
             return self._guarded(self._finish)
         finally:
-            self.frames = None  # the clip's frames are the largest thing a waiting request holds
+            # the clip's frames (and the unmarked copy a weaker mark keeps) are the largest things a request holds
+            self.frames = None
+            if self.made is not None:
+                self.made = self.made._replace(unmarked=None)
 
     def _guarded(self, stage: Callable[[], _T]) -> _T:
         """Run one half; a failure is recorded (one outcome per request) and every temporary file removed."""
@@ -498,11 +501,26 @@ class _Run:
 
     def _mark_reads(self, path: Path, payload: bytes) -> bool:
         """Whether the clip's codec reads ``payload`` back from the encoded file at ``path``: from its first
-        frames (cheap; the key frame's mark is the strongest), else from the whole clip."""
-        head = media.read_frames(path, max_frames=_CHECK_FRAMES)
-        detection = self.c._watermarker.detect(head)
-        if not detection.found and len(head) == _CHECK_FRAMES:
-            detection = self.c._watermarker.detect(media.read_frames(path))
+        frames (cheap; the key frame's mark is the strongest), else from the whole clip (streamed by the gen4sdk
+        watermark). A codec whose detector fails is a WatermarkFailure: the check fails closed."""
+        codec = self.c._watermarker
+        try:
+            head = media.read_frames(path, max_frames=_CHECK_FRAMES)
+            detection = codec.detect(head)
+            if not detection.found and len(head) == _CHECK_FRAMES:
+                whole = media.iter_frames(path)
+                detection = (
+                    codec.detect_iter(whole)
+                    if isinstance(codec, Watermarker)
+                    else codec.detect(np.stack(list(whole)))
+                )
+        except Gen4Error:
+            raise
+        except Exception as exc:  # a custom codec's detector: any failure stops the clip, typed
+            raise WatermarkFailure(
+                f"cannot read the watermark back from the encoded clip ({type(exc).__name__}: {exc}); "
+                "Client(check_watermark=False) skips this check"
+            ) from exc
         return bool(detection.found) and detection.payload == payload
 
     def _commit(
@@ -602,16 +620,26 @@ class _Run:
         manifest_uuid = uuid.uuid4()
         payload = manifest_uuid.bytes[: c._watermarker.payload_bytes]
         fingerprint: bytes | None = None
-        # kept for a second, stronger embedding should the mark not read back from the encoded clip
-        unmarked = frames if c._check_watermark and isinstance(c._watermarker, Watermarker) else None
+        # kept for a second embedding at "robust", should a weaker mark not read back from the encoded clip
+        wm = c._watermarker
+        unmarked = (
+            frames if c._check_watermark and isinstance(wm, Watermarker) and wm.strength != "robust" else None
+        )
         with self._stage("watermark"):
             try:
+                marked: Any = None
                 if on_device is not None:
-                    marked: Any = c._watermarker.embed(on_device, payload)  # a tensor in, a tensor out
-                    frames = marked.cpu().numpy()
-                    del on_device  # the device copy is not needed again; its memory goes back to the pool
-                else:
-                    frames = c._watermarker.embed(frames, payload)
+                    # out of device memory or a driver error: the host path still works, so use it
+                    try:
+                        marked = c._watermarker.embed(on_device, payload)  # a tensor in, a tensor out
+                        marked = marked.cpu().numpy()
+                    except RuntimeError as exc:
+                        marked = None
+                        logger.warning(
+                            "watermarking on %s failed (%s); marking on the CPU", on_device.device, exc
+                        )
+                    on_device = None  # the device copy is not needed again; its memory goes back to the pool
+                frames = marked if marked is not None else c._watermarker.embed(frames, payload)
             except WatermarkError as exc:
                 raise WatermarkFailure(f"cannot watermark a {req.width}x{req.height} clip: {exc}") from exc
             if c._store is not None:
@@ -656,27 +684,30 @@ class _Run:
             with self._stage("watermark_check"):
                 claims_mark = self._mark_reads(unsigned, payload)
                 wm = c._watermarker
-                if (
-                    not claims_mark
-                    and unmarked is not None
-                    and isinstance(wm, Watermarker)
-                    and wm.strength != "robust"
-                ):
+                if not claims_mark and unmarked is not None and isinstance(wm, Watermarker):
                     logger.warning(
                         "the watermark does not read back from %s; marking it again at robust",
                         self.output.name,
                     )
-                    encode(wm.with_strength("robust").embed(unmarked, payload))
+                    frames = wm.with_strength("robust").embed(unmarked, payload)
+                    encode(frames)
                     claims_mark = self._mark_reads(unsigned, payload)
-            if not claims_mark:
-                # A mark that is not there must not be declared: the credentials (still signed, still disclosing
-                # AI generation) carry no soft binding, and the result and audit record no payload.
-                logger.warning(
-                    "the watermark does not read back from %s (content too flat, saturated or noise-like to hold "
-                    "it); the clip is signed without claiming one",
-                    self.output.name,
-                )
-                self.record_fields["watermark_payload"] = None
+                if not claims_mark:
+                    # A mark that is not there must not be declared: the credentials (still signed, still
+                    # disclosing AI generation) carry no soft binding, the result and audit record no payload,
+                    # and the AIGC block no watermark id (so it is not taken for a forgery once credentials go).
+                    logger.warning(
+                        "the watermark does not read back from %s (content too flat, saturated or noise-like to "
+                        "hold it); the clip is signed without claiming one",
+                        self.output.name,
+                    )
+                    self.record_fields["watermark_payload"] = None
+                    if aigc is not None:
+                        aigc = aigc_block(
+                            producer=c._owner.organization, manifest_uuid=manifest_uuid, payload=b""
+                        )
+                        encode(frames)
+            self._check_cancel()  # the check can take a decode and a second encode
 
         grant_id = next((d.grant_id for d in self.decisions if d.grant_id), None)
         spec = ManifestSpec(

@@ -5,6 +5,7 @@ runs, only the device is the host."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -69,13 +70,16 @@ def test_generate_on_device_gives_the_frames_generate_gives() -> None:
     assert params_on_device == params
 
 
-def test_the_watermark_runs_on_the_device_and_the_clip_verifies(tmp_path, signer, dev_keys) -> None:
+def test_the_watermark_runs_on_the_device_and_the_clip_verifies(tmp_path, signer, dev_keys, caplog) -> None:
     model = _ClaimsAccelerator()
     codec = _RecordingWatermarker(b"operator key")
     client = gen4sdk.Client(
         model=model, signer=signer, owner="Acme", store=tmp_path / "s.db", watermarker=codec
     )
-    result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
+    with caplog.at_level(logging.WARNING, logger="gen4sdk.client"):
+        result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
+    assert not caplog.records  # read back at once: no second embedding, no fallback to the host
+    assert result.watermark_payload is not None
 
     assert model.calls == ["generate_on_device"]
     assert len(codec.inputs) == 1 and isinstance(codec.inputs[0], torch.Tensor)  # marked where it was decoded
@@ -120,10 +124,37 @@ def test_only_an_accelerator_model_with_the_gen4sdk_watermark_keeps_frames_on_th
     assert not _frames_stay_on_device(on_gpu, _OtherCodec())  # type: ignore[arg-type]
 
 
-def test_a_weaker_strength_is_marked_on_the_device_too(tmp_path, signer, dev_keys) -> None:
+def test_a_weaker_strength_is_marked_on_the_device_too(tmp_path, signer, dev_keys, caplog) -> None:
     model = _ClaimsAccelerator()
     client = gen4sdk.Client(model=model, signer=signer, owner="Acme", watermark_strength="balanced")
-    result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
+    with caplog.at_level(logging.WARNING, logger="gen4sdk.client"):
+        result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
     assert model.calls == ["generate_on_device"]
+    assert not caplog.records and result.watermark_payload is not None  # the balanced mark itself read back
     report = gen4sdk.verify(result.path, trust_anchors=dev_keys.root_cert)
+    assert report.watermark is not None and report.watermark.payload == result.watermark_payload
+
+
+class _DeviceOutOfMemory(Watermarker):
+    """The gen4sdk watermark whose device path fails as a full GPU does (torch.OutOfMemoryError is a
+    RuntimeError)."""
+
+    def embed(self, frames, payload, *, clip_start=True):  # type: ignore[no-untyped-def]
+        if isinstance(frames, torch.Tensor):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 388.00 MiB")
+        return super().embed(frames, payload, clip_start=clip_start)
+
+
+def test_a_device_that_cannot_mark_falls_back_to_the_host(tmp_path, signer, dev_keys, caplog) -> None:
+    client = gen4sdk.Client(
+        model=_ClaimsAccelerator(),
+        signer=signer,
+        owner="Acme",
+        watermarker=_DeviceOutOfMemory(b"operator key"),
+    )
+    with caplog.at_level(logging.WARNING, logger="gen4sdk.client"):
+        result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
+    assert any("marking on the CPU" in r.getMessage() for r in caplog.records)
+    assert result.watermark_payload is not None
+    report = gen4sdk.verify(result.path, trust_anchors=dev_keys.root_cert, watermark_keys=[b"operator key"])
     assert report.watermark is not None and report.watermark.payload == result.watermark_payload

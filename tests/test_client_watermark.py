@@ -7,33 +7,15 @@ import json
 import logging
 
 import c2pa
-import numpy as np
 import pytest
+from model_doubles import StaticNoise
 
 import gen4sdk
+from gen4sdk.compliance._aigc import claims_gen4sdk_ids, read_aigc
 from gen4sdk.errors import InvalidRequestError
-from gen4sdk.models import tiny_model
 from watermark import Watermarker
 
 SMALL = {"num_frames": 17, "height": 144, "width": 256, "fps": 8.0, "steps": 2}
-
-
-class _StaticNoise:
-    """The tiny model's parameters with frames of one still picture of black and white pixels at random: no
-    strength of the mark can be read from it (it is the picture's own strongest texture at every scale)."""
-
-    def __init__(self) -> None:
-        self._model = tiny_model()
-
-    @property
-    def info(self) -> gen4sdk.ModelInfo:
-        return self._model.info
-
-    def generate(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        frames, params = self._model.generate(request, **kwargs)
-        rng = np.random.default_rng(0)
-        still = (rng.random(frames.shape[1:3]) > 0.5).astype(np.uint8) * 255
-        return np.repeat(np.repeat(still[None, :, :, None], 3, axis=3), len(frames), axis=0), params
 
 
 class _MarksNothingBelowRobust(Watermarker):
@@ -70,7 +52,7 @@ def test_content_that_cannot_hold_a_mark_is_signed_without_claiming_one(
 ) -> None:
     store = gen4sdk.Store(tmp_path / "s.db", signer=signer)
     client = gen4sdk.Client(
-        model=_StaticNoise(), signer=signer, owner="Acme", store=store, watermark_strength="balanced"
+        model=StaticNoise(), signer=signer, owner="Acme", store=store, watermark_strength="balanced"
     )
     with caplog.at_level(logging.WARNING, logger="gen4sdk.client"):
         result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
@@ -86,6 +68,25 @@ def test_content_that_cannot_hold_a_mark_is_signed_without_claiming_one(
     assert _actions(result.path) == ["c2pa.created"]
     entry = store.find_record(result.request_id)
     assert entry is not None and entry.record.outcome == "allowed" and entry.record.watermark_payload is None
+
+
+def test_the_aigc_block_of_a_clip_without_a_mark_names_no_watermark_id(tmp_path, signer, dev_keys) -> None:
+    # cn-gb-45438's metadata block carries the watermark id in ReservedCode1; without a mark it must carry none,
+    # or a checker would take the block for another clip's once the credentials are stripped
+    client = gen4sdk.Client(
+        model=StaticNoise(),
+        signer=signer,
+        owner="Acme",
+        compliance=["cn-gb-45438"],
+        label=gen4sdk.VisibleLabel(),
+    )
+    result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
+    assert result.watermark_payload is None
+    block = read_aigc(result.path).block
+    assert block is not None and block["ReservedCode1"] == "" and not claims_gen4sdk_ids(block)
+    assert block["ProduceID"] == result.manifest_id.removeprefix("urn:c2pa:")
+    report = gen4sdk.verify(result.path, trust_anchors=dev_keys.root_cert)
+    assert report.status == "trusted", report.reason  # the block was rewritten before signing
 
 
 def test_a_mark_the_clip_does_not_hold_is_embedded_again_at_robust(
@@ -104,7 +105,7 @@ def test_a_mark_the_clip_does_not_hold_is_embedded_again_at_robust(
 
 
 def test_without_the_check_the_clip_claims_its_mark_unread(tmp_path, signer) -> None:
-    client = gen4sdk.Client(model=_StaticNoise(), signer=signer, owner="Acme", check_watermark=False)
+    client = gen4sdk.Client(model=StaticNoise(), signer=signer, owner="Acme", check_watermark=False)
     result = client.generate(prompt="a lighthouse at dusk", output=tmp_path / "a.mp4", seed=3, **SMALL)
     assert result.watermark_payload is not None and "watermark_check" not in result.timings
 

@@ -22,6 +22,7 @@ import gen4sdk
 from gen4sdk.errors import GenerationCancelled, InvalidRequestError, ModelLoadError
 from gen4sdk.media import load_image
 from gen4sdk.models import DiffusersVideoModel
+from gen4sdk.models import _diffusers as diffusers_model
 from gen4sdk.models._families import FAMILIES, REFUSED
 from gen4sdk.models._weights import pipeline_weights_sha256
 from gen4sdk.types import GenerationRequest
@@ -128,7 +129,7 @@ def test_generates_signs_and_verifies(v: Variant, mode: str, loaded, ref_image: 
 
 @pytest.mark.parametrize(("v", "mode"), CASES, ids=[f"{v.name}-{m}" for v, m in CASES])
 def test_frames_kept_on_the_device_are_the_frames_returned_to_the_host(
-    v: Variant, mode: str, loaded, ref_image: Path
+    v: Variant, mode: str, loaded, ref_image: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # what the Client watermarks on a GPU (output_type="pt", made uint8 there) is exactly what generate() returns
     run = loaded(v)
@@ -136,7 +137,11 @@ def test_frames_kept_on_the_device_are_the_frames_returned_to_the_host(
     request = GenerationRequest(request_id=f"{v.name}-{mode}", **args)
     image = load_image(ref_image) if mode == "i2v" else None
     host, params = run.model.generate(request, image=image)
+    raw: list[Any] = []
+    convert = diffusers_model._uint8_tensor_frames
+    monkeypatch.setattr(diffusers_model, "_uint8_tensor_frames", lambda f: raw.append(f) or convert(f))
     on_device, params_on_device = run.model.generate_on_device(request, image=image)
+    assert isinstance(raw[0], torch.Tensor)  # the pipeline honoured output_type="pt", no host round trip
     assert isinstance(on_device, torch.Tensor) and on_device.dtype == torch.uint8
     np.testing.assert_array_equal(on_device.numpy(), host)
     assert params_on_device == params

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from model_doubles import StaticNoise
 
 import gen4sdk
 from gen4sdk.cli import main
@@ -257,6 +258,23 @@ def test_a_reference_image_travels_with_the_task(svc: Service, policy: gen4sdk.P
     row = TaskQueue(svc.store).get(task["id"])
     assert row is not None and row.image is None  # kept only while the task ran
     assert sorted(p.suffix for p in svc.out.iterdir()) == [".mp4"]
+
+
+def test_a_clip_signed_without_a_mark_is_a_success_with_no_payload(svc: Service, dev_keys: Any) -> None:
+    # content no strength of the mark holds: the Client signs it claiming none, and the task says so
+    task = svc.post(prompt="a lighthouse at dusk").json()
+    client = gen4sdk.Client(
+        model=StaticNoise(), signer=svc.signer, owner="Acme Studios", store=svc.store, policy=svc.policy
+    )
+    with GenerationWorker(client, svc.out, lease=svc.lease):
+        done = svc.wait(task["id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert "watermark_payload" not in done["output"] and done["output"]["manifest_id"]  # None is left out
+    clip = svc.api.get(done["output"]["url"], headers=svc.headers)
+    received = svc.out.parent / "received.mp4"
+    received.write_bytes(clip.content)
+    report = gen4sdk.verify(received, trust_anchors=dev_keys.root_cert)
+    assert report.status == "trusted" and report.soft_binding is None
 
 
 _WORKER_SCRIPT = textwrap.dedent(

@@ -443,7 +443,7 @@ class DiffusersVideoModel:
             frames: np.ndarray | torch.Tensor = (
                 _uint8_tensor_frames(raw) if on_device else to_uint8_frames(raw)
             )
-        except (ValueError, IndexError, TypeError) as e:
+        except (ValueError, IndexError, TypeError, RuntimeError) as e:  # RuntimeError: out of device memory
             raise GenerationFailed(f"{type(pipe).__name__} returned unusable frames: {e}") from e
         expected = (request.num_frames, request.height, request.width)
         if tuple(frames.shape[:3]) != expected:
@@ -503,7 +503,10 @@ def _uint8_tensor_frames(frames: Any) -> torch.Tensor:
     t = one_video_thwc(frames.detach())
     if t.dtype == torch.uint8:
         return t.contiguous()
-    t = t.float()
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError("the model produced NaN or infinite pixel values (try float32 or another dtype)")
-    return (t.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).contiguous()
+    # in place, to hold one float copy of the clip at most on the device; the video is ours (and, made under
+    # inference_mode, may only be changed there)
+    with torch.inference_mode():
+        t = t.float()
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("the model produced NaN or infinite pixel values (try float32 or another dtype)")
+        return t.clamp_(0.0, 1.0).mul_(255.0).add_(0.5).to(torch.uint8).contiguous()

@@ -88,7 +88,11 @@ class GenerationOutput(_Body):
     url: str = Field(description="GET it with the same API key: the signed MP4")
     sha256: str
     manifest_id: str
-    watermark_payload: str
+    watermark_payload: str | None = Field(
+        default=None,
+        description="the payload of the invisible mark, hex; absent when the content could not hold one and the "
+        "credentials claim none",
+    )
 
 
 class GenerationTask(_Body):
