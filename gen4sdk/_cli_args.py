@@ -29,6 +29,9 @@ exit codes:
 # gen4sdk.types.ComplianceProfile's names, written out: this module imports nothing of gen4sdk but its version
 # (a test checks the two agree); an unknown name is refused by the SDK with the list (exit 2)
 _PROFILE_NAMES = "eu-ai-act, ca-sb-942, cn-gb-45438"
+# watermark.STRENGTHS and its default, written out for the same reason (the same test checks them)
+_WATERMARK_STRENGTHS = ("invisible", "balanced", "robust")
+_DEFAULT_WATERMARK_STRENGTH = "robust"
 _FORMATTER = argparse.RawDescriptionHelpFormatter  # keeps the epilogs' tables and examples as written
 
 
@@ -234,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument(
         "--watermark-strength",
-        default="robust",
-        choices=["invisible", "balanced", "robust"],
+        default=_DEFAULT_WATERMARK_STRENGTH,
+        choices=_WATERMARK_STRENGTHS,
         help="how visible the invisible watermark may be against how much compression it survives "
         "(default: %(default)s; balanced is less visible, 9.34 against 8.79 ColorVideoVDP JOD on average, but "
         "reads less often after x264 CRF 35 or a crop to 55%%: docs/watermark.md)",

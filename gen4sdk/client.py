@@ -627,14 +627,15 @@ class _Run:
         )
         with self._stage("watermark"):
             try:
-                marked: Any = None
+                marked: np.ndarray | None = None
                 if on_device is not None:
                     # out of device memory or a driver error: the host path still works, so use it
                     try:
-                        marked = c._watermarker.embed(on_device, payload)  # a tensor in, a tensor out
-                        marked = marked.cpu().numpy()
+                        on_device_marked: Any = c._watermarker.embed(
+                            on_device, payload
+                        )  # tensor in, tensor out
+                        marked = on_device_marked.cpu().numpy()
                     except RuntimeError as exc:
-                        marked = None
                         logger.warning(
                             "watermarking on %s failed (%s); marking on the CPU", on_device.device, exc
                         )

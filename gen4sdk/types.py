@@ -474,8 +474,8 @@ class AuditRecord(_Frozen):
 
 class ProgressEvent(_Frozen):
     """Progress of one request: ``stage`` is one of policy, generate, frames_policy, label, watermark, encode,
-    watermark_check, sign, record;
-    ``step``/``total`` count denoising steps during ``generate`` and are 1/1 for the other stages."""
+    watermark_check, sign, record; ``step``/``total`` count denoising steps during ``generate`` and are 1/1 for the
+    other stages."""
 
     request_id: str
     stage: str

@@ -332,3 +332,10 @@ def test_the_cli_names_every_compliance_profile():
     from gen4sdk._cli_args import _PROFILE_NAMES
 
     assert _PROFILE_NAMES.split(", ") == list(get_args(gen4sdk.ComplianceProfile))
+
+
+def test_the_cli_names_every_watermark_strength_and_its_default():
+    from gen4sdk._cli_args import _DEFAULT_WATERMARK_STRENGTH, _WATERMARK_STRENGTHS
+    from watermark import DEFAULT_STRENGTH, STRENGTHS
+
+    assert _WATERMARK_STRENGTHS == STRENGTHS and _DEFAULT_WATERMARK_STRENGTH == DEFAULT_STRENGTH

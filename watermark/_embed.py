@@ -171,9 +171,8 @@ class FramePattern:
     def delta(self, sub: np.ndarray, gain: float = 1.0) -> np.ndarray:
         """Rounded luma delta: int8 (H, W) (|delta| <= 20 at the key-frame gain)."""
         fine, coarse = strengths(sub, gain)
-        if (
-            self.amplitude != 1
-        ):  # strengths() is homogeneous in every constant it uses: scaling them all is this
+        # strengths() is homogeneous in every constant it uses, so scaling its output scales them all
+        if self.amplitude != 1:
             fine, coarse = fine * self.amplitude, coarse * self.amplitude
         d, c = self._d, self._c
         np.multiply(self.rows, np.repeat(fine, _BLOCK, axis=1)[:, None, :], out=d)
