@@ -46,6 +46,8 @@ class Row:
     source: str  # labelled | coco | parti | i2p
     weight: float = 1.0
     topic: str = ""  # the labelled file (category) a row comes from, benign near-misses included
+    group: str = ""  # the labelled rows' scenario; empty for the public sets
+    batch: int = 0  # the labelled rows' batch: 1 for <category>.jsonl, 2 for <category>.2.jsonl, ...
 
 
 def _byte(s: str, i: int = 0) -> int:
@@ -84,6 +86,8 @@ def load_labelled(folder: Path = LABELLED) -> list[Row]:
                         split,
                         "labelled",
                         topic=path.stem.split(".")[0],
+                        group=r["group"],
+                        batch=int(path.stem.split(".")[1]) if "." in path.stem else 1,
                     )
                 )
     return rows
@@ -98,7 +102,15 @@ def load_fragments(folder: Path = FRAGMENTS) -> list[Row]:
                 if line.strip():
                     r = json.loads(line)
                     rows.append(
-                        Row(r["text"], "benign", "benign", r["lang"], labelled_split(r["group"]), "fragments")
+                        Row(
+                            r["text"],
+                            "benign",
+                            "benign",
+                            r["lang"],
+                            labelled_split(r["group"]),
+                            "fragments",
+                            group=r["group"],
+                        )
                     )
     return rows
 

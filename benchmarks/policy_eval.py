@@ -4,6 +4,8 @@
     python benchmarks/policy_eval.py --quick            # a 4,000-caption sample of COCO
     python benchmarks/policy_eval.py --pack strict      # strict against strict 1.1.0
     python benchmarks/policy_eval.py --no-baseline      # the shipped pack alone
+    python benchmarks/policy_eval.py --baseline F.yaml  # against another pack file (an earlier release's policies/
+                                                        # folder from `git archive`); its column is its version
 
 Sets (benchmarks/_prompt_sets.py): the test split of the labelled set in policies/training/ (never trained
 or tuned on), reported per category, per kind and per language; the test halves of COCO captions and
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         base = args.baseline or BASELINES.get(args.pack)
         if base is None:
             ap.error("no baseline known for this pack: pass --baseline FILE or --no-baseline")
-        policies["1.1.0"] = Policy.load(str(base))
+        baseline = Policy.load(str(base))
+        policies[baseline.version] = baseline  # the column is named by the baseline's version
     for name, p in policies.items():
         print(f"{name:8} pack {p.id} {p.version} sha256 {p.sha256[:16]}")
     names = list(policies)
@@ -230,9 +233,17 @@ def main(argv: list[str] | None = None) -> int:
         m = np.array([r.kind == kind for r in lab])
         if m.any():
             line(f"  {kind}", "labelled", m)
+    print("\nlabelled test split by batch (must-refuse refused / near-misses refused)")
+    for b in sorted({r.batch for r in lab}):
+        pos = np.array([r.batch == b and r.label != "benign" for r in lab])
+        ben = np.array([r.batch == b and r.label == "benign" for r in lab])
+        cells = " ".join(
+            f"{pct(flags[n]['labelled'][pos]):>8} /{pct(flags[n]['labelled'][ben]):>7}" for n in names
+        )
+        print(f"  batch {b:<16} n={int(pos.sum()):4d}/{int(ben.sum()):4d}  {cells}")
     print("\nlabelled test split by language (must-refuse refused)")
     for group, langs in [("English", {"en"}), ("the encoder's 15 others", set(_USE_LANGS) - {"en"}),
-                         ("others (hi, vi, sw, el, he)", None)]:  # fmt: skip
+                         ("others (hi, vi, sw, el, he, id)", None)]:  # fmt: skip
         m = np.array(
             [r.label != "benign" and (r.lang in langs if langs else r.lang not in _USE_LANGS) for r in lab]
         )
@@ -249,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ({len(sample)} prompts: COCO, I2P and labelled; load average {os.getloadavg()[0]:.1f})")
     packs = {
         "shipped": args.pack,
-        **({"1.1.0": str(args.baseline or BASELINES[args.pack])} if len(names) > 1 else {}),
+        **({names[1]: str(args.baseline or BASELINES[args.pack])} if len(names) > 1 else {}),
     }
     print(f"\n{'cold start: a new process first check_prompt':44} {'s':>8}")
     for n, pack in packs.items():

