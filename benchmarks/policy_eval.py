@@ -1,4 +1,4 @@
-"""Prompt filter benchmark: the shipped pack against the previous one (1.1.0), side by side, on the same splits.
+"""Prompt filter benchmark: the shipped pack against another (by default 1.1.0), side by side, on the same splits.
 
     python benchmarks/policy_eval.py                    # default 2.x against default 1.1.0, full sets
     python benchmarks/policy_eval.py --quick            # a 4,000-caption sample of COCO
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  batch {b:<16} n={int(pos.sum()):4d}/{int(ben.sum()):4d}  {cells}")
     print("\nlabelled test split by language (must-refuse refused)")
-    for group, langs in [("English", {"en"}), ("the encoder's 15 others", set(_USE_LANGS) - {"en"}),
+    for group, langs in [("English", {"en"}), ("the encoder's 14 others", set(_USE_LANGS) - {"en"}),
                          ("others (hi, vi, sw, el, he, id)", None)]:  # fmt: skip
         m = np.array(
             [r.label != "benign" and (r.lang in langs if langs else r.lang not in _USE_LANGS) for r in lab]

@@ -115,8 +115,8 @@ def train(x: np.ndarray, y: np.ndarray, w: np.ndarray, model: str, seed: int) ->
         hidden = [n.layers[0] for n in nets]
         out = [n.layers[1] for n in nets]
         layers = (
-            (np.concatenate([w for w, _ in hidden], axis=1), np.concatenate([b for _, b in hidden])),
-            (np.concatenate([w for w, _ in out], axis=0) / ENSEMBLE, np.mean([b for _, b in out], axis=0)),
+            (np.concatenate([m for m, _ in hidden], axis=1), np.concatenate([b for _, b in hidden])),
+            (np.concatenate([m for m, _ in out], axis=0) / ENSEMBLE, np.mean([b for _, b in out], axis=0)),
         )
         return ClassifierWeights(CATEGORIES, "use-multilingual-v3", layers)
     return _train_one(x, y, w, model, seed)
@@ -192,11 +192,12 @@ def choose_thresholds(
     pos: np.ndarray, benign: list[tuple[np.ndarray, float]], grid: np.ndarray
 ) -> np.ndarray:
     """Greedy with look-ahead: each round lowers one category's threshold by as many grid steps as give the best
-    recall gain per benign prompt refused, while each benign set's refusal rate stays within its budget.
+    recall gain per unit of the benign sets' refusal rates (summed), while each benign set's refusal rate stays
+    within its budget.
 
     One step at a time (the earlier rule) stalls where a category's first step down costs a false positive and
-    gains little while the next few gain much: pack 2.3.0's harassment threshold stayed at 0.9994 (69% of its
-    must-refuse prompts out of fold) although 0.98 would have refused 83% for three more near-misses."""
+    gains little while the next few gain much: on pack 2.3.0's data it left harassment at 0.9994 and hate at 0.9933
+    (docs/policy.md, "The classifier")."""
     c = pos.shape[1]
     thr = np.full(c, grid[0], np.float64)
     sets = [pos] + [m for m, _ in benign]
@@ -432,7 +433,7 @@ def main() -> None:
             WEIGHTS_FILE,
             model=args.model,
             seed=str(args.seed),
-            ensemble=str(ENSEMBLE),
+            ensemble=str(ENSEMBLE if args.model == "mlp" else 1),
             trained_by="benchmarks/policy_train.py",
             # a byte-identical retrain needs the same releases of these: recorded so a mismatch can be explained
             versions=", ".join(
