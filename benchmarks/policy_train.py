@@ -358,8 +358,6 @@ def main() -> None:
         held = [r for r, f in zip(fit_rows, folds) if f == k]
         oof[folds == k] = window_scores(embed, model, [r.text for r in held])
         print(f"  fold {k + 1}/{args.folds} done", flush=True)
-    if os.environ.get("GEN4SDK_TRAIN_SAVE_OOF"):
-        np.savez(os.environ["GEN4SDK_TRAIN_SAVE_OOF"], oof=oof)  # for offline analysis of threshold choices
     is_pos = np.array([r.label != "benign" and r.kind != "i2p_inappropriate" for r in fit_rows])
     is_pub = np.array([r.source in ("coco", "parti") for r in fit_rows])
     is_near = np.array([r.source == "labelled" and r.label == "benign" for r in fit_rows])
